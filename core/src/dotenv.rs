@@ -1,0 +1,1 @@
+//! Strict .env parsing (in progress).

@@ -1,0 +1,25 @@
+//! The pure core of kseal.
+//!
+//! kseal seals Kubernetes Secret values into SealedSecrets that are byte-compatible with
+//! Bitnami sealed-secrets. This crate holds everything that needs no cluster, file system,
+//! environment or clock: the sealed-value format, the hybrid RSA-OAEP + AES-256-GCM construction,
+//! certificates and private keys, the strict `.env` parser and Kubernetes name rules. Time and
+//! randomness are parameters, so every function here is deterministic given its inputs.
+#![deny(missing_docs)]
+
+pub mod dotenv;
+pub mod error;
+pub mod hybrid;
+pub mod keys;
+pub mod names;
+mod oaep;
+pub mod scope;
+pub mod sealed;
+pub mod secret;
+
+pub use error::{KeyError, OpenError};
+pub use hybrid::{Opened, open, open_base64, seal, seal_base64};
+pub use keys::{CertParams, Certificate, Fingerprint, KeySet, KeySize, PrivateKey};
+pub use names::{NameError, NamespaceName, ObjectName, SecretKeyName};
+pub use scope::{Scope, ScopeKind};
+pub use secret::{SecretBytes, SecretString};

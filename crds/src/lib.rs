@@ -1,0 +1,1 @@
+//! SealedSecret CRD types (in progress).
