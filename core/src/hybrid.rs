@@ -22,7 +22,12 @@ const ZERO_NONCE: [u8; 12] = [0; 12];
 ///
 /// `rng` supplies the data key and the OAEP seed; pass a CSPRNG (`OsRng`) in production and a
 /// seeded one only for test vectors.
-pub fn seal(cert: &Certificate, scope: &Scope, plaintext: &[u8], rng: &mut dyn CryptoRngCore) -> Vec<u8> {
+pub fn seal(
+    cert: &Certificate,
+    scope: &Scope,
+    plaintext: &[u8],
+    rng: &mut dyn CryptoRngCore,
+) -> Vec<u8> {
     let mut data_key = Zeroizing::new([0u8; DATA_KEY_LEN]);
     rng.fill_bytes(&mut *data_key);
     let rsa_block = oaep::encrypt_data_key(cert.public_key(), &scope.label(), &data_key, rng);
@@ -30,7 +35,11 @@ pub fn seal(cert: &Certificate, scope: &Scope, plaintext: &[u8], rng: &mut dyn C
     let aead = cipher
         .encrypt(Nonce::from_slice(&ZERO_NONCE), plaintext)
         .expect("invariant: AES-GCM encryption of under 64 GiB cannot fail");
-    SealedValue { rsa_block: &rsa_block, aead: &aead }.to_bytes()
+    SealedValue {
+        rsa_block: &rsa_block,
+        aead: &aead,
+    }
+    .to_bytes()
 }
 
 /// [`seal`], then padded standard base64 as it appears in `spec.encryptedData`.
@@ -70,7 +79,9 @@ pub fn open(
     }
     let label = scope.label();
     let hinted = hint.and_then(|fp| keys.find(fp));
-    let order = hinted.into_iter().chain(keys.iter().filter(|k| Some(k.fingerprint()) != hint));
+    let order = hinted
+        .into_iter()
+        .chain(keys.iter().filter(|k| Some(k.fingerprint()) != hint));
     let mut rsa_operations = 0;
     for key in order {
         // A block whose length is not this key's modulus size cannot be for this key (§6);
@@ -80,7 +91,11 @@ pub fn open(
         }
         rsa_operations += 1;
         if let Some(plaintext) = open_with(key, &value, &label) {
-            return Ok(Opened { plaintext, key: key.fingerprint().clone(), rsa_operations });
+            return Ok(Opened {
+                plaintext,
+                key: key.fingerprint().clone(),
+                rsa_operations,
+            });
         }
     }
     Err(OpenError)
@@ -100,5 +115,8 @@ fn open_with(key: &PrivateKey, value: &SealedValue<'_>, label: &[u8]) -> Option<
     let data_key = key.decrypt_data_key(value.rsa_block, label)?;
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&*data_key));
     // aes-gcm checks the tag before it decrypts, so no unauthenticated plaintext exists.
-    cipher.decrypt(Nonce::from_slice(&ZERO_NONCE), value.aead).ok().map(SecretBytes::new)
+    cipher
+        .decrypt(Nonce::from_slice(&ZERO_NONCE), value.aead)
+        .ok()
+        .map(SecretBytes::new)
 }

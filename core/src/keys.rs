@@ -6,11 +6,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use rsa::{
-    BigUint, RsaPublicKey,
-    pkcs8::DecodePublicKey,
-    traits::PublicKeyParts,
-};
+use rsa::{BigUint, RsaPublicKey, pkcs8::DecodePublicKey, traits::PublicKeyParts};
 use sha2::{Digest, Sha256};
 use x509_cert::der::{Decode, DecodePem, Encode, pem::LineEnding};
 
@@ -41,14 +37,19 @@ impl Fingerprint {
         ssh_mpint(&mut wire, &key.e().to_bytes_be());
         ssh_mpint(&mut wire, &key.n().to_bytes_be());
         let digest = Sha256::digest(&wire);
-        Self(format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)))
+        Self(format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+        ))
     }
 
     /// Parses the textual form, checking only its shape (`SHA256:` and 43 base64 characters).
     pub fn parse(text: &str) -> Option<Self> {
         let b64 = text.strip_prefix("SHA256:")?;
         let ok = b64.len() == 43
-            && b64.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/');
+            && b64
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/');
         ok.then(|| Self(text.to_owned()))
     }
 
@@ -102,11 +103,14 @@ pub struct Certificate {
 impl Certificate {
     /// Parses the first `CERTIFICATE` block of a PEM text; later blocks (a chain) are ignored.
     pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
-        let first = first_pem_block(pem, "CERTIFICATE")
-            .ok_or(KeyError::NoPem { expected: "CERTIFICATE block" })?;
+        let first = first_pem_block(pem, "CERTIFICATE").ok_or(KeyError::NoPem {
+            expected: "CERTIFICATE block",
+        })?;
         let cert = x509_cert::Certificate::from_pem(first)
             .map_err(|e| KeyError::BadCertificate(e.to_string()))?;
-        let der = cert.to_der().map_err(|e| KeyError::BadCertificate(e.to_string()))?;
+        let der = cert
+            .to_der()
+            .map_err(|e| KeyError::BadCertificate(e.to_string()))?;
         Self::from_x509(cert, der)
     }
 
@@ -150,7 +154,9 @@ impl Certificate {
     /// (`wire-format.md` §7.4). A certificate that is not yet valid is accepted: clocks skew.
     pub fn check_not_expired(&self, now: SystemTime) -> Result<(), KeyError> {
         if self.not_after < now {
-            return Err(KeyError::Expired { expired: rfc3339(self.not_after) });
+            return Err(KeyError::Expired {
+                expired: rfc3339(self.not_after),
+            });
         }
         Ok(())
     }
@@ -210,7 +216,7 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 fn check_key_size(bits: usize) -> Result<(), KeyError> {
-    if (2048..=MAX_MODULUS_BITS).contains(&bits) && bits % 8 == 0 {
+    if (2048..=MAX_MODULUS_BITS).contains(&bits) && bits.is_multiple_of(8) {
         Ok(())
     } else {
         Err(KeyError::KeySize(bits))
@@ -251,10 +257,17 @@ impl PrivateKey {
             })
             .min_by_key(|(_, (offset, _))| *offset)
             .map(|(pkcs1, (_, block))| (pkcs1, block))
-            .ok_or(KeyError::NoPem { expected: "RSA PRIVATE KEY or PRIVATE KEY block" })?;
-        let (_, der) = x509_cert::der::pem::decode_vec(block).map_err(|_| KeyError::BadPrivateKey)?;
+            .ok_or(KeyError::NoPem {
+                expected: "RSA PRIVATE KEY or PRIVATE KEY block",
+            })?;
+        let (_, der) =
+            x509_cert::der::pem::decode_vec(block).map_err(|_| KeyError::BadPrivateKey)?;
         let der = SecretBytes::new(der);
-        if label { Self::from_pkcs1_der(der.expose()) } else { Self::from_pkcs8_der(der.expose()) }
+        if label {
+            Self::from_pkcs1_der(der.expose())
+        } else {
+            Self::from_pkcs8_der(der.expose())
+        }
     }
 
     /// Parses PKCS#1 `RSAPrivateKey` DER by wrapping it as PKCS#8.
@@ -297,15 +310,17 @@ impl PrivateKey {
     pub fn to_pkcs1_pem(&self) -> SecretString {
         let info = rsa::pkcs8::PrivateKeyInfo::try_from(self.pkcs8.expose())
             .expect("invariant: the stored PKCS#8 parsed when the key was built");
-        let pem = x509_cert::der::pem::encode_string("RSA PRIVATE KEY", LineEnding::LF, info.private_key)
-            .expect("invariant: PEM-encoding bytes cannot fail");
+        let pem =
+            x509_cert::der::pem::encode_string("RSA PRIVATE KEY", LineEnding::LF, info.private_key)
+                .expect("invariant: PEM-encoding bytes cannot fail");
         SecretString::new(pem)
     }
 
     /// PEM `PRIVATE KEY` (PKCS#8).
     pub fn to_pkcs8_pem(&self) -> SecretString {
-        let pem = x509_cert::der::pem::encode_string("PRIVATE KEY", LineEnding::LF, self.pkcs8.expose())
-            .expect("invariant: PEM-encoding bytes cannot fail");
+        let pem =
+            x509_cert::der::pem::encode_string("PRIVATE KEY", LineEnding::LF, self.pkcs8.expose())
+                .expect("invariant: PEM-encoding bytes cannot fail");
         SecretString::new(pem)
     }
 
@@ -461,11 +476,14 @@ pub fn generate(params: &CertParams) -> Result<(PrivateKey, Certificate), KeyErr
     cert.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
     cert.distinguished_name = rcgen::DistinguishedName::new();
     if !params.common_name.is_empty() {
-        cert.distinguished_name.push(rcgen::DnType::CommonName, params.common_name.as_str());
+        cert.distinguished_name
+            .push(rcgen::DnType::CommonName, params.common_name.as_str());
     }
     cert.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     cert.key_usages = vec![rcgen::KeyUsagePurpose::EncipherOnly];
-    let signed = cert.self_signed(&signer).map_err(|e| KeyError::Generate(e.to_string()))?;
+    let signed = cert
+        .self_signed(&signer)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
     let certificate = Certificate::from_der(signed.der())?;
     debug_assert_eq!(certificate.fingerprint(), key.fingerprint());
     Ok((key, certificate))

@@ -11,6 +11,7 @@ pub mod dotenv;
 pub mod error;
 pub mod hybrid;
 pub mod keys;
+pub mod manifest;
 pub mod names;
 mod oaep;
 pub mod scope;

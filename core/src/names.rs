@@ -50,7 +50,11 @@ const MAX_SUBDOMAIN: usize = 253;
 const MAX_LABEL: usize = 63;
 
 fn fail(kind: NameKind, name: &str, reason: &'static str) -> NameError {
-    NameError { kind, name: name.to_owned(), reason }
+    NameError {
+        kind,
+        name: name.to_owned(),
+        reason,
+    }
 }
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 bytes.
@@ -213,10 +217,16 @@ fn check_qualified_name_part(k: NameKind, full: &str, name: &str) -> Result<(), 
         return Err(fail(k, full, "name part must not be empty"));
     }
     if name.len() > MAX_LABEL {
-        return Err(fail(k, full, "name part must be no more than 63 characters"));
+        return Err(fail(
+            k,
+            full,
+            "name part must be no more than 63 characters",
+        ));
     }
     let b = name.as_bytes();
-    let ok_inner = b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+    let ok_inner = b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
     if !ok_inner || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
         return Err(fail(
             k,
@@ -246,13 +256,28 @@ mod tests {
 
     #[test]
     fn secret_keys() {
-        for ok in ["DATABASE_URL", "a", "tls.crt", "my-key", "-x", ".hidden", "a..b"] {
+        for ok in [
+            "DATABASE_URL",
+            "a",
+            "tls.crt",
+            "my-key",
+            "-x",
+            ".hidden",
+            "a..b",
+        ] {
             SecretKeyName::parse(ok).unwrap();
         }
         for bad in ["", ".", "..", "..x", "a b", "a/b", "ä", &"x".repeat(254)] {
-            assert!(SecretKeyName::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                SecretKeyName::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
-        assert!(SecretKeyName::parse("DATABASE_URL").unwrap().is_env_var_name());
+        assert!(
+            SecretKeyName::parse("DATABASE_URL")
+                .unwrap()
+                .is_env_var_name()
+        );
         assert!(!SecretKeyName::parse("tls.crt").unwrap().is_env_var_name());
     }
 

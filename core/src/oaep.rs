@@ -61,7 +61,10 @@ impl DecryptingKey {
         // An empty label is OAEP's default; passing None avoids relying on how the backend
         // treats a zero-length label buffer.
         let label = (!label.is_empty()).then_some(label);
-        let plain = self.key.decrypt(&OAEP_SHA256_MGF1SHA256, rsa_block, &mut out, label).ok()?;
+        let plain = self
+            .key
+            .decrypt(&OAEP_SHA256_MGF1SHA256, rsa_block, &mut out, label)
+            .ok()?;
         let data_key: [u8; DATA_KEY_LEN] = (&*plain).try_into().ok()?;
         Some(Zeroizing::new(data_key))
     }

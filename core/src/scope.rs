@@ -100,11 +100,17 @@ mod tests {
     fn labels() {
         let namespace = NamespaceName::parse("myns").unwrap();
         let name = ObjectName::parse("myname").unwrap();
-        let strict = Scope::Strict { namespace: namespace.clone(), name };
+        let strict = Scope::Strict {
+            namespace: namespace.clone(),
+            name,
+        };
         assert_eq!(strict.label(), b"myns/myname");
         assert_eq!(Scope::NamespaceWide { namespace }.label(), b"myns");
         assert!(Scope::ClusterWide.label().is_empty());
-        assert_eq!(ScopeKind::parse("namespace-wide"), Some(ScopeKind::NamespaceWide));
+        assert_eq!(
+            ScopeKind::parse("namespace-wide"),
+            Some(ScopeKind::NamespaceWide)
+        );
         assert_eq!(ScopeKind::parse("Strict"), None);
     }
 }

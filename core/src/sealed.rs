@@ -10,8 +10,7 @@
 //! There is no key identifier, version byte or nonce in the blob.
 
 use base64::{
-    Engine as _,
-    alphabet,
+    Engine as _, alphabet,
     engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
 };
 
@@ -126,10 +125,26 @@ mod tests {
     fn base64_rules() {
         assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
         assert_eq!(decode_base64("aGVs\r\nbG8=").unwrap(), b"hello");
-        assert_eq!(decode_base64("aGVsbG8"), Err(OpenError), "padding is required");
-        assert_eq!(decode_base64("-_8="), Err(OpenError), "URL-safe alphabet is rejected");
-        assert_eq!(decode_base64("aGVs bG8="), Err(OpenError), "spaces are rejected");
-        assert_eq!(decode_base64("aGVsbG9="), Ok(b"hello".to_vec()), "trailing bits accepted");
+        assert_eq!(
+            decode_base64("aGVsbG8"),
+            Err(OpenError),
+            "padding is required"
+        );
+        assert_eq!(
+            decode_base64("-_8="),
+            Err(OpenError),
+            "URL-safe alphabet is rejected"
+        );
+        assert_eq!(
+            decode_base64("aGVs bG8="),
+            Err(OpenError),
+            "spaces are rejected"
+        );
+        assert_eq!(
+            decode_base64("aGVsbG9="),
+            Ok(b"hello".to_vec()),
+            "trailing bits accepted"
+        );
         assert!(!is_canonical_base64("aGVsbG9="));
         assert!(is_canonical_base64("aGVsbG8="));
         assert_eq!(encode_base64(&[0xfb, 0xff]), "+/8=");

@@ -35,12 +35,17 @@ fn pair(size: KeySize) -> &'static Pair {
     };
     cell.get_or_init(|| {
         let (key, cert) = keys::generate(&params(size)).unwrap();
-        Pair { key_pem: key.to_pkcs1_pem().expose().to_owned(), cert }
+        Pair {
+            key_pem: key.to_pkcs1_pem().expose().to_owned(),
+            cert,
+        }
     })
 }
 
 fn keyset(size: KeySize) -> KeySet {
-    [PrivateKey::from_pem(pair(size).key_pem.as_bytes()).unwrap()].into_iter().collect()
+    [PrivateKey::from_pem(pair(size).key_pem.as_bytes()).unwrap()]
+        .into_iter()
+        .collect()
 }
 
 fn ns(s: &str) -> NamespaceName {
@@ -48,7 +53,10 @@ fn ns(s: &str) -> NamespaceName {
 }
 
 fn strict(n: &str, name: &str) -> Scope {
-    Scope::Strict { namespace: ns(n), name: ObjectName::parse(name).unwrap() }
+    Scope::Strict {
+        namespace: ns(n),
+        name: ObjectName::parse(name).unwrap(),
+    }
 }
 
 fn rng() -> ChaCha20Rng {
@@ -58,7 +66,13 @@ fn rng() -> ChaCha20Rng {
 const SIZES: [KeySize; 2] = [KeySize::Rsa2048, KeySize::Rsa4096];
 
 fn scopes() -> Vec<Scope> {
-    vec![strict("myns", "myname"), Scope::NamespaceWide { namespace: ns("myns") }, Scope::ClusterWide]
+    vec![
+        strict("myns", "myname"),
+        Scope::NamespaceWide {
+            namespace: ns("myns"),
+        },
+        Scope::ClusterWide,
+    ]
 }
 
 #[test]
@@ -66,7 +80,12 @@ fn round_trip_every_scope_and_key_size() {
     for size in SIZES {
         let keys = keyset(size);
         for scope in scopes() {
-            let text = seal_base64(&pair(size).cert, &scope, b"postgres://u:p@db/app", &mut rng());
+            let text = seal_base64(
+                &pair(size).cert,
+                &scope,
+                b"postgres://u:p@db/app",
+                &mut rng(),
+            );
             let prefix = if size == KeySize::Rsa2048 { "AQ" } else { "Ag" };
             assert!(text.starts_with(prefix), "{size:?} prefix");
             let opened = open_base64(&keys, &scope, &text, None).unwrap();
@@ -85,16 +104,27 @@ fn empty_binary_and_large_values() {
     // R4: an empty value is a 530-byte blob, 708 base64 characters.
     let empty = seal_base64(cert, &scope, b"", &mut rng());
     assert_eq!(empty.len(), 708);
-    assert!(open_base64(&keys, &scope, &empty, None).unwrap().plaintext.is_empty());
+    assert!(
+        open_base64(&keys, &scope, &empty, None)
+            .unwrap()
+            .plaintext
+            .is_empty()
+    );
     // R5: every byte value.
     let all: Vec<u8> = (0..=255).collect();
     let blob = seal(cert, &scope, &all, &mut rng());
-    assert_eq!(open(&keys, &scope, &blob, None).unwrap().plaintext.expose(), &all[..]);
+    assert_eq!(
+        open(&keys, &scope, &blob, None).unwrap().plaintext.expose(),
+        &all[..]
+    );
     // R6: just under 1 MiB.
     let big = vec![0x5a; (1 << 20) - 1];
     let blob = seal(cert, &scope, &big, &mut rng());
     assert_eq!(blob.len(), sealed::sealed_len(512, big.len()));
-    assert_eq!(open(&keys, &scope, &blob, None).unwrap().plaintext.expose(), &big[..]);
+    assert_eq!(
+        open(&keys, &scope, &blob, None).unwrap().plaintext.expose(),
+        &big[..]
+    );
 }
 
 #[test]
@@ -105,10 +135,16 @@ fn wrong_label_for_every_pair_of_scopes() {
         strict("ns", "a"),
         strict("ns", "b"),
         strict("other", "a"),
-        Scope::NamespaceWide { namespace: ns("ns") },
-        Scope::NamespaceWide { namespace: ns("other") },
+        Scope::NamespaceWide {
+            namespace: ns("ns"),
+        },
+        Scope::NamespaceWide {
+            namespace: ns("other"),
+        },
         // The plain concatenation the upstream crypto doc wrongly describes: label "nsa".
-        Scope::NamespaceWide { namespace: ns("nsa") },
+        Scope::NamespaceWide {
+            namespace: ns("nsa"),
+        },
         Scope::ClusterWide,
     ];
     for sealed_as in &all {
@@ -118,7 +154,11 @@ fn wrong_label_for_every_pair_of_scopes() {
             if sealed_as == opened_as {
                 assert!(result.is_ok(), "{sealed_as} must open as itself");
             } else {
-                assert_eq!(result.unwrap_err(), OpenError, "{sealed_as} opened as {opened_as}");
+                assert_eq!(
+                    result.unwrap_err(),
+                    OpenError,
+                    "{sealed_as} opened as {opened_as}"
+                );
             }
         }
     }
@@ -128,7 +168,12 @@ fn wrong_label_for_every_pair_of_scopes() {
 fn malformed_input_gets_the_one_coarse_error() {
     let keys = keyset(KeySize::Rsa4096);
     let scope = strict("ns", "a");
-    let good = seal(&pair(KeySize::Rsa4096).cert, &scope, b"CANARY-value", &mut rng());
+    let good = seal(
+        &pair(KeySize::Rsa4096).cert,
+        &scope,
+        b"CANARY-value",
+        &mut rng(),
+    );
     let flip = |i: usize| {
         let mut b = good.clone();
         b[i] ^= 1;
@@ -164,10 +209,19 @@ fn malformed_input_gets_the_one_coarse_error() {
         if text == sealed::encode_base64(&good) {
             continue; // the random text happened to contain no character the mutation changes
         }
-        assert_eq!(open_base64(&keys, &scope, &text, None).unwrap_err(), OpenError, "{name}");
+        assert_eq!(
+            open_base64(&keys, &scope, &text, None).unwrap_err(),
+            OpenError,
+            "{name}"
+        );
     }
     // R9: line breaks inside the base64 are skipped, as Go does.
-    let wrapped: String = text.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\r\n");
+    let wrapped: String = text
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\r\n");
     assert!(open_base64(&keys, &scope, &wrapped, None).is_ok());
 }
 
@@ -186,7 +240,12 @@ fn key_set_order_hint_and_fallback() {
     // The 4096-bit key is skipped without an RSA operation (length mismatch); k2 costs one.
     assert_eq!(opened.rsa_operations, 2);
     // With the fingerprint hint the right key is tried first.
-    assert_eq!(open(&set, &scope, &blob, Some(&fp1)).unwrap().rsa_operations, 1);
+    assert_eq!(
+        open(&set, &scope, &blob, Some(&fp1))
+            .unwrap()
+            .rsa_operations,
+        1
+    );
     // A stale hint falls back to the whole set.
     let stale = pair(KeySize::Rsa4096).cert.fingerprint().clone();
     assert!(open(&set, &scope, &blob, Some(&stale)).is_ok());
@@ -198,13 +257,25 @@ fn certificates_and_private_keys() {
     let pem = p.cert.to_pem();
     let chain = format!("{pem}{}", pair(KeySize::Rsa4096).cert.to_pem());
     let first = Certificate::from_pem(chain.as_bytes()).unwrap();
-    assert_eq!(first.fingerprint(), p.cert.fingerprint(), "first certificate of a chain wins");
+    assert_eq!(
+        first.fingerprint(),
+        p.cert.fingerprint(),
+        "first certificate of a chain wins"
+    );
     assert_eq!(first.modulus_len(), 256);
     let epoch = SystemTime::UNIX_EPOCH;
-    assert!(first.check_not_expired(epoch + Duration::from_secs(1_700_000_000)).is_ok());
-    let later = epoch + Duration::from_secs(1_700_000_000) + keys::DEFAULT_KEY_TTL + Duration::from_secs(1);
+    assert!(
+        first
+            .check_not_expired(epoch + Duration::from_secs(1_700_000_000))
+            .is_ok()
+    );
+    let later =
+        epoch + Duration::from_secs(1_700_000_000) + keys::DEFAULT_KEY_TTL + Duration::from_secs(1);
     let err = first.check_not_expired(later).unwrap_err();
-    assert!(err.to_string().starts_with("certificate expired on 2033-"), "{err}");
+    assert!(
+        err.to_string().starts_with("certificate expired on 2033-"),
+        "{err}"
+    );
     // PKCS#1 and PKCS#8 give the same key.
     let k1 = PrivateKey::from_pem(p.key_pem.as_bytes()).unwrap();
     let k8 = PrivateKey::from_pem(k1.to_pkcs8_pem().expose().as_bytes()).unwrap();
@@ -213,8 +284,14 @@ fn certificates_and_private_keys() {
     assert!(p.key_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
     // Debug never shows key material.
     let shown = format!("{k1:?}");
-    assert!(shown.starts_with("PrivateKey { fingerprint: Fingerprint(\"SHA256:"), "{shown}");
-    assert!(PrivateKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err());
+    assert!(
+        shown.starts_with("PrivateKey { fingerprint: Fingerprint(\"SHA256:"),
+        "{shown}"
+    );
+    assert!(
+        PrivateKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+            .is_err()
+    );
     assert!(Certificate::from_pem(b"no pem here").is_err());
 }
 
@@ -222,7 +299,9 @@ fn certificates_and_private_keys() {
 fn item_names_are_not_bound() {
     // R11: the map key is not part of the crypto; the same value opens under any name.
     let keys = keyset(KeySize::Rsa2048);
-    let scope = Scope::NamespaceWide { namespace: ns("ns") };
+    let scope = Scope::NamespaceWide {
+        namespace: ns("ns"),
+    };
     let text = seal_base64(&pair(KeySize::Rsa2048).cert, &scope, b"v", &mut rng());
     assert!(open_base64(&keys, &scope, &text, None).is_ok());
 }
