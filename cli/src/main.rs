@@ -1,1 +1,45 @@
-fn main() {}
+//! `kseal`: seal `.env` files and Secrets into Bitnami-compatible SealedSecrets.
+//!
+//! This binary is a thin shell: arguments → plan → `kseal-core` calls → stdout, stderr, files.
+//! Every stderr line is `kseal: error: …`, `kseal: warning: …` or `kseal: hint: …`.
+
+mod args;
+mod certs;
+mod cmd;
+mod config;
+mod exit;
+mod io;
+mod merge;
+mod ordered_json;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Completions(a) => cmd::completions(a),
+        Command::Init(a) => cmd::init(a),
+        Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Man => cmd::man(),
+        Command::Seal(a) => cmd::seal::run(*a),
+        Command::Unseal(a) => cmd::unseal::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            for detail in &failure.details {
+                eprintln!("{detail}");
+            }
+            eprintln!("kseal: error: {}", failure.message);
+            for hint in &failure.hints {
+                eprintln!("kseal: hint: {hint}");
+            }
+            failure.code.into()
+        }
+    }
+}

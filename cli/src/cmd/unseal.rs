@@ -1,0 +1,162 @@
+//! `kseal unseal`: offline recovery with backup keys, printing the Secrets the controller would
+//! write.
+
+use base64::Engine as _;
+use kseal_core::{Fingerprint, KeySet, SecretString, manifest, open_base64};
+use kseal_crds::SealedSecret;
+use serde_json::Value;
+
+use crate::{
+    args::{FormatArg, UnsealArgs},
+    exit::{Code, Failure, Result},
+    io,
+};
+
+pub(crate) fn run(args: UnsealArgs) -> Result<()> {
+    let mut keys = KeySet::new();
+    for path in &args.keys {
+        let bytes = io::read_input(Some(path))?;
+        let found = manifest::parse_private_keys(&bytes)
+            .map_err(|e| Failure::input(format!("key file {}: {e}", path.display())))?;
+        for key in found {
+            keys.push(key);
+        }
+    }
+    let input = args.input.as_deref();
+    let name = io::display_name(input);
+    let text = io::read_input(input)?;
+    let docs = parse_docs(&text).map_err(|e| Failure::input(format!("{name}: {e}")))?;
+    if docs.is_empty() {
+        return Err(Failure::input(format!("{name}: no SealedSecret found")));
+    }
+    // Open everything before printing anything: recovery output is all or nothing.
+    let mut out = SecretString::default();
+    for (index, doc) in docs.iter().enumerate() {
+        let secret = unseal_doc(&keys, doc).map_err(|msg| {
+            let what = format!("{name}: document {}", index + 1);
+            Failure::new(Code::Decrypt, format!("{what}: {msg}"))
+                .hint("pass every backup key with --key (comma-separated); keys from `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are")
+        })?;
+        let rendered = match args.format {
+            FormatArg::Yaml => {
+                let mut y = String::from("---\n");
+                y.push_str(
+                    &serde_yaml::to_string(&secret)
+                        .expect("invariant: JSON values serialise as YAML"),
+                );
+                y
+            }
+            FormatArg::Json => {
+                let mut j = serde_json::to_string_pretty(&secret)
+                    .expect("invariant: JSON values serialise");
+                j.push('\n');
+                j
+            }
+        };
+        out = SecretString::new(format!("{}{rendered}", out.expose()));
+    }
+    io::write_stdout(out.expose().as_bytes())
+}
+
+fn parse_docs(text: &[u8]) -> std::result::Result<Vec<SealedSecret>, String> {
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    let docs: Vec<Value> = if first == Some(&b'{') {
+        serde_json::Deserializer::from_slice(text)
+            .into_iter::<Value>()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| format!("not valid JSON: {e}"))?
+    } else {
+        let mut docs = Vec::new();
+        for de in serde_yaml::Deserializer::from_slice(text) {
+            let v: Option<Value> = serde::Deserialize::deserialize(de).map_err(|e| {
+                let msg = e.to_string();
+                format!(
+                    "not valid YAML: {}",
+                    msg.split(" at line ").next().unwrap_or(&msg)
+                )
+            })?;
+            docs.extend(v);
+        }
+        docs
+    };
+    docs.into_iter()
+        .flat_map(|d| {
+            if d["kind"] == "List" {
+                d["items"].as_array().cloned().unwrap_or_default()
+            } else {
+                vec![d]
+            }
+        })
+        .filter(|d| d["kind"] == "SealedSecret")
+        .enumerate()
+        .map(|(i, d)| serde_json::from_value(d).map_err(|e| format!("SealedSecret {}: {e}", i + 1)))
+        .collect()
+}
+
+/// Opens one SealedSecret the way the controller does (`wire-format.md` §5–§6): the scope comes
+/// from the outer annotations only, every item must open, and the key hint is tried first.
+fn unseal_doc(keys: &KeySet, doc: &SealedSecret) -> std::result::Result<Value, String> {
+    let scope = doc.scope().map_err(|e| e.to_string())?;
+    let hint = doc.key_fingerprint_hint().and_then(Fingerprint::parse);
+    if let Some(problem) = doc.spec.problems().first() {
+        return Err(problem.to_string());
+    }
+    let mut data = serde_json::Map::new();
+    let mut failed = Vec::new();
+    for (key, value) in doc.spec.encrypted_data.iter() {
+        match value
+            .as_sealed()
+            .map(|v| open_base64(keys, &scope, v, hint.as_ref()))
+        {
+            Some(Ok(opened)) => {
+                let b64 =
+                    base64::engine::general_purpose::STANDARD.encode(opened.plaintext.expose());
+                data.insert(key.to_owned(), Value::String(b64));
+            }
+            _ => failed.push(key.to_owned()),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(format!(
+            "no key could decrypt secret ({})",
+            failed.join(", ")
+        ));
+    }
+    let template = &doc.spec.template;
+    let meta = template.metadata.clone().unwrap_or_default();
+    let mut out_meta = serde_json::Map::new();
+    out_meta.insert(
+        "name".into(),
+        Value::String(doc.metadata.name.clone().unwrap_or_default()),
+    );
+    if let Some(ns) = &doc.metadata.namespace {
+        out_meta.insert("namespace".into(), Value::String(ns.clone()));
+    }
+    for (field, map) in [("labels", meta.labels), ("annotations", meta.annotations)] {
+        if let Some(m) = map.filter(|m| !m.is_empty()) {
+            out_meta.insert(
+                field.into(),
+                serde_json::to_value(m).expect("maps serialise"),
+            );
+        }
+    }
+    let mut secret = serde_json::Map::new();
+    secret.insert("apiVersion".into(), Value::String("v1".into()));
+    secret.insert("kind".into(), Value::String("Secret".into()));
+    secret.insert("metadata".into(), Value::Object(out_meta));
+    secret.insert(
+        "type".into(),
+        Value::String(template.type_.clone().unwrap_or_else(|| "Opaque".into())),
+    );
+    if let Some(immutable) = template.immutable {
+        secret.insert("immutable".into(), Value::Bool(immutable));
+    }
+    secret.insert("data".into(), Value::Object(data));
+    if template.data.as_ref().is_some_and(|d| !d.is_empty()) {
+        eprintln!(
+            "kseal: warning: {}: spec.template.data templates are not rendered offline; only encryptedData items are shown",
+            doc.metadata.name.as_deref().unwrap_or("")
+        );
+    }
+    Ok(Value::Object(secret))
+}

@@ -1,0 +1,281 @@
+//! `kseal.yaml`: the project file that maps env files to SealedSecret settings, so that
+//! `kseal seal .env.staging > sealed.yaml` needs no flags.
+//!
+//! It is found by walking up from the working directory. Paths inside it (certs, outputs, the
+//! `input` patterns) are relative to the directory that holds it.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use crate::exit::{Failure, Result};
+
+/// The file name looked for.
+pub(crate) const FILE_NAME: &str = "kseal.yaml";
+
+/// Settings one entry (or `defaults`) can give. Every field is optional; flags override them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Settings {
+    pub(crate) name: Option<String>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) cert: Option<String>,
+    #[serde(rename = "type")]
+    pub(crate) type_: Option<String>,
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) annotations: BTreeMap<String, String>,
+    pub(crate) output: Option<String>,
+    pub(crate) format: Option<String>,
+    pub(crate) env_format: Option<String>,
+    pub(crate) keys: Option<String>,
+}
+
+/// One `secrets:` entry: which inputs it applies to, and their settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Entry {
+    /// A file name or glob (`*`, `?`), matched against the input's path relative to the config
+    /// directory, or against its file name when the pattern has no `/`.
+    pub(crate) input: String,
+    #[serde(flatten)]
+    pub(crate) settings: Settings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    defaults: Settings,
+    #[serde(default)]
+    secrets: Vec<Entry>,
+}
+
+/// A loaded `kseal.yaml`.
+#[derive(Debug)]
+pub(crate) struct Config {
+    /// The file, for messages.
+    pub(crate) path: PathBuf,
+    /// Its directory; relative paths inside resolve against it.
+    pub(crate) dir: PathBuf,
+    defaults: Settings,
+    secrets: Vec<Entry>,
+}
+
+impl Config {
+    /// Finds `kseal.yaml` from `start` upwards.
+    pub(crate) fn discover(start: &Path) -> Result<Option<Self>> {
+        for dir in start.ancestors() {
+            let candidate = dir.join(FILE_NAME);
+            if candidate.is_file() {
+                // Messages show the path relative to where the user is.
+                let shown = candidate
+                    .strip_prefix(start)
+                    .map(Path::to_path_buf)
+                    .unwrap_or(candidate);
+                return Self::load(&shown).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Loads a given file.
+    pub(crate) fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::runtime(format!(
+                "cannot read {}: {}",
+                path.display(),
+                crate::io::io_reason(&e)
+            ))
+        })?;
+        let file: File = if text.trim().is_empty() {
+            File::default()
+        } else {
+            serde_yaml::from_str(&text).map_err(|e| {
+                let msg = e.to_string();
+                let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+                let (line, column) = unknown_field_position(&text, &msg, line).unwrap_or((line, column));
+                let at = if line > 0 {
+                    format!("{}:{line}:{column}", path.display())
+                } else {
+                    path.display().to_string()
+                };
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+                Failure::input(format!("{at}: {msg}"))
+                    .hint("see the kseal.yaml reference in the README, or run `kseal init` for a commented example")
+            })?
+        };
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            dir,
+            defaults: file.defaults,
+            secrets: file.secrets,
+        })
+    }
+
+    /// The settings for `input`: `defaults` overlaid with the first matching entry, if any.
+    /// Returns the entry's pattern too, for messages.
+    pub(crate) fn settings_for(&self, input: Option<&Path>) -> (Settings, Option<String>) {
+        let entry = input.and_then(|p| self.secrets.iter().find(|e| self.matches(&e.input, p)));
+        match entry {
+            Some(e) => (overlay(&self.defaults, &e.settings), Some(e.input.clone())),
+            None => (self.defaults.clone(), None),
+        }
+    }
+
+    /// All entries, for commands that act on every configured secret.
+    #[allow(dead_code)]
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.secrets
+    }
+
+    /// Resolves a path written in the config against its directory.
+    pub(crate) fn resolve(&self, relative: &str) -> PathBuf {
+        let p = Path::new(relative);
+        if p.is_absolute() || self.dir == Path::new(".") {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    fn matches(&self, pattern: &str, input: &Path) -> bool {
+        let abs_input = absolute(input);
+        let abs_dir = absolute(&self.dir);
+        if pattern.contains('/') {
+            match abs_input.strip_prefix(&abs_dir) {
+                Ok(rel) => glob_match(pattern, &rel.to_string_lossy()),
+                Err(_) => false,
+            }
+        } else {
+            let name = input
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            glob_match(pattern, &name)
+        }
+    }
+}
+
+/// serde_yaml places an unknown-field error at the start of the enclosing mapping; point at the
+/// field itself, the first line at or after that where the field name is a key.
+fn unknown_field_position(text: &str, message: &str, from_line: usize) -> Option<(usize, usize)> {
+    let field = message.split("unknown field `").nth(1)?.split('`').next()?;
+    text.lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find_map(|(i, line)| {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            trimmed
+                .strip_prefix(field)
+                .filter(|rest| rest.starts_with(':'))
+                .map(|_| (i + 1, line.len() - trimmed.len() + 1))
+        })
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn overlay(base: &Settings, top: &Settings) -> Settings {
+    let mut labels = base.labels.clone();
+    labels.extend(top.labels.clone());
+    let mut annotations = base.annotations.clone();
+    annotations.extend(top.annotations.clone());
+    Settings {
+        name: top.name.clone().or_else(|| base.name.clone()),
+        namespace: top.namespace.clone().or_else(|| base.namespace.clone()),
+        scope: top.scope.clone().or_else(|| base.scope.clone()),
+        cert: top.cert.clone().or_else(|| base.cert.clone()),
+        type_: top.type_.clone().or_else(|| base.type_.clone()),
+        labels,
+        annotations,
+        output: top.output.clone().or_else(|| base.output.clone()),
+        format: top.format.clone().or_else(|| base.format.clone()),
+        env_format: top.env_format.clone().or_else(|| base.env_format.clone()),
+        keys: top.keys.clone().or_else(|| base.keys.clone()),
+    }
+}
+
+/// Glob matching with `*` (any run of characters except `/`) and `?` (one character).
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != '/')
+                .any(|i| go(rest, &t[i..])),
+            Some(('?', rest)) => t.first().is_some_and(|&c| c != '/') && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+/// The starter file `kseal init` writes.
+pub(crate) const STARTER: &str = r#"# kseal.yaml — how `kseal seal` turns env files into SealedSecrets.
+#
+# With this file, `kseal seal .env.staging > sealed.yaml` needs no flags: the first entry whose
+# `input` matches the file supplies name, namespace, scope and cert. Flags override everything.
+# Paths are relative to this file. Keep real .env files out of git; commit the sealed output.
+
+# Settings every entry inherits.
+defaults:
+  scope: strict            # strict | namespace-wide | cluster-wide
+  format: yaml             # yaml | json
+  envFormat: strict        # strict | kubectl | lenient (how .env files are read)
+  # type: Opaque
+  # labels: {app.kubernetes.io/part-of: my-app}
+
+secrets:
+  # One entry per env file (a name, or a glob such as `.env.*`).
+  - input: .env.staging
+    name: app-env                       # Secret name your Deployment reads (envFrom/secretKeyRef)
+    namespace: my-app-staging
+    cert: certs/staging.pem             # `kubeseal --fetch-cert > certs/staging.pem`, or an http(s) URL
+    output: k8s/overlays/staging/app-env.sealed.yaml   # used by `kseal seal .env.staging -w`
+
+  # - input: .env.dev
+  #   name: app-env
+  #   namespace: my-app-dev
+  #   cert: certs/dev.pem
+  #   output: k8s/overlays/dev/app-env.sealed.yaml
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(".env.*", ".env.staging"));
+        assert!(glob_match(".env.staging", ".env.staging"));
+        assert!(!glob_match(".env.*", "x/.env.staging"));
+        assert!(glob_match("envs/*.env", "envs/a.env"));
+        assert!(glob_match("?.env", "a.env"));
+        assert!(!glob_match("*.env", "a.env.example"));
+    }
+
+    #[test]
+    fn starter_parses() {
+        let file: File = serde_yaml::from_str(STARTER).unwrap();
+        assert_eq!(file.secrets.len(), 1);
+        assert_eq!(file.defaults.scope.as_deref(), Some("strict"));
+    }
+}

@@ -1,0 +1,81 @@
+//! Exit codes and the one error type the commands return.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | failure: I/O, network, a certificate or key that cannot be used |
+//! | 2 | usage: bad flags, or a value neither the flags nor `kseal.yaml` provide |
+//! | 3 | invalid input: `.env` diagnostics, a malformed manifest or `kseal.yaml` |
+//! | 4 | a sealed value could not be decrypted with the given keys |
+
+use std::{fmt, process::ExitCode};
+
+/// Exit code of a failed run; see the module table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    Failure = 1,
+    Usage = 2,
+    Input = 3,
+    Decrypt = 4,
+}
+
+impl From<Code> for ExitCode {
+    fn from(code: Code) -> Self {
+        ExitCode::from(code as u8)
+    }
+}
+
+/// A failed command: what went wrong, what to do, and the exit code.
+///
+/// `message` and `hints` are printed as `kseal: error: …` and `kseal: hint: …`; `details` are
+/// pre-rendered blocks (e.g. `.env` diagnostics) printed before them. None may contain a
+/// secret value: build them from names, paths and positions only.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: Code,
+    pub(crate) message: String,
+    pub(crate) hints: Vec<String>,
+    pub(crate) details: Vec<String>,
+}
+
+impl Failure {
+    pub(crate) fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            hints: Vec::new(),
+            details: Vec::new(),
+        }
+    }
+
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self::new(Code::Usage, message)
+    }
+
+    pub(crate) fn input(message: impl Into<String>) -> Self {
+        Self::new(Code::Input, message)
+    }
+
+    pub(crate) fn runtime(message: impl Into<String>) -> Self {
+        Self::new(Code::Failure, message)
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Self::runtime(e.to_string())
+    }
+}
+
+pub(crate) type Result<T, E = Failure> = std::result::Result<T, E>;

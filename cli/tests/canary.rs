@@ -1,0 +1,250 @@
+//! A canary value is sealed through every CLI path, error paths included; it must never appear
+//! in stdout or stderr (nor its base64 form, which is how Secret manifests carry it).
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+const CANARY: &str = "CANARY-7f3a9e-s3cr3t";
+const CANARY_B64: &str = "Q0FOQVJZLTdmM2E5ZS1zM2NyM3Q="; // base64 of CANARY
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kseal(args: &[&str], stdin: &str, cwd: &Path, env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kseal"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("kseal runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn assert_clean(case: &str, run: &Run) {
+    for needle in [CANARY, "s3cr3t", CANARY_B64, "7f3a9e"] {
+        assert!(
+            !run.stdout.contains(needle),
+            "{case}: stdout contains the canary"
+        );
+        assert!(
+            !run.stderr.contains(needle),
+            "{case}: stderr contains the canary:\n{}",
+            run.stderr
+        );
+    }
+}
+
+fn cert() -> String {
+    fixtures().join("test.pem").display().to_string()
+}
+
+#[test]
+fn canary_never_reaches_output() {
+    let dir = tempdir();
+    let cert = cert();
+    let base = [
+        "seal",
+        "--no-config",
+        "--cert",
+        &cert,
+        "--name",
+        "app",
+        "-n",
+        "ns",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<String> {
+        base.iter()
+            .map(|s| s.to_string())
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let run = |case: &str, args: Vec<String>, stdin: &str, expect_ok: bool| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = kseal(&args, stdin, dir.path(), &[("KSEAL_CANARY_ENV", CANARY)]);
+        assert_eq!(
+            r.code == 0,
+            expect_ok,
+            "{case}: exit {} stderr:\n{}",
+            r.code,
+            r.stderr
+        );
+        assert_clean(case, &r);
+        r
+    };
+
+    let env = format!(
+        "GOOD={CANARY}\nQUOTED=\"{CANARY}\"\nSINGLE='{CANARY}'\nPEM=\"-----BEGIN X-----\n{CANARY}\n-----END X-----\"\n"
+    );
+    // Successful paths.
+    let sealed = run("env yaml", with(&[]), &env, true);
+    assert!(sealed.stdout.contains("kind: SealedSecret"));
+    run("env json", with(&["-o", "json"]), &env, true);
+    for scope in ["strict", "namespace-wide", "cluster-wide"] {
+        run(scope, with(&["--scope", scope]), &env, true);
+    }
+    run(
+        "kubectl format",
+        with(&["--env-format", "kubectl"]),
+        &format!("A={CANARY}\nKSEAL_CANARY_ENV\n"),
+        true,
+    );
+    run(
+        "lenient format",
+        with(&["--env-format", "lenient"]),
+        &format!("A = {CANARY}\n"),
+        true,
+    );
+    let manifest = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: ns\ndata:\n  A: {CANARY_B64}\nstringData:\n  B: {CANARY}\n"
+    );
+    run("manifest", with(&[]), &manifest, true);
+    run("raw", with(&["--raw"]), CANARY, true);
+    let out = dir.path().join("out.yaml");
+    let out_s = out.display().to_string();
+    let mut args = with(&["-w"]);
+    args.push(out_s.clone());
+    run("write file", args, &env, true);
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(!written.contains(CANARY) && !written.contains(CANARY_B64));
+    let mut args = with(&["--merge-into"]);
+    args.push(out_s.clone());
+    run("merge-into", args, &format!("NEW={CANARY}\n"), true);
+    assert!(!std::fs::read_to_string(&out).unwrap().contains(CANARY));
+
+    // Error paths: every .env diagnostic that involves a value, with the canary in the value.
+    let bad_env = [
+        format!("A={CANARY} x\n"),           // E005
+        format!("A={CANARY}#x\n"),           // E006
+        format!("A={CANARY}$X\n"),           // E007
+        format!("A={CANARY}\\n\n"),          // E008
+        format!("A=\"{CANARY}\n"),           // E009
+        format!("A=\"{CANARY}\"x\n"),        // E010
+        format!("A=\"{CANARY}\\t\"\n"),      // E011
+        format!("A='{CANARY}\\''\n"),        // E012
+        format!("A=`{CANARY}`\n"),           // E013
+        format!("A: {CANARY}\n"),            // E014
+        format!("A={CANARY}\nA={CANARY}\n"), // E015
+        format!("A={CANARY}  \n"),           // E016
+        format!("A={CANARY}\u{0}\n"),        // E001
+        format!("A=\"{CANARY}\n\"\n"),       // W102 (warning, succeeds)
+    ];
+    for (i, text) in bad_env.iter().enumerate() {
+        let expect_ok = i == bad_env.len() - 1;
+        run(&format!("bad env #{i}"), with(&[]), text, expect_ok);
+    }
+    let huge = format!("A={}\n", CANARY.repeat(60_000)); // E017: over 1 MiB
+    run("E017", with(&[]), &huge, false);
+    run(
+        "bad base64",
+        with(&[]),
+        &manifest.replace(CANARY_B64, &format!("{CANARY}!!")),
+        false,
+    );
+    run(
+        "non-string value",
+        with(&[]),
+        &manifest.replace(&format!("B: {CANARY}"), &format!("B: [{CANARY}]")),
+        false,
+    );
+    run(
+        "bad yaml",
+        with(&[]),
+        &format!("apiVersion: v1\nkind: Secret\ndata: {{A: \"{CANARY}\n"),
+        false,
+    );
+    let expired = fixtures().join("expired.pem").display().to_string();
+    let r = kseal(
+        &[
+            "seal",
+            "--no-config",
+            "--cert",
+            &expired,
+            "--name",
+            "a",
+            "-n",
+            "b",
+        ],
+        &env,
+        dir.path(),
+        &[],
+    );
+    assert_ne!(r.code, 0);
+    assert_clean("expired cert", &r);
+    let r = kseal(
+        &["seal", "--no-config", "--cert", &cert],
+        &env,
+        dir.path(),
+        &[],
+    );
+    assert_eq!(r.code, 2, "missing name is a usage error");
+    assert_clean("missing name", &r);
+
+    // Unsealing with the wrong key fails without echoing anything it read.
+    let sealed_file = dir.path().join("sealed.yaml");
+    std::fs::write(&sealed_file, &sealed.stdout).unwrap();
+    let wrong = fixtures().join("wrong.key").display().to_string();
+    let r = kseal(
+        &[
+            "unseal",
+            "--key",
+            &wrong,
+            &sealed_file.display().to_string(),
+        ],
+        "",
+        dir.path(),
+        &[],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_clean("unseal wrong key", &r);
+    assert!(
+        r.stderr.contains("no key could decrypt secret"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A temporary directory removed on drop (no extra dependency for one test).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> TempDir {
+    let p = std::env::temp_dir().join(format!("kseal-canary-{}", std::process::id()));
+    std::fs::create_dir_all(&p).unwrap();
+    TempDir(p)
+}
