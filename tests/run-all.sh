@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The one command that runs every kseal test: formatting and lints, the Rust unit, vector, CLI
+# and cross-crate tests, then the tests that need the real control plane (built from Go modules
+# by tests/cluster/build.sh and started by tests/cluster/cluster.sh). The control plane is always
+# stopped at the end, also when a test fails. Nothing is skipped: a step that cannot run fails
+# the whole command and says why.
+#
+# Caches live outside the repo so a fresh clone (CI) reuses them:
+#   cargo:  ${CARGO_TARGET_DIR:-$HOME/.cache/kseal/cargo-target}
+#   Go:     the default GOCACHE/GOMODCACHE, and built binaries in ${KSEAL_CACHE:-$HOME/.cache/kseal}
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kseal/cargo-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step_start=0
+step() {
+  step_start=$(date +%s)
+  printf '\n== %s\n' "$*" >&2
+}
+done_step() {
+  printf '== done in %ss\n' "$(( $(date +%s) - step_start ))" >&2
+}
+
+started_cluster=0
+cleanup() {
+  local rc=$?
+  if [ "$started_cluster" = 1 ]; then
+    printf '\n== stopping the control plane\n' >&2
+    tests/cluster/cluster.sh down >&2 || rc=1
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
+all_start=$(date +%s)
+
+step "cargo fmt --check"
+cargo fmt --all --check
+done_step
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+done_step
+
+step "build the test control plane (kube-apiserver, etcd, kube-controller-manager, kubeseal, Bitnami controller, helm)"
+tests/cluster/build.sh
+done_step
+
+step "start the control plane"
+if tests/cluster/cluster.sh status >/dev/null 2>&1; then
+  echo "a control plane is already running; using it and leaving it running" >&2
+else
+  started_cluster=1
+fi
+eval "$(tests/cluster/cluster.sh up)"
+export KUBECONFIG
+export KSEAL_CLUSTER=1  # tells cluster tests the control plane is required, not optional
+done_step
+
+step "cargo test --workspace (unit, vectors, CLI snapshots, cluster and interop tests)"
+cargo test --workspace --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/kseal-cargo-test.log"
+test_rc=${PIPESTATUS[0]}
+done_step
+
+step "control-plane smoke checks (RBAC, GC, Deployments, Bitnami controller, kubeseal)"
+smoke_rc=0
+tests/cluster/smoke.sh || smoke_rc=$?
+done_step
+
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "${TMPDIR:-/tmp}/kseal-cargo-test.log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/kseal-cargo-test.log" | awk '{s+=$1} END {print s+0}')
+printf '\nkseal: all steps finished in %ss (cargo test exit %s, smoke exit %s)\n' \
+  "$(( $(date +%s) - all_start ))" "$test_rc" "$smoke_rc" >&2
+echo "cargo tests: $passed passed, $failed failed"
+[ "$test_rc" = 0 ] && [ "$smoke_rc" = 0 ]
