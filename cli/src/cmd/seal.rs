@@ -1,10 +1,6 @@
 //! `kseal seal`: `.env` files and Secret manifests in, SealedSecrets out.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-    time::SystemTime,
-};
+use std::{collections::BTreeMap, path::Path, time::SystemTime};
 
 use kseal_core::{
     Certificate, NamespaceName, ObjectName, Scope, ScopeKind, SecretBytes, SecretKeyName,
