@@ -1,0 +1,193 @@
+//! Offline interop with the real kubeseal (built from Go modules by tests/cluster/build.sh):
+//! kubeseal's output opens with `kseal unseal`, and kseal's opens with
+//! `kubeseal --recovery-unseal`, for every scope and both key sizes. The keys come from
+//! `kseal keygen`, so this also proves Go accepts kseal's certificates and PKCS#1 keys.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+const VALUE: &str = "interop value: ünïcode and symbols !$#'\"";
+
+/// The kubeseal binary, or `None` with the reason when it is not built. In CI (and the
+/// README's test command) a missing binary is a failure, never a skip.
+fn kubeseal() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("KSEAL_KUBESEAL") {
+        return Some(p.into());
+    }
+    let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/build.sh");
+    let out = Command::new("bash")
+        .arg(&build)
+        .arg("--print-bindir")
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(out.stdout).ok()?;
+    let bin = Path::new(dir.trim()).join("kubeseal");
+    (out.status.success() && bin.is_file()).then_some(bin)
+}
+
+fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .env("KUBECONFIG", "/nonexistent/kubeconfig") // prove nothing talks to a cluster
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("process starts");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn kseal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kseal"))
+}
+
+fn scope_annotation(scope: &str) -> String {
+    match scope {
+        "strict" => String::new(),
+        other => format!("  annotations:\n    sealedsecrets.bitnami.com/{other}: \"true\"\n"),
+    }
+}
+
+#[test]
+fn kubeseal_and_kseal_open_each_others_output() {
+    let Some(kubeseal) = kubeseal() else {
+        let why =
+            "kubeseal is not built; run tests/cluster/build.sh (the README's test command does)";
+        assert!(
+            std::env::var_os("CI").is_none() && std::env::var_os("KSEAL_CLUSTER").is_none(),
+            "{why}"
+        );
+        eprintln!("kubeseal interop not run: {why}");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("kseal-kubeseal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let value_file = dir.join("value");
+    std::fs::write(&value_file, VALUE).unwrap();
+    let mut cells = 0;
+    for bits in ["2048", "4096"] {
+        let keys = dir.join(format!("keys-{bits}"));
+        run(
+            kseal()
+                .args(["keygen", "--key-size", bits, "--out"])
+                .arg(&keys),
+            b"",
+        );
+        let (crt, key) = (keys.join("tls.crt"), keys.join("tls.key"));
+        for scope in ["strict", "namespace-wide", "cluster-wide"] {
+            // kubeseal --raw → a SealedSecret around it → kseal unseal.
+            let raw = run(
+                Command::new(&kubeseal)
+                    .args([
+                        "--raw",
+                        "--scope",
+                        scope,
+                        "--name",
+                        "app",
+                        "--namespace",
+                        "shop",
+                        "--cert",
+                    ])
+                    .arg(&crt)
+                    .arg("--from-file")
+                    .arg(&value_file),
+                b"",
+            );
+            let raw = String::from_utf8(raw.stdout).unwrap();
+            let doc = format!(
+                "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: app\n  namespace: shop\n{}spec:\n  encryptedData:\n    V: {raw}\n",
+                scope_annotation(scope)
+            );
+            let opened = run(
+                kseal()
+                    .arg("unseal")
+                    .arg("--key")
+                    .arg(&key)
+                    .args(["-o", "json"]),
+                doc.as_bytes(),
+            );
+            assert_secret_value(
+                &opened.stdout,
+                "V",
+                &format!("{bits} {scope} kubeseal --raw → kseal unseal"),
+            );
+
+            // A whole Secret sealed by kubeseal → kseal unseal.
+            let secret = format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: shop\n{}stringData:\n  V: {}\n",
+                scope_annotation(scope),
+                serde_json::to_string(VALUE).unwrap()
+            );
+            let sealed = run(
+                Command::new(&kubeseal)
+                    .args(["-o", "yaml", "--scope", scope, "--cert"])
+                    .arg(&crt),
+                secret.as_bytes(),
+            );
+            let opened = run(
+                kseal()
+                    .arg("unseal")
+                    .arg("--key")
+                    .arg(&key)
+                    .args(["-o", "json"]),
+                &sealed.stdout,
+            );
+            assert_secret_value(
+                &opened.stdout,
+                "V",
+                &format!("{bits} {scope} kubeseal → kseal unseal"),
+            );
+
+            // kseal seal of the same Secret (scope from its annotations, as kubeseal does)
+            // → kubeseal --recovery-unseal.
+            let sealed = run(
+                kseal().args(["seal", "--no-config", "--cert"]).arg(&crt),
+                secret.as_bytes(),
+            );
+            let opened = run(
+                Command::new(&kubeseal)
+                    .arg("--recovery-unseal")
+                    .arg("--recovery-private-key")
+                    .arg(&key),
+                &sealed.stdout,
+            );
+            assert_secret_value(
+                &opened.stdout,
+                "V",
+                &format!("{bits} {scope} kseal seal → kubeseal --recovery-unseal"),
+            );
+            cells += 3;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("kubeseal offline interop: {cells} cells passed");
+    assert_eq!(cells, 18);
+}
+
+fn assert_secret_value(json: &[u8], key: &str, case: &str) {
+    let doc: serde_json::Value =
+        serde_json::from_slice(json).unwrap_or_else(|e| panic!("{case}: {e}"));
+    let got = base64_decode(
+        doc["data"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case}: no data.{key}")),
+    );
+    assert_eq!(got, VALUE.as_bytes(), "{case}");
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
