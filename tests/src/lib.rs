@@ -1,0 +1,3 @@
+//! Shared helpers for kseal cross-crate tests.
+
+pub mod vectors;
