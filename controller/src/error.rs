@@ -1,0 +1,159 @@
+//! Errors of the controller library. Messages name objects and items, never values.
+
+use kseal_crds::{ScopeError, SpecProblem};
+
+use crate::template::TemplateError;
+
+/// Why a SealedSecret does not unseal. The text goes into the `ErrUnsealFailed` event (as
+/// `Failed to unseal: <text>`) and the Synced condition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnsealError {
+    /// Items could not be decrypted (wrong key, wrong scope, tampering) or are not base64.
+    /// With decryption failures only, the text is exactly Bitnami's.
+    #[error("{}", decrypt_message(failed, bad_base64))]
+    Decrypt {
+        /// Items no key could open, in document order.
+        failed: Vec<String>,
+        /// Items whose value is not valid standard base64.
+        bad_base64: Vec<String>,
+    },
+    /// `encryptedData` and the legacy `data` are both set.
+    #[error(
+        "cannot use the field 'encryptedData' and the deprecated field 'data' at the same time"
+    )]
+    BothFormats,
+    /// The legacy `spec.data` is set and `--accept-deprecated-v1-data=false`.
+    #[error(
+        "the deprecated field 'data' is not accepted by this controller (--accept-deprecated-v1-data=false); re-seal the Secret into 'encryptedData'"
+    )]
+    V1Disabled,
+    /// The legacy blob decrypted, but not to a JSON Secret.
+    #[error("the deprecated field 'data' does not hold a Secret")]
+    V1NotASecret,
+    /// The SealedSecret's name or namespace cannot form the scope label.
+    #[error("{0}")]
+    Scope(ScopeError),
+    /// The spec is malformed (deserialization tolerated it so other objects keep flowing).
+    #[error("{}", problems_message(.0))]
+    Spec(Vec<SpecProblem>),
+    /// `spec.template.data` did not render.
+    #[error("{0}")]
+    Template(TemplateError),
+    /// The unsealed data exceeds what a Secret may hold.
+    #[error("unsealed data is {bytes} bytes, over the 1 MiB limit of a Secret")]
+    TooLarge {
+        /// Total size of all values.
+        bytes: usize,
+    },
+}
+
+fn decrypt_message(failed: &[String], bad_base64: &[String]) -> String {
+    let mut parts = Vec::new();
+    for item in bad_base64 {
+        parts.push(format!("item {item:?}: value is not valid base64"));
+    }
+    if !failed.is_empty() {
+        parts.push(format!(
+            "no key could decrypt secret ({})",
+            failed.join(", ")
+        ));
+    }
+    parts.join("; ")
+}
+
+fn problems_message(problems: &[SpecProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A key Secret that cannot be used; it is skipped and reported, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeySecretError {
+    /// A required field of the `kubernetes.io/tls` Secret is missing.
+    #[error("key Secret has no data.{0}")]
+    Missing(&'static str),
+    /// `tls.crt` does not parse.
+    #[error("data.tls.crt: {0}")]
+    Certificate(kseal_core::KeyError),
+    /// `tls.key` does not parse (the message never holds key material).
+    #[error("data.tls.key: {0}")]
+    PrivateKey(kseal_core::KeyError),
+    /// `tls.crt` and `tls.key` hold different keys.
+    #[error("data.tls.crt and data.tls.key do not belong together")]
+    Mismatch,
+}
+
+/// An error of one reconcile, with the metric label Bitnami uses for it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReconcileError {
+    /// The SealedSecret does not unseal.
+    #[error("failed to unseal: {0}")]
+    Unseal(UnsealError),
+    /// Reading the target Secret failed.
+    #[error("cannot read Secret: {0}")]
+    Fetch(#[source] kube::Error),
+    /// Creating or updating the Secret failed.
+    #[error("cannot write Secret: {0}")]
+    Update(#[source] kube::Error),
+    /// The Secret exists and is not ours.
+    #[error("Resource {0:?} already exists and is not managed by SealedSecret")]
+    Unmanaged(String),
+    /// The Secret is immutable and differs.
+    #[error("{0}")]
+    Immutable(String),
+    /// Writing the status failed.
+    #[error("cannot update status: {0}")]
+    Status(#[source] kube::Error),
+    /// The blocking decrypt task panicked or was cancelled.
+    #[error("unseal task failed: {0}")]
+    Task(String),
+}
+
+impl ReconcileError {
+    /// The `reason` label of `sealed_secrets_controller_unseal_errors_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Unseal(_) | Self::Task(_) => "unseal",
+            Self::Fetch(_) => "fetch",
+            Self::Update(_) | Self::Immutable(_) => "update",
+            Self::Unmanaged(_) => "unmanaged",
+            Self::Status(_) => "status",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitnami_wording() {
+        let e = UnsealError::Decrypt {
+            failed: vec!["k1".into(), "k2".into()],
+            bad_base64: vec![],
+        };
+        assert_eq!(e.to_string(), "no key could decrypt secret (k1, k2)");
+        assert_eq!(
+            ReconcileError::Unseal(e).to_string(),
+            "failed to unseal: no key could decrypt secret (k1, k2)"
+        );
+        assert_eq!(
+            ReconcileError::Unmanaged("app".into()).to_string(),
+            "Resource \"app\" already exists and is not managed by SealedSecret"
+        );
+        let e = UnsealError::Decrypt {
+            failed: vec!["B".into()],
+            bad_base64: vec!["A".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "item \"A\": value is not valid base64; no key could decrypt secret (B)"
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! The key Secrets, live: a watch on labelled Secrets plus the legacy Secret feeds the
+//! [`KeyRegistry`] (add, change, relabel, delete; no restart needed), and on the leader a
+//! maintainer generates the first key, renews every `--key-renew-period`, honours
+//! `--key-cutoff-time` and generates a key at once on SIGUSR1 (`controller-compat.md` §3).
+//! A key Secret that does not parse is logged, reported as an event and a metric, and skipped.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::Secret;
+use kseal_core::{CertParams, KeySize};
+use kseal_crds::SEALED_SECRETS_KEY_LABEL;
+use kube::{
+    Api,
+    api::PostParams,
+    runtime::{
+        WatchStreamExt,
+        watcher::{self, Event, watch_object, watcher},
+    },
+};
+use rand_core::{OsRng, RngCore as _};
+use tokio::sync::{Notify, watch};
+use tracing::{error, info, warn};
+
+use crate::{
+    events::{ERR_INVALID_KEY, EventType, Recorder},
+    keys::{KeyChange, KeyRegistry, Renewal, key_secret, renewal},
+    metrics::Metrics,
+};
+
+/// Settings for generating keys.
+#[derive(Debug, Clone)]
+pub struct KeyGenConfig {
+    /// `--key-prefix`.
+    pub prefix: String,
+    /// The controller namespace.
+    pub namespace: String,
+    /// `--key-size`.
+    pub key_size: KeySize,
+    /// `--key-ttl`.
+    pub ttl: Duration,
+    /// `--my-cn`.
+    pub common_name: String,
+    /// `--key-renew-period`.
+    pub renew_period: Duration,
+    /// `--key-cutoff-time`.
+    pub cutoff: Option<SystemTime>,
+    /// `--privatekey-labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `--privatekey-annotations`.
+    pub annotations: BTreeMap<String, String>,
+}
+
+enum Update {
+    Labelled(Result<Event<Secret>, watcher::Error>),
+    Legacy(Result<Option<Secret>, watcher::Error>),
+}
+
+/// Keeps `registry` equal to the key Secrets in `api`'s namespace, forever.
+pub async fn watch_keys(
+    api: Api<Secret>,
+    prefix: String,
+    registry: Arc<KeyRegistry>,
+    metrics: Arc<Metrics>,
+    recorder: Recorder,
+) {
+    let labelled = watcher(
+        api.clone(),
+        watcher::Config::default().labels(SEALED_SECRETS_KEY_LABEL),
+    )
+    .default_backoff()
+    .map(Update::Labelled);
+    let legacy = watch_object(api, &prefix).map(Update::Legacy);
+    let mut updates = std::pin::pin!(stream::select(labelled, legacy));
+    let mut listing: Option<HashSet<String>> = None;
+    let mut listed_once = false;
+    let mut legacy_present = false;
+    while let Some(update) = updates.next().await {
+        match update {
+            Update::Labelled(Ok(Event::Init)) => listing = Some(HashSet::new()),
+            Update::Labelled(Ok(Event::InitApply(secret))) => {
+                if let Some(seen) = listing.as_mut() {
+                    seen.insert(secret.metadata.name.clone().unwrap_or_default());
+                }
+                report(&registry, &secret, false, &recorder).await;
+            }
+            Update::Labelled(Ok(Event::InitDone)) => {
+                // Entries that vanished while the watch was down.
+                let seen = listing.take().unwrap_or_default();
+                let known: Vec<String> = registry
+                    .snapshot()
+                    .certificates
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for name in known {
+                    if !(seen.contains(&name) || (legacy_present && name == prefix)) {
+                        registry.remove(&name, false);
+                    }
+                }
+                registry.rebuild();
+                if !listed_once {
+                    listed_once = true;
+                    info!(keys = registry.snapshot().keys.len(), "key Secrets loaded");
+                }
+            }
+            Update::Labelled(Ok(Event::Apply(secret))) => {
+                report(&registry, &secret, true, &recorder).await;
+            }
+            Update::Labelled(Ok(Event::Delete(secret))) => {
+                let name = secret.metadata.name.clone().unwrap_or_default();
+                if !(legacy_present && name == prefix) && registry.remove(&name, true) {
+                    info!(secret = %name, "key Secret removed; its key is no longer used");
+                }
+            }
+            Update::Legacy(Ok(Some(secret))) => {
+                legacy_present = true;
+                report(&registry, &secret, listed_once, &recorder).await;
+            }
+            Update::Legacy(Ok(None)) => {
+                legacy_present = false;
+                registry.remove(&prefix, listed_once);
+            }
+            Update::Labelled(Err(e)) | Update::Legacy(Err(e)) => {
+                warn!(error = %e, "key Secret watch failed; retrying");
+            }
+        }
+        let snapshot = registry.snapshot();
+        metrics.keys.set(snapshot.keys.len() as i64);
+        metrics
+            .invalid_key_secrets
+            .set(registry.invalid().len() as i64);
+    }
+}
+
+async fn report(registry: &KeyRegistry, secret: &Secret, rebuild: bool, recorder: &Recorder) {
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    match registry.apply(secret, rebuild) {
+        KeyChange::Loaded(fp) => info!(secret = %name, fingerprint = %fp, "key loaded"),
+        KeyChange::Removed => info!(secret = %name, "key Secret no longer active; key removed"),
+        KeyChange::Unchanged => {}
+        KeyChange::Invalid(e) => {
+            error!(secret = %name, error = %e, "key Secret skipped: it does not hold a usable key");
+            recorder
+                .publish(
+                    secret,
+                    EventType::Warning,
+                    ERR_INVALID_KEY,
+                    &format!("key Secret skipped: {e}"),
+                )
+                .await;
+        }
+    }
+}
+
+/// Generates keys while this replica leads: the first key, renewals, cutoff, SIGUSR1. Returns
+/// when `leader` turns false.
+pub async fn maintain_keys(
+    api: Api<Secret>,
+    config: KeyGenConfig,
+    registry: Arc<KeyRegistry>,
+    sigusr1: Arc<Notify>,
+    mut leader: watch::Receiver<bool>,
+) {
+    let mut changes = registry.subscribe();
+    // Wait for the initial list so "no key yet" is the truth, not a race.
+    while registry.snapshot().generation == 0 {
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return },
+            _ = leader.changed() => if !*leader.borrow() { return },
+        }
+    }
+    let mut cutoff = config.cutoff;
+    loop {
+        let snapshot = registry.snapshot();
+        let plan = renewal(
+            snapshot.newest,
+            config.renew_period,
+            cutoff,
+            SystemTime::now(),
+        );
+        // The cutoff is a startup rule (Bitnami evaluates it once).
+        cutoff = None;
+        let generate = match plan {
+            Renewal::Now => true,
+            Renewal::After(wait) => {
+                info!(next_in = ?wait, "next key renewal scheduled");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => true,
+                    () = sigusr1.notified() => { info!("SIGUSR1: generating a new key"); true }
+                    _ = changes.changed() => false,
+                    _ = leader.changed() => if *leader.borrow() { false } else { return },
+                }
+            }
+            Renewal::Never => tokio::select! {
+                () = sigusr1.notified() => { info!("SIGUSR1: generating a new key"); true }
+                _ = changes.changed() => false,
+                _ = leader.changed() => if *leader.borrow() { false } else { return },
+            },
+        };
+        if !generate {
+            continue;
+        }
+        match generate_key(&api, &config).await {
+            Ok(fingerprint) => {
+                // Wait until the watch has loaded it, so the next decision sees it.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                while !registry
+                    .snapshot()
+                    .certificates
+                    .iter()
+                    .any(|(_, c)| c.fingerprint().as_str() == fingerprint)
+                {
+                    if tokio::time::timeout_at(deadline, changes.changed())
+                        .await
+                        .is_err()
+                    {
+                        warn!("new key not seen by the watch after 30s");
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "cannot generate a key; retrying in 30s");
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+        }
+    }
+}
+
+/// Generates a key pair and writes it as a new key Secret; returns its fingerprint. Errors are
+/// strings: the maintainer only logs them and retries.
+async fn generate_key(api: &Api<Secret>, config: &KeyGenConfig) -> Result<String, String> {
+    let mut serial = [0u8; 16];
+    OsRng.fill_bytes(&mut serial);
+    let params = CertParams {
+        key_size: config.key_size,
+        not_before: SystemTime::now(),
+        validity: config.ttl,
+        common_name: config.common_name.clone(),
+        serial,
+    };
+    // RSA key generation takes seconds: keep it off the async runtime.
+    let (key, certificate) =
+        tokio::task::spawn_blocking(move || kseal_core::keys::generate(&params))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    let secret = key_secret(
+        &config.prefix,
+        &config.namespace,
+        &key,
+        &certificate,
+        &config.labels,
+        &config.annotations,
+    );
+    let created = api
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = created.metadata.name.unwrap_or_default();
+    let fingerprint = certificate.fingerprint().to_string();
+    // The certificate is public; Bitnami logs it and some users copy it from the log.
+    info!(secret = %name, %fingerprint, certificate = %certificate.to_pem(), "new key written");
+    Ok(fingerprint)
+}

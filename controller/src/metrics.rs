@@ -1,0 +1,191 @@
+//! Prometheus metrics under Bitnami's names (`controller-compat.md` §9), so existing alerts
+//! (`SealedSecretsUnsealErrorHigh`) and dashboards keep working, plus a few kseal additions.
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+/// A label set; a `Vec` of pairs avoids a derive per label combination.
+pub type Labels = Vec<(String, String)>;
+
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.001, 2.0, 16,
+    ))
+}
+
+/// Every metric the controller exports. Labels carry names and namespaces, never values.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `sealed_secrets_controller_unseal_requests_total`.
+    pub unseal_requests: Counter,
+    /// `sealed_secrets_controller_unseal_errors_total{reason, namespace}`.
+    pub unseal_errors: Family<Labels, Counter>,
+    /// `sealed_secrets_controller_condition_info{namespace, name, condition,
+    /// ss_app_kubernetes_io_instance}`: −1 False, 0 Unknown, 1 True.
+    pub condition_info: Family<Labels, Gauge>,
+    /// `sealed_secrets_controller_http_requests_total{path, code, method}`.
+    pub http_requests: Family<Labels, Counter>,
+    /// `sealed_secrets_controller_http_request_duration_seconds{path, method}`.
+    pub http_duration: HistogramFamily,
+    /// kseal: `sealed_secrets_controller_keys`: keys loaded.
+    pub keys: Gauge,
+    /// kseal: `sealed_secrets_controller_invalid_key_secrets`: key Secrets skipped because
+    /// they do not parse.
+    pub invalid_key_secrets: Gauge,
+    /// kseal: `sealed_secrets_controller_leader`: 1 on the replica that holds the Lease.
+    pub leader: Gauge,
+    /// kseal: `sealed_secrets_controller_rsa_operations_total`: private-key operations spent
+    /// unsealing (1 per item when the newest key or the fingerprint hint is right).
+    pub rsa_operations: Counter,
+    /// kseal: `sealed_secrets_controller_secret_writes_total{operation}`: creates and updates of
+    /// produced Secrets (an unchanged SealedSecret causes none).
+    pub secret_writes: Family<Labels, Counter>,
+    /// kseal: `sealed_secrets_controller_restarts_total`: workload pod templates re-annotated by
+    /// restart-on-change.
+    pub restarts: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers everything.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sealed_secrets_controller");
+        let build_info = Family::<Labels, Gauge>::default();
+        build_info
+            .get_or_create(&vec![(
+                "revision".into(),
+                env!("CARGO_PKG_VERSION").to_owned(),
+            )])
+            .set(1);
+        registry.register("build_info", "Build information.", build_info);
+        let m = Self {
+            unseal_requests: Counter::default(),
+            unseal_errors: Family::default(),
+            condition_info: Family::default(),
+            http_requests: Family::default(),
+            http_duration: Family::new_with_constructor(latency_histogram),
+            keys: Gauge::default(),
+            invalid_key_secrets: Gauge::default(),
+            leader: Gauge::default(),
+            rsa_operations: Counter::default(),
+            secret_writes: Family::default(),
+            restarts: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "unseal_requests",
+            "Total number of sealed secret unseal requests",
+            m.unseal_requests.clone(),
+        );
+        registry.register(
+            "unseal_errors",
+            "Total number of sealed secret unseal errors by reason",
+            m.unseal_errors.clone(),
+        );
+        registry.register(
+            "condition_info",
+            "Current SealedSecret condition status. Values are -1 (false), 0 (unknown or absent), 1 (true)",
+            m.condition_info.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "Total number of HTTP requests by path, status code and method",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by path and method",
+            m.http_duration.clone(),
+        );
+        registry.register("keys", "Number of sealing keys loaded", m.keys.clone());
+        registry.register(
+            "invalid_key_secrets",
+            "Number of key Secrets skipped because they do not parse",
+            m.invalid_key_secrets.clone(),
+        );
+        registry.register(
+            "leader",
+            "Whether this replica holds the leader Lease: 1 yes, 0 no",
+            m.leader.clone(),
+        );
+        registry.register(
+            "rsa_operations",
+            "RSA private-key operations spent unsealing",
+            m.rsa_operations.clone(),
+        );
+        registry.register(
+            "secret_writes",
+            "Creates and updates of produced Secrets",
+            m.secret_writes.clone(),
+        );
+        registry.register(
+            "restarts",
+            "Workloads restarted because a followed Secret changed",
+            m.restarts.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// Counts a failed reconcile.
+    pub fn unseal_error(&self, reason: &str, namespace: &str) {
+        self.unseal_errors
+            .get_or_create(&vec![
+                ("reason".into(), reason.into()),
+                ("namespace".into(), namespace.into()),
+            ])
+            .inc();
+    }
+
+    /// Sets `condition_info` for one SealedSecret.
+    pub fn condition(&self, namespace: &str, name: &str, instance: &str, value: i64) {
+        self.condition_info
+            .get_or_create(&vec![
+                ("namespace".into(), namespace.into()),
+                ("name".into(), name.into()),
+                ("condition".into(), "Synced".into()),
+                ("ss_app_kubernetes_io_instance".into(), instance.into()),
+            ])
+            .set(value);
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitnami_names() {
+        let m = Metrics::new();
+        m.unseal_requests.inc();
+        m.unseal_error("unseal", "ns");
+        m.condition("ns", "app", "", -1);
+        let text = m.render();
+        for name in [
+            "sealed_secrets_controller_build_info{revision=",
+            "sealed_secrets_controller_unseal_requests_total 1",
+            "sealed_secrets_controller_unseal_errors_total{reason=\"unseal\",namespace=\"ns\"} 1",
+            "sealed_secrets_controller_condition_info{namespace=\"ns\",name=\"app\",condition=\"Synced\",ss_app_kubernetes_io_instance=\"\"} -1",
+        ] {
+            assert!(text.contains(name), "{name} missing in\n{text}");
+        }
+    }
+}

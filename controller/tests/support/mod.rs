@@ -1,0 +1,576 @@
+//! Shared helpers of the controller's end-to-end tests against the real control plane
+//! (`tests/cluster/`). Each test gets its own namespaces and its own controller processes, scoped
+//! to those namespaces, so tests run in parallel without touching each other; everything is
+//! deleted or killed on drop.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    collections::BTreeMap,
+    io::{Read as _, Write as _},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{Namespace, Secret},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use kseal_core::{Certificate, Scope};
+use kseal_crds::{SealedSecret, SealedSecretSpec};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, PostParams},
+};
+use rand_core::{OsRng, RngCore as _};
+
+/// Sealed into every test case; must never show up in logs, events, status or metrics.
+pub const CANARY: &str = "kseal-canary-3b9f0c1e-never-log-me";
+
+/// The test environment, or `None` (with a printed reason) when no control plane is configured.
+/// With `CI` or `KSEAL_CLUSTER` set, a missing `KUBECONFIG` fails the test instead.
+pub async fn cluster() -> Option<Client> {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        if std::env::var_os("CI").is_some() || std::env::var_os("KSEAL_CLUSTER").is_some() {
+            panic!(
+                "KUBECONFIG is not set but CI/KSEAL_CLUSTER is: start the control plane with \
+                 `eval \"$(tests/cluster/cluster.sh up)\"` (tests/run-all.sh does this)"
+            );
+        }
+        eprintln!(
+            "NOT RUN: this test needs the test control plane; run `eval \"$(tests/cluster/cluster.sh up)\"` \
+             and set KUBECONFIG (tests/run-all.sh does both)"
+        );
+        return None;
+    }
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let client = Client::try_default()
+        .await
+        .expect("connect with KUBECONFIG");
+    ensure_crd(&client).await;
+    Some(client)
+}
+
+async fn ensure_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = kseal_crds::crd();
+    match crds.create(&PostParams::default(), &crd).await {
+        Ok(_) | Err(kube::Error::Api(_)) => {}
+        Err(e) => panic!("cannot create the CRD: {e}"),
+    }
+    wait_for("CRD established", Duration::from_secs(30), || async {
+        let crd = crds.get("sealedsecrets.bitnami.com").await.ok()?;
+        crd.status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+            .then_some(())
+    })
+    .await;
+}
+
+/// A namespace that is deleted when dropped.
+pub struct TestNamespace {
+    pub name: String,
+    client: Client,
+}
+
+impl TestNamespace {
+    pub async fn new(client: &Client, prefix: &str) -> Self {
+        let name = format!("{prefix}-{:08x}", OsRng.next_u32());
+        let api: Api<Namespace> = Api::all(client.clone());
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(BTreeMap::from([("kseal-e2e".into(), "true".into())])),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        api.create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
+        Self {
+            name,
+            client: client.clone(),
+        }
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let name = self.name.clone();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                let _ = api.delete(&name, &DeleteParams::default()).await;
+            });
+        });
+    }
+}
+
+/// A running `kseal-controller` process, killed when dropped.
+pub struct Controller {
+    child: Child,
+    /// `http://127.0.0.1:<port>` of the HTTP API.
+    pub api: String,
+    /// `http://127.0.0.1:<port>` of the metrics endpoint.
+    pub metrics: String,
+    pub log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Controller {
+    /// Starts the controller with `kubeconfig`, keys and Lease in `controller_ns`, 2048-bit keys
+    /// (fast), plus `extra` flags.
+    pub fn start(kubeconfig: &Path, controller_ns: &str, extra: &[&str]) -> Self {
+        let (api_port, metrics_port) = (free_port(), free_port());
+        let dir = std::env::temp_dir().join("kseal-controller-e2e");
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join(format!("{controller_ns}-{api_port}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kseal-controller"))
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args([
+                "--controller-namespace",
+                controller_ns,
+                "--listen-addr",
+                &format!("127.0.0.1:{api_port}"),
+                "--listen-metrics-addr",
+                &format!("127.0.0.1:{metrics_port}"),
+                "--key-size=2048",
+            ])
+            .args(extra)
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start kseal-controller");
+        Self {
+            child,
+            api: format!("127.0.0.1:{api_port}"),
+            metrics: format!("127.0.0.1:{metrics_port}"),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`USR1`, `KILL`) with kill(1), which needs no unsafe code.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The metrics text.
+    pub fn metrics_text(&self) -> String {
+        http(&self.metrics, "GET", "/metrics", b"").map_or_else(
+            |_| String::new(),
+            |(_, b)| String::from_utf8_lossy(&b).into_owned(),
+        )
+    }
+
+    /// The value of a metric line `name` (exact name and labels), ignoring comments.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics_text()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    /// Whether this process holds the leader Lease.
+    pub fn is_leader(&self) -> bool {
+        self.metric("sealed_secrets_controller_leader") == Some(1.0)
+    }
+
+    /// Waits until the API serves a certificate and returns it.
+    pub async fn certificate(&self) -> Certificate {
+        let api = self.api.clone();
+        wait_for("certificate served", Duration::from_secs(60), || {
+            let api = api.clone();
+            async move {
+                let (status, body) = http(&api, "GET", "/v1/cert.pem", b"").ok()?;
+                (status == 200)
+                    .then(|| Certificate::from_pem(&body).ok())
+                    .flatten()
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A minimal HTTP/1.0 client: (status, body).
+pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut response = Vec::new();
+    s.read_to_end(&mut response)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    Ok((status, response[split + 4..].to_vec()))
+}
+
+/// Polls `check` every 250 ms until it returns `Some`, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Seals `items` for `cert` into a strict-scope SealedSecret `ns/name`, as `kseal seal` would.
+pub fn seal(cert: &Certificate, ns: &str, name: &str, items: &[(&str, &[u8])]) -> SealedSecret {
+    let mut ss = SealedSecret::new(name, SealedSecretSpec::default());
+    ss.metadata.namespace = Some(ns.into());
+    let scope = ss.scope().unwrap();
+    seal_items(&mut ss, cert, &scope, items);
+    ss.metadata.annotations = Some(BTreeMap::from([(
+        kseal_crds::KEY_FINGERPRINT_ANNOTATION.to_owned(),
+        cert.fingerprint().to_string(),
+    )]));
+    ss
+}
+
+pub fn seal_items(
+    ss: &mut SealedSecret,
+    cert: &Certificate,
+    scope: &Scope,
+    items: &[(&str, &[u8])],
+) {
+    for (k, v) in items {
+        ss.spec
+            .encrypted_data
+            .insert(*k, kseal_core::seal_base64(cert, scope, v, &mut OsRng));
+    }
+}
+
+/// The data of a Secret as byte vectors.
+pub fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
+}
+
+pub fn bytes(v: &[u8]) -> ByteString {
+    ByteString(v.to_vec())
+}
+
+/// The Synced condition as (status, message).
+pub fn synced(ss: &SealedSecret) -> Option<(String, Option<String>)> {
+    let c = ss.status.as_ref()?.synced()?;
+    Some((c.status.clone(), c.message.clone()))
+}
+
+/// Waits for a SealedSecret's Synced condition to reach `status` for its current generation.
+pub async fn wait_synced(api: &Api<SealedSecret>, name: &str, status: &str) -> SealedSecret {
+    wait_for(
+        &format!("{name} Synced={status}"),
+        Duration::from_secs(45),
+        || async {
+            let ss = api.get(name).await.ok()?;
+            let st = ss.status.as_ref()?;
+            let gen_ok = st.observed_generation.unwrap_or(0) == ss.metadata.generation.unwrap_or(0);
+            (gen_ok && st.synced()?.status == status).then_some(ss)
+        },
+    )
+    .await
+}
+
+/// Event (reason, message) pairs about objects named `name` in `ns`.
+pub async fn events(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    api.list(&Default::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter(|e| e.involved_object.name.as_deref() == Some(name))
+                .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every event in `ns`, serialized, for canary checks.
+pub async fn all_events_json(client: &Client, ns: &str) -> String {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    api.list(&Default::default())
+        .await
+        .map(|l| serde_json::to_string(&l.items).unwrap())
+        .unwrap_or_default()
+}
+
+/// Asserts the canary appears in none of `texts` (labelled for the failure message).
+pub fn assert_no_canary(texts: &[(&str, &str)]) {
+    for (what, text) in texts {
+        assert!(
+            !text.contains(CANARY),
+            "the canary value leaked into {what}"
+        );
+    }
+}
+
+/// The kubeconfig path from the environment.
+pub fn kubeconfig() -> PathBuf {
+    PathBuf::from(std::env::var_os("KUBECONFIG").expect("KUBECONFIG"))
+}
+
+/// Applies plain-YAML manifests (the kinds in `controller/deploy/`) after substituting each
+/// `(from, to)` pair in the text.
+pub async fn apply_manifests(client: &Client, path: &str, substitutions: &[(&str, &str)]) {
+    use k8s_openapi::api::{
+        core::v1::ServiceAccount,
+        rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
+    };
+    let mut text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("read {path}: {e}"));
+    for (from, to) in substitutions {
+        text = text.replace(from, to);
+    }
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+        if value.is_null() {
+            continue;
+        }
+        let kind = value["kind"].as_str().unwrap_or_default().to_owned();
+        let ns = value["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let pp = PostParams::default();
+        let result = match kind.as_str() {
+            "ServiceAccount" => Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+                .create(&pp, &serde_json::from_value(value).unwrap())
+                .await
+                .map(drop),
+            "Role" => Api::<Role>::namespaced(client.clone(), &ns)
+                .create(&pp, &serde_json::from_value(value).unwrap())
+                .await
+                .map(drop),
+            "RoleBinding" => Api::<RoleBinding>::namespaced(client.clone(), &ns)
+                .create(&pp, &serde_json::from_value(value).unwrap())
+                .await
+                .map(drop),
+            "ClusterRole" => Api::<ClusterRole>::all(client.clone())
+                .create(&pp, &serde_json::from_value(value).unwrap())
+                .await
+                .map(drop),
+            "ClusterRoleBinding" => Api::<ClusterRoleBinding>::all(client.clone())
+                .create(&pp, &serde_json::from_value(value).unwrap())
+                .await
+                .map(drop),
+            other => panic!("apply_manifests: unexpected kind {other}"),
+        };
+        result.unwrap_or_else(|e| panic!("apply {kind} from {path}: {e}"));
+    }
+}
+
+/// Writes a kubeconfig that authenticates as ServiceAccount `ns/name` with a fresh token
+/// (TokenRequest, as `kubectl create token` does), for the same API server as `KUBECONFIG`.
+pub async fn service_account_kubeconfig(client: &Client, ns: &str, name: &str) -> PathBuf {
+    use k8s_openapi::api::{
+        authentication::v1::{TokenRequest, TokenRequestSpec},
+        core::v1::ServiceAccount,
+    };
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(3600),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let token = api
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .expect("TokenRequest")
+        .status
+        .expect("token")
+        .token;
+    let admin = kube::config::Kubeconfig::read().expect("read KUBECONFIG");
+    let cluster = admin.clusters[0].cluster.clone().expect("cluster");
+    let mut ca = String::new();
+    if let Some(path) = &cluster.certificate_authority {
+        ca = format!("    certificate-authority: {path}\n");
+    } else if let Some(data) = &cluster.certificate_authority_data {
+        ca = format!("    certificate-authority-data: {data}\n");
+    }
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n{ca}users:\n- name: sa\n  user:\n    token: {token}\ncontexts:\n- name: c\n  context: {{cluster: c, user: sa}}\ncurrent-context: c\n",
+        cluster.server.expect("server")
+    );
+    let path = std::env::temp_dir()
+        .join("kseal-controller-e2e")
+        .join(format!("{ns}-{name}.kubeconfig"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `tests/cluster/cluster.sh ARGS` and returns its stdout; panics on failure. `KUBECONFIG`
+/// is removed from its environment so a process it starts with `run-as-sa` uses the in-cluster
+/// ServiceAccount configuration, not the test's admin kubeconfig.
+pub fn cluster_sh(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/cluster.sh");
+    let out = Command::new(script)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cluster.sh");
+    assert!(
+        out.status.success(),
+        "cluster.sh {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The directory of the harness binaries (kubectl, kubeseal, …): `KSEAL_BIN` of `cluster.sh status`.
+pub fn harness_bin() -> PathBuf {
+    let status = cluster_sh(&["status"]);
+    let dir = status
+        .lines()
+        .find_map(|l| l.strip_prefix("KSEAL_BIN="))
+        .expect("KSEAL_BIN in cluster.sh status");
+    PathBuf::from(dir.trim_matches('"').trim_matches('\''))
+}
+
+/// A controller started by `cluster.sh run-as-sa` inside its own network namespace, reachable by
+/// the API server's service proxy; stopped and its namespace deleted on drop.
+pub struct NetnsController {
+    pub name: String,
+    /// `<address>:8080`.
+    pub api: String,
+}
+
+impl NetnsController {
+    pub fn start(ctl_ns: &str, service_account: &str, args: &[&str]) -> Self {
+        let name = format!("kt{:06x}", OsRng.next_u32() & 0xff_ffff);
+        let addr = cluster_sh(&["netns", "add", &name]).trim().to_owned();
+        let mut cmd = vec![
+            "run-as-sa",
+            ctl_ns,
+            service_account,
+            "--netns",
+            &name,
+            "--background",
+            &name,
+            "--",
+            env!("CARGO_BIN_EXE_kseal-controller"),
+        ];
+        cmd.extend_from_slice(args);
+        cluster_sh(&cmd);
+        Self {
+            api: format!("{addr}:8080"),
+            name,
+        }
+    }
+
+    /// The controller's log (`cluster.sh` writes it under its state directory).
+    pub fn logs(&self) -> String {
+        let dir =
+            std::env::var("KSEAL_CLUSTER_DIR").unwrap_or_else(|_| "/tmp/kseal-cluster".into());
+        std::fs::read_to_string(
+            Path::new(&dir)
+                .join("logs")
+                .join(format!("{}.log", self.name)),
+        )
+        .unwrap_or_default()
+    }
+}
+
+impl Drop for NetnsController {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/cluster.sh");
+        for args in [vec!["stop", &self.name], vec!["netns", "del", &self.name]] {
+            let _ = Command::new(&script)
+                .args(&args)
+                .env_remove("KUBECONFIG")
+                .stdin(Stdio::null())
+                .output();
+        }
+    }
+}
+
+/// Runs a harness binary (e.g. kubeseal) with `stdin`, returning (success, stdout, stderr).
+pub fn run_tool(tool: &Path, args: &[&str], stdin: &[u8]) -> (bool, Vec<u8>, String) {
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {}: {e}", tool.display()));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
