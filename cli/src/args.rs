@@ -11,8 +11,11 @@ Examples:
   kseal seal .env --cert cert.pem --name app-env -n shop -w k8s/app-env.sealed.yaml
   kubectl create secret generic x --from-literal=K=v --dry-run=client -o yaml | kseal seal --cert cert.pem
   kseal unseal --key backup.key sealed.yaml    recover Secrets offline with backup keys
+  kseal verify k8s/                            check sealed files offline (CI)
+  kseal rotate --key backup.key                re-encrypt stale files to the newest certificate
 
-Exit codes: 0 success, 1 failure, 2 usage, 3 invalid input, 4 cannot decrypt.";
+Exit codes: 0 success, 1 failure, 2 usage, 3 invalid input, 4 cannot decrypt, 5 check found
+problems.";
 
 /// Seal .env files and Secrets into Bitnami-compatible SealedSecrets that are safe to commit.
 #[derive(Debug, Parser)]
@@ -29,6 +32,9 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kseal completions bash > /etc/bash_completion.d/kseal\n  kseal completions zsh > \"${fpath[1]}/_kseal\""
     )]
     Completions(CompletionsArgs),
+    /// Block plaintext Secrets and .env files from being committed (a pre-commit hook).
+    #[command(long_about = GUARD_ABOUT, after_help = GUARD_EXAMPLES)]
+    Guard(GuardArgs),
     /// Write a commented starter kseal.yaml in the current directory.
     #[command(
         after_help = "Examples:\n  kseal init\n  kseal init --force     overwrite an existing kseal.yaml"
@@ -39,17 +45,26 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kseal keygen --out keys/\n  kseal keygen --out keys/ --key-size 2048 --my-cn staging"
     )]
     Keygen(KeygenArgs),
+    /// Show which keys sealed which files, and which certificates nothing uses any more.
+    #[command(long_about = KEYS_ABOUT, after_help = KEYS_EXAMPLES)]
+    Keys(KeysArgs),
     /// Print the man page (roff) to stdout.
     #[command(hide = true)]
     Man,
+    /// Re-encrypt sealed files to the newest certificate, offline, with backup keys.
+    #[command(long_about = ROTATE_ABOUT, after_help = ROTATE_EXAMPLES)]
+    Rotate(RotateArgs),
     /// Seal a .env file or Secret manifests into SealedSecrets.
     #[command(after_help = SEAL_EXAMPLES)]
     Seal(Box<SealArgs>),
     /// Decrypt SealedSecrets offline with private keys and print the Secrets.
     #[command(
-        after_help = "Examples:\n  kseal unseal --key backup.key sealed.yaml\n  kseal unseal --key keys.yaml,old.pem < sealed.yaml > secret.yaml"
+        after_help = "Examples:\n  kseal unseal --key backup.key sealed.yaml\n  kseal unseal --key keys.yaml,old.pem < sealed.yaml > secret.yaml\n  kseal unseal --key backups/ k8s/          every sealed file under k8s/, with every key in backups/"
     )]
     Unseal(UnsealArgs),
+    /// Check sealed files offline, without private keys (for CI).
+    #[command(long_about = VERIFY_ABOUT, after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
 }
 
 const SEAL_EXAMPLES: &str = "\
@@ -58,6 +73,8 @@ Examples:
   kseal seal .env --cert cert.pem --name app-env -n shop --scope namespace-wide
   kseal seal .env.staging -w                       write to the output set in kseal.yaml
   kseal seal .env.staging --merge-into k8s/overlays/staging/app-env.sealed.yaml
+  kseal seal .env --cert staging=certs/staging.pem --cert prod=certs/prod.pem --out-dir sealed/
+  kseal seal .env.prod -w                          one file per `clusters:` entry in kseal.yaml
   kubectl create secret generic app-env --from-literal=K=v --dry-run=client -o yaml | kseal seal --cert cert.pem
   printf %s 's3cret' | kseal seal --raw --cert cert.pem --name app-env -n shop";
 
@@ -65,9 +82,10 @@ Examples:
 pub(crate) struct SealArgs {
     /// Input: a .env file or Secret manifests (YAML/JSON); '-' or nothing reads stdin.
     pub(crate) input: Option<PathBuf>,
-    /// Certificate to seal with: a PEM file or an http(s) URL.
-    #[arg(long, value_name = "FILE|URL")]
-    pub(crate) cert: Option<String>,
+    /// Certificate to seal with: a PEM file or an http(s) URL. Repeat it to seal for several
+    /// clusters at once (one output file each; name them with NAME=FILE).
+    #[arg(long, value_name = "[NAME=]FILE|URL")]
+    pub(crate) cert: Vec<String>,
     /// Name of the Secret (and SealedSecret).
     #[arg(long)]
     pub(crate) name: Option<String>,
@@ -89,9 +107,13 @@ pub(crate) struct SealArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum)]
     pub(crate) format: Option<FormatArg>,
-    /// Write to FILE atomically instead of stdout; without FILE, to the output set in kseal.yaml.
+    /// Write to FILE atomically instead of stdout; without FILE, to the output set in kseal.yaml
+    /// (one per cluster with `clusters:`). With several certificates, a DIR/ acts as --out-dir.
     #[arg(short = 'w', long = "write", value_name = "FILE", num_args = 0..=1)]
     pub(crate) write: Option<Option<PathBuf>>,
+    /// Write one file per certificate (or kseal.yaml cluster) into DIR, named NAME.yaml.
+    #[arg(long, value_name = "DIR", conflicts_with = "merge_into")]
+    pub(crate) out_dir: Option<PathBuf>,
     /// Update only the given keys in an existing sealed file; every other line stays as it is.
     #[arg(long, value_name = "FILE", conflicts_with = "write")]
     pub(crate) merge_into: Option<PathBuf>,
@@ -161,9 +183,11 @@ pub(crate) enum KeysArg {
 
 #[derive(Debug, Args)]
 pub(crate) struct UnsealArgs {
-    /// Sealed file(s): a SealedSecret manifest (YAML/JSON, several documents allowed); '-' or nothing reads stdin.
-    pub(crate) input: Option<PathBuf>,
-    /// Private key files: PEM, a Secret with tls.key, or a List of them; comma-separated or repeated.
+    /// Sealed files or directories (searched for .yaml, .yml and .json files holding
+    /// SealedSecrets); several documents per file allowed; '-' or nothing reads stdin.
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Private keys: PEM files, Secrets with tls.key, Lists of them, or directories of such
+    /// files; comma-separated or repeated.
     #[arg(
         long = "key",
         required = true,
@@ -206,4 +230,184 @@ pub(crate) struct InitArgs {
 pub(crate) struct CompletionsArgs {
     /// The shell.
     pub(crate) shell: clap_complete::Shell,
+}
+
+const VERIFY_ABOUT: &str = "\
+Check sealed files offline, without private keys (for CI).
+
+Every SealedSecret document in the given files and directories (.yaml, .yml, .json, several
+documents per file, kind: List) is checked. Without PATH: the outputs named in kseal.yaml, else
+the current directory.
+
+What offline verification proves:
+  - the manifest is well formed: apiVersion, kind, valid names, items that are valid Secret keys;
+  - the scope annotations agree with the metadata (a strict or namespace-wide scope has a
+    namespace; the template names the same object; no scope annotation only in the template);
+  - every value is strict padded base64 whose length prefix equals the certificate's key size
+    and which is long enough to hold a sealed value;
+  - which certificate sealed each document, according to its kseal.dev/key-fingerprint
+    annotation, and that it is one of the given certificates;
+  - the Secret stays under the 1 MiB limit (sizes follow from the ciphertext lengths).
+
+What it cannot prove: that a value decrypts (that it was sealed for this namespace and name,
+with the key the annotation names, and was not altered), that the annotation is honest, or that
+the values are the right ones. Only a private key can: the controller's /v1/verify, or
+`kseal unseal` with a backup key.
+
+Errors exit with 5; warnings are printed but pass unless --strict.";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  kseal verify                                 the outputs named in kseal.yaml
+  kseal verify k8s/ --cert certs/prod.pem      every sealed file under k8s/, sealed for prod
+  kseal verify --strict --cert a.pem --cert b.pem app.sealed.yaml";
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Files or directories to check; default: the outputs in kseal.yaml, else '.'.
+    pub(crate) paths: Vec<PathBuf>,
+    /// Certificate the files must be sealed with (repeatable; any one matches). Default: every
+    /// cert named in kseal.yaml.
+    #[arg(long = "cert", value_name = "FILE")]
+    pub(crate) certs: Vec<PathBuf>,
+    /// Treat warnings as problems too.
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Use this kseal.yaml instead of searching upwards from the current directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub(crate) config: Option<PathBuf>,
+    /// Ignore kseal.yaml.
+    #[arg(long)]
+    pub(crate) no_config: bool,
+}
+
+const GUARD_ABOUT: &str = "\
+Block plaintext Secrets and .env files from being committed (a pre-commit hook).
+
+Checks the given files, or every file `git ls-files` lists, and fails (exit 5) on:
+  - a Secret (kind: Secret, also inside a kind: List) whose data or stringData holds a value in
+    clear, in .yaml, .yml or .json files with one or more documents. A value that is entirely
+    a Helm/Go template expression ({{ .Values.password | b64enc }}, also quoted) is rendered at
+    deploy time and does not count; a value that mixes literal text with a template does.
+    Empty values do not count. Helm templates that are not valid YAML are read line by line.
+  - a .env file: a file named .env, .env.* or *.env. Files ending in .example, .sample or
+    .template are allowed when every value is a placeholder (see below).
+  - a SealedSecret whose values are not well-formed ciphertext (the structural checks of
+    `kseal verify`, without a certificate).
+
+A value in an example file counts as a placeholder when it is empty, or when it does not look
+like a real credential and either contains one of example, fake, changeme, change-me, xxx,
+placeholder, dummy, your-, your_, ${…} or <…> (any case), or belongs to a key whose name does
+not suggest a secret (no SECRET, PASSWORD, PASSWD, PWD, PASS, TOKEN, KEY, CREDENTIAL, AUTH,
+PRIVATE, SALT, DSN or CERT), or is a number, duration, boolean or URL without a password.
+A real-looking credential is a
+private key block, a URL with a password that is not a placeholder, a token with a well-known
+prefix (AKIA, ghp_, github_pat_, glpat-, xoxb-, sk_live_, sk-, AIza, …) or a long random-looking
+string.
+
+Values are never printed: findings name the file, line or document, and key only. Exclude test
+fixtures with `exclude:` in .pre-commit-config.yaml.";
+
+const GUARD_EXAMPLES: &str = "\
+Examples:
+  kseal guard                                  check every file git tracks
+  kseal guard k8s/secret.yaml .env.example     check these files (pre-commit passes staged files)
+
+.pre-commit-config.yaml:
+  - repo: https://github.com/kseal/kseal
+    rev: v0.1.0
+    hooks:
+      - id: kseal-guard";
+
+#[derive(Debug, Args)]
+pub(crate) struct GuardArgs {
+    /// Files (or directories) to check; default: every file `git ls-files` lists.
+    pub(crate) files: Vec<PathBuf>,
+}
+
+const ROTATE_ABOUT: &str = "\
+Re-encrypt sealed files to the newest certificate, offline, with backup keys.
+
+Every SealedSecret document in PATH (default: the outputs named in kseal.yaml) whose
+kseal.dev/key-fingerprint annotation is not the certificate's fingerprint (or that has none) is
+decrypted with the --key private keys and sealed again to the certificate, with the same scope.
+spec.template and every other line stay as they are; documents already sealed to the
+certificate are left alone, and only files that change are rewritten (atomically). A second run
+changes nothing.
+
+The certificate is --cert, or the cert kseal.yaml names for that output file (each cluster's
+own with `clusters:`).
+
+Re-encryption does NOT undo a leak: anyone holding an old copy of a file and the old key can
+still read the old values. If a key or a sealed value leaked, change the secret values
+themselves (credential rotation) and seal the new ones.";
+
+const ROTATE_EXAMPLES: &str = "\
+Examples:
+  kseal rotate --key backup/                   re-seal kseal.yaml's outputs to their certs
+  kseal rotate k8s/ --key old.key,new.key --cert certs/prod.pem
+  kseal rotate --check                         CI: exit 5 if a file is not sealed to the newest cert
+  kseal rotate k8s/ --cert new.pem --dry-run   list what would be re-sealed";
+
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    /// Sealed files or directories; default: the outputs named in kseal.yaml.
+    pub(crate) paths: Vec<PathBuf>,
+    /// Private keys that can open the old files: PEM files, key Secrets, Lists or directories of
+    /// them; comma-separated or repeated.
+    #[arg(
+        long = "key",
+        value_delimiter = ',',
+        value_name = "FILE",
+        required_unless_present_any = ["check", "dry_run"]
+    )]
+    pub(crate) keys: Vec<PathBuf>,
+    /// The newest certificate: files not sealed to it are re-sealed. Default: kseal.yaml's.
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) cert: Option<String>,
+    /// Show what would be re-sealed; write nothing (with --key, also try every decryption).
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Write nothing; exit 5 if any document is not sealed to the newest certificate.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub(crate) check: bool,
+    /// Re-seal even to an expired certificate (only for certificates you control).
+    #[arg(long)]
+    pub(crate) unsafe_allow_expired_cert: bool,
+    /// Use this kseal.yaml instead of searching upwards from the current directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub(crate) config: Option<PathBuf>,
+    /// Ignore kseal.yaml.
+    #[arg(long)]
+    pub(crate) no_config: bool,
+}
+
+const KEYS_ABOUT: &str = "\
+Show which keys sealed which files, and which certificates nothing uses any more.
+
+Reads the kseal.dev/key-fingerprint annotation of every SealedSecret in PATH (default: the
+outputs named in kseal.yaml, else '.') and prints one row per key: the documents and files
+sealed to it. A --cert whose key no document references is marked unreferenced: no file here
+needs it, so after `kseal rotate` its key can be retired. Documents without the annotation
+(sealed by kubeseal) are counted separately; while there are any, no key is proven unused.
+Files outside PATH and objects only in the cluster are not seen.";
+
+const KEYS_EXAMPLES: &str = "\
+Examples:
+  kseal keys k8s/
+  kseal keys k8s/ --cert certs/old.pem --cert certs/new.pem";
+
+#[derive(Debug, Args)]
+pub(crate) struct KeysArgs {
+    /// Sealed files or directories; default: the outputs named in kseal.yaml, else '.'.
+    pub(crate) paths: Vec<PathBuf>,
+    /// Certificates to report on, referenced or not (repeatable).
+    #[arg(long = "cert", value_name = "FILE")]
+    pub(crate) certs: Vec<PathBuf>,
+    /// Use this kseal.yaml instead of searching upwards from the current directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub(crate) config: Option<PathBuf>,
+    /// Ignore kseal.yaml.
+    #[arg(long)]
+    pub(crate) no_config: bool,
 }

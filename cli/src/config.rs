@@ -34,6 +34,29 @@ pub(crate) struct Settings {
     pub(crate) format: Option<String>,
     pub(crate) env_format: Option<String>,
     pub(crate) keys: Option<String>,
+    /// Seal for several clusters at once: one output per cluster, each with its own cert.
+    /// Takes the place of `cert` and `output`.
+    #[serde(default)]
+    pub(crate) clusters: Vec<Cluster>,
+}
+
+/// One `clusters:` item: a target cluster's certificate and where its sealed file goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Cluster {
+    pub(crate) name: String,
+    pub(crate) cert: String,
+    pub(crate) output: Option<String>,
+}
+
+/// A sealed file kseal.yaml names, and the certificate it is sealed with.
+#[derive(Debug, Clone)]
+pub(crate) struct Output {
+    /// Resolved against the config directory.
+    pub(crate) path: PathBuf,
+    /// As written in kseal.yaml (resolve with [`crate::certs::CertSource::parse`] and
+    /// [`Config::dir`]).
+    pub(crate) cert: Option<String>,
 }
 
 /// One `secrets:` entry: which inputs it applies to, and their settings.
@@ -68,6 +91,73 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// The config a command uses: `--config FILE`, none with `--no-config`, else the nearest
+    /// `kseal.yaml` from the working directory up.
+    pub(crate) fn find(explicit: Option<&Path>, disabled: bool) -> Result<Option<Self>> {
+        if disabled {
+            return Ok(None);
+        }
+        match explicit {
+            Some(path) => Self::load(path).map(Some),
+            None => Self::discover(&std::env::current_dir()?),
+        }
+    }
+
+    /// Every output file the entries name (one per cluster with `clusters:`), with its cert,
+    /// in file order and without duplicates.
+    pub(crate) fn outputs(&self) -> Vec<Output> {
+        let mut out: Vec<Output> = Vec::new();
+        for entry in &self.secrets {
+            let settings = overlay(&self.defaults, &entry.settings);
+            let found: Vec<Output> = if settings.clusters.is_empty() {
+                settings
+                    .output
+                    .iter()
+                    .map(|o| Output {
+                        path: self.resolve(o),
+                        cert: settings.cert.clone(),
+                    })
+                    .collect()
+            } else {
+                settings
+                    .clusters
+                    .iter()
+                    .filter_map(|c| {
+                        Some(Output {
+                            path: self.resolve(c.output.as_ref()?),
+                            cert: Some(c.cert.clone()),
+                        })
+                    })
+                    .collect()
+            };
+            for o in found {
+                if !out.iter().any(|x| x.path == o.path) {
+                    out.push(o);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every certificate named anywhere in the file (defaults, entries, clusters), as written,
+    /// without duplicates.
+    pub(crate) fn certs(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let all = std::iter::once(&self.defaults).chain(self.secrets.iter().map(|e| &e.settings));
+        for settings in all {
+            let named = settings
+                .cert
+                .iter()
+                .chain(settings.clusters.iter().map(|c| &c.cert));
+            for c in named {
+                if !out.contains(c) {
+                    out.push(c.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Finds `kseal.yaml` from `start` upwards.
     pub(crate) fn discover(start: &Path) -> Result<Option<Self>> {
         for dir in start.ancestors() {
@@ -137,12 +227,6 @@ impl Config {
         }
     }
 
-    /// All entries, for commands that act on every configured secret.
-    #[allow(dead_code)]
-    pub(crate) fn entries(&self) -> &[Entry] {
-        &self.secrets
-    }
-
     /// Resolves a path written in the config against its directory.
     pub(crate) fn resolve(&self, relative: &str) -> PathBuf {
         let p = Path::new(relative);
@@ -208,6 +292,11 @@ fn overlay(base: &Settings, top: &Settings) -> Settings {
         format: top.format.clone().or_else(|| base.format.clone()),
         env_format: top.env_format.clone().or_else(|| base.env_format.clone()),
         keys: top.keys.clone().or_else(|| base.keys.clone()),
+        clusters: if top.clusters.is_empty() {
+            base.clusters.clone()
+        } else {
+            top.clusters.clone()
+        },
     }
 }
 
@@ -256,6 +345,14 @@ secrets:
   #   namespace: my-app-dev
   #   cert: certs/dev.pem
   #   output: k8s/overlays/dev/app-env.sealed.yaml
+
+  # One env file sealed for several clusters (`kseal seal .env.prod -w` writes both):
+  # - input: .env.prod
+  #   name: app-env
+  #   namespace: my-app
+  #   clusters:
+  #     - {name: eu, cert: certs/prod-eu.pem, output: k8s/overlays/prod-eu/app-env.sealed.yaml}
+  #     - {name: us, cert: certs/prod-us.pem, output: k8s/overlays/prod-us/app-env.sealed.yaml}
 "#;
 
 #[cfg(test)]
@@ -270,6 +367,26 @@ mod tests {
         assert!(glob_match("envs/*.env", "envs/a.env"));
         assert!(glob_match("?.env", "a.env"));
         assert!(!glob_match("*.env", "a.env.example"));
+    }
+
+    #[test]
+    fn clusters_outputs_and_certs() {
+        let text = "defaults: {cert: a.pem}\nsecrets:\n  - input: x\n    output: out/x.yaml\n  - input: y\n    clusters:\n      - {name: eu, cert: eu.pem, output: out/eu.yaml}\n      - {name: us, cert: us.pem}\n";
+        let file: File = serde_yaml::from_str(text).unwrap();
+        let config = Config {
+            path: "kseal.yaml".into(),
+            dir: "conf".into(),
+            defaults: file.defaults,
+            secrets: file.secrets,
+        };
+        let outputs = config.outputs();
+        assert_eq!(outputs.len(), 2);
+        assert_eq!(outputs[0].path, Path::new("conf/out/x.yaml"));
+        assert_eq!(outputs[0].cert.as_deref(), Some("a.pem"));
+        assert_eq!(outputs[1].cert.as_deref(), Some("eu.pem"));
+        assert_eq!(config.certs(), ["a.pem", "eu.pem", "us.pem"]);
+        let (settings, _) = config.settings_for(Some(Path::new("conf/y")));
+        assert_eq!(settings.clusters.len(), 2);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub(crate) enum Code {
     Usage = 2,
     Input = 3,
     Decrypt = 4,
+    Check = 5,
 }
 
 impl From<Code> for ExitCode {

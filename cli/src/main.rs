@@ -12,6 +12,7 @@ mod io;
 mod merge;
 mod ordered_json;
 mod output;
+mod scan;
 
 use std::process::ExitCode;
 
@@ -23,11 +24,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Completions(a) => cmd::completions(a),
+        Command::Guard(a) => cmd::guard::run(a),
         Command::Init(a) => cmd::init(a),
         Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Keys(a) => cmd::keys::run(a),
         Command::Man => cmd::man(),
+        Command::Rotate(a) => cmd::rotate::run(a),
         Command::Seal(a) => cmd::seal::run(*a),
         Command::Unseal(a) => cmd::unseal::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,8 @@
-//! In-place edits of committed sealed files: replace or add `spec.encryptedData` items and leave
-//! every other byte as it was, so that a git diff shows exactly the items that changed.
+//! In-place edits of committed sealed files: replace or add `spec.encryptedData` items (and set
+//! outer `metadata.annotations`, for the key fingerprint) and leave every other byte as it was,
+//! so that a git diff shows exactly the items that changed. [`SealedFile`] edits a file holding
+//! one SealedSecret (`seal --merge-into`); [`edit_stream`] edits chosen documents of a
+//! multi-document file and leaves the others alone (`rotate`).
 //!
 //! YAML is edited as text, line by line, because no YAML serializer round-trips a file's own
 //! layout (comments, quoting, key order). The edit is then checked by parsing the result: if the
@@ -7,7 +10,10 @@
 
 use serde_json::Value;
 
-use crate::ordered_json::OrderedJson;
+use crate::{
+    ordered_json::OrderedJson,
+    scan::{Format, Stream},
+};
 
 /// One sealed file, as text, and where its single SealedSecret document lives.
 #[derive(Debug)]
@@ -90,60 +96,334 @@ impl SealedFile {
     }
 
     fn merge_json(&self, updates: &[(String, String)]) -> Result<String, String> {
-        let mut doc: OrderedJson = serde_json::from_str(&self.text).map_err(|e| e.to_string())?;
-        let items = doc
-            .get_mut("spec")
-            .and_then(OrderedJson::as_object_mut)
-            .ok_or("spec is not an object")?
-            .entry("encryptedData".to_owned())
-            .or_insert_with(|| OrderedJson::Object(Default::default()));
-        let items = items
-            .as_object_mut()
-            .ok_or("spec.encryptedData is not an object")?;
-        for (k, v) in updates {
-            items.insert(k.clone(), OrderedJson::String(v.clone()));
-        }
-        let mut out = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        let mut out = edit_json_document(&self.text, updates, &[])?;
         out.push('\n');
         Ok(out)
     }
 
     fn merge_yaml(&self, updates: &[(String, String)]) -> Result<String, String> {
         let mut lines: Vec<String> = self.text.split_inclusive('\n').map(str::to_owned).collect();
-        let eol = if self.text.contains("\r\n") {
-            "\r\n"
-        } else {
-            "\n"
-        };
-        let block = find_encrypted_data(&lines)
-            .ok_or("cannot find a block-style spec.encryptedData mapping to edit in place")?;
-        let mut end = block.end;
-        let mut item_indent = block.item_indent;
-        if block.inline_empty {
-            lines[block.header] = format!("{:1$}encryptedData:{eol}", "", block.header_indent);
-            item_indent = block.header_indent + 2;
-        }
-        for (key, value) in updates {
-            let new_line = format!(
-                "{:indent$}{}: {}{eol}",
-                "",
-                crate::output::scalar(key),
-                value,
-                indent = item_indent
-            );
-            match find_item(&lines, block.header + 1, end, item_indent, key) {
-                Some((first, last)) => {
-                    lines.splice(first..=last, [new_line]);
-                    end -= last - first;
-                }
-                None => {
-                    lines.insert(end, new_line);
-                    end += 1;
-                }
-            }
-        }
+        set_items(&mut lines, eol_of(&self.text), updates)?;
         Ok(lines.concat())
     }
+}
+
+/// Changes to one top-level document of a stream.
+#[derive(Debug, Default)]
+pub(crate) struct DocEdit {
+    /// Index into [`Stream::segments`].
+    pub(crate) segment: usize,
+    /// `spec.encryptedData` items to replace (in place) or add (at the end).
+    pub(crate) items: Vec<(String, String)>,
+    /// Outer `metadata.annotations` to set (replaced in place, or added in sorted position).
+    pub(crate) annotations: Vec<(String, String)>,
+}
+
+/// Applies `edits` to the documents of `text` (parsed as `stream`) and returns the new text.
+/// Documents without an edit, and every line an edit does not touch, stay byte for byte; a
+/// JSON document that is edited is written back with its own indentation and key order.
+///
+/// The result is parsed again and compared document by document with what the edits should
+/// give; any difference (a layout this editor misreads) is an error and nothing is returned.
+pub(crate) fn edit_stream(
+    text: &str,
+    stream: &Stream,
+    edits: &[DocEdit],
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len() + 1024);
+    let mut cursor = 0;
+    let mut expected = Vec::new();
+    for (index, segment) in stream.segments.iter().enumerate() {
+        let value = match &segment.value {
+            Ok(v) => v.clone(),
+            Err(e) => return Err(format!("document {}: {e}", segment.number)),
+        };
+        let edit = edits.iter().find(|e| e.segment == index);
+        let Some(edit) = edit else {
+            expected.push(value);
+            continue;
+        };
+        let mut value = value.ok_or("cannot edit an empty document")?;
+        apply_to_value(&mut value, edit)?;
+        expected.push(Some(value));
+        let original = &text[segment.span.clone()];
+        let edited = match stream.format {
+            Format::Json => edit_json_document(original, &edit.items, &edit.annotations)?,
+            Format::Yaml => {
+                let mut lines: Vec<String> =
+                    original.split_inclusive('\n').map(str::to_owned).collect();
+                let eol = eol_of(text);
+                set_items(&mut lines, eol, &edit.items)?;
+                for (key, value) in &edit.annotations {
+                    set_annotation(&mut lines, eol, key, value)?;
+                }
+                lines.concat()
+            }
+        };
+        out.push_str(&text[cursor..segment.span.start]);
+        out.push_str(&edited);
+        cursor = segment.span.end;
+    }
+    out.push_str(&text[cursor..]);
+    let reread = Stream::parse(&out);
+    let actual: Vec<Option<Value>> = reread
+        .segments
+        .iter()
+        .map(|s| s.value.clone().unwrap_or(None))
+        .collect();
+    if actual != expected {
+        return Err("the edited file does not read back as intended; it was left unchanged".into());
+    }
+    Ok(out)
+}
+
+/// What an edit should do to a parsed document (the reference the edited text is checked
+/// against).
+fn apply_to_value(doc: &mut Value, edit: &DocEdit) -> Result<(), String> {
+    let object = doc.as_object_mut().ok_or("the document is not a map")?;
+    if !edit.items.is_empty() {
+        let spec = object
+            .entry("spec")
+            .or_insert_with(|| Value::Object(Default::default()))
+            .as_object_mut()
+            .ok_or("spec is not a map")?;
+        let items = spec
+            .entry("encryptedData")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if items.is_null() {
+            *items = Value::Object(Default::default());
+        }
+        let items = items
+            .as_object_mut()
+            .ok_or("spec.encryptedData is not a map")?;
+        for (k, v) in &edit.items {
+            items.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    if !edit.annotations.is_empty() {
+        let meta = object
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .ok_or("metadata is not a map")?;
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if annotations.is_null() {
+            *annotations = Value::Object(Default::default());
+        }
+        let annotations = annotations
+            .as_object_mut()
+            .ok_or("metadata.annotations is not a map")?;
+        for (k, v) in &edit.annotations {
+            annotations.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn eol_of(text: &str) -> &'static str {
+    if text.contains("\r\n") { "\r\n" } else { "\n" }
+}
+
+/// One JSON document with items and annotations set, written with the document's own
+/// indentation (kubeseal indents by four spaces, kseal by two) and key order. No trailing
+/// newline.
+fn edit_json_document(
+    text: &str,
+    items: &[(String, String)],
+    annotations: &[(String, String)],
+) -> Result<String, String> {
+    let mut doc: OrderedJson = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if !items.is_empty() {
+        let entry = doc
+            .get_mut("spec")
+            .and_then(OrderedJson::as_object_mut)
+            .ok_or("spec is not an object")?
+            .entry("encryptedData".to_owned())
+            .or_insert_with(|| OrderedJson::Object(Default::default()));
+        if *entry == OrderedJson::Null {
+            *entry = OrderedJson::Object(Default::default());
+        }
+        let map = entry
+            .as_object_mut()
+            .ok_or("spec.encryptedData is not an object")?;
+        for (k, v) in items {
+            map.insert(k.clone(), OrderedJson::String(v.clone()));
+        }
+    }
+    if !annotations.is_empty() {
+        let entry = doc
+            .get_mut("metadata")
+            .and_then(OrderedJson::as_object_mut)
+            .ok_or("metadata is not an object")?
+            .entry("annotations".to_owned())
+            .or_insert_with(|| OrderedJson::Object(Default::default()));
+        if *entry == OrderedJson::Null {
+            *entry = OrderedJson::Object(Default::default());
+        }
+        let map = entry
+            .as_object_mut()
+            .ok_or("metadata.annotations is not an object")?;
+        for (k, v) in annotations {
+            map.insert(k.clone(), OrderedJson::String(v.clone()));
+        }
+    }
+    let indent = json_indent(text);
+    let mut out = Vec::new();
+    if indent.is_empty() {
+        serde::Serialize::serialize(&doc, &mut serde_json::Serializer::new(&mut out))
+    } else {
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
+        serde::Serialize::serialize(
+            &doc,
+            &mut serde_json::Serializer::with_formatter(&mut out, formatter),
+        )
+    }
+    .map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// The indentation unit of a pretty-printed JSON document (the whitespace before its first
+/// nested key); empty for a document on one line.
+fn json_indent(text: &str) -> String {
+    text.split('\n')
+        .nth(1)
+        .map(|line| {
+            line.chars()
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Replaces or appends `spec.encryptedData` items in the lines of one YAML document.
+fn set_items(
+    lines: &mut Vec<String>,
+    eol: &str,
+    updates: &[(String, String)],
+) -> Result<(), String> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let block = find_encrypted_data(lines)
+        .ok_or("cannot find a block-style spec.encryptedData mapping to edit in place")?;
+    let mut end = block.end;
+    let mut item_indent = block.item_indent;
+    if block.inline_empty {
+        lines[block.header] = format!("{:1$}encryptedData:{eol}", "", block.header_indent);
+        item_indent = block.header_indent + 2;
+    }
+    for (key, value) in updates {
+        let new_line = format!(
+            "{:indent$}{}: {}{eol}",
+            "",
+            crate::output::scalar(key),
+            value,
+            indent = item_indent
+        );
+        match find_item(lines, block.header + 1, end, item_indent, key) {
+            Some((first, last)) => {
+                lines.splice(first..=last, [new_line]);
+                end -= last - first;
+            }
+            None => {
+                lines.insert(end, new_line);
+                end += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets one outer `metadata.annotations` entry in the lines of one YAML document: the entry's
+/// line is replaced where it stands; a new entry goes before the first key that sorts after it
+/// (kubeseal's YAML is sorted); a missing `annotations:` becomes the first child of `metadata:`.
+fn set_annotation(
+    lines: &mut Vec<String>,
+    eol: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), String> {
+    let entry = |indent: usize| {
+        format!(
+            "{:indent$}{}: {}{eol}",
+            "",
+            crate::output::scalar(key),
+            crate::output::scalar(value)
+        )
+    };
+    let meta = lines
+        .iter()
+        .position(|l| l.trim_end() == "metadata:")
+        .ok_or("cannot find a block-style metadata mapping to edit in place")?;
+    // The children of `metadata:` and the first child's indentation.
+    let mut child_indent = None;
+    let mut annotations = None;
+    for (i, line) in lines.iter().enumerate().skip(meta + 1) {
+        if is_blank_or_comment(line) {
+            continue;
+        }
+        let indent = indent_of(line);
+        if indent == 0 {
+            break;
+        }
+        let child = *child_indent.get_or_insert(indent);
+        if indent == child
+            && annotations.is_none()
+            && let Some(after) = line.trim().strip_prefix("annotations:")
+        {
+            annotations = Some((i, after.trim().to_owned()));
+        }
+    }
+    let child_indent = child_indent.unwrap_or(2);
+    let Some((header, after)) = annotations else {
+        lines.splice(
+            meta + 1..meta + 1,
+            [
+                format!("{:child_indent$}annotations:{eol}", ""),
+                entry(child_indent + 2),
+            ],
+        );
+        return Ok(());
+    };
+    if after == "{}" {
+        lines.splice(
+            header..=header,
+            [
+                format!("{:child_indent$}annotations:{eol}", ""),
+                entry(child_indent + 2),
+            ],
+        );
+        return Ok(());
+    }
+    if !after.is_empty() && !after.starts_with('#') {
+        return Err("metadata.annotations is not a block mapping; cannot edit it in place".into());
+    }
+    let mut item_indent = None;
+    let mut end = header + 1;
+    for (j, l) in lines.iter().enumerate().skip(header + 1) {
+        if is_blank_or_comment(l) {
+            continue;
+        }
+        if indent_of(l) <= child_indent {
+            break;
+        }
+        item_indent.get_or_insert(indent_of(l));
+        end = j + 1;
+    }
+    let item_indent = item_indent.unwrap_or(child_indent + 2);
+    if let Some((first, last)) = find_item(lines, header + 1, end, item_indent, key) {
+        lines.splice(first..=last, [entry(item_indent)]);
+        return Ok(());
+    }
+    let before = (header + 1..end).find(|&j| {
+        let l = &lines[j];
+        !is_blank_or_comment(l)
+            && indent_of(l) == item_indent
+            && item_key(l.trim()).is_some_and(|k| k.as_str() > key)
+    });
+    lines.insert(before.unwrap_or(end), entry(item_indent));
+    Ok(())
 }
 
 struct Block {
@@ -315,6 +595,79 @@ mod tests {
         let (file, _) = SealedFile::parse(quoted).unwrap();
         let out = file.merge(&[("A".into(), "AgZ=".into())]).unwrap();
         assert!(out.contains("    A: AgZ=\n    B: AgBBB="));
+    }
+
+    #[test]
+    fn edits_one_document_of_a_stream_and_its_annotation() {
+        let other = "# keep me\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n";
+        let annotated = FILE.replace(
+            "metadata:\n  name: app-env",
+            "metadata:\n  annotations:\n    kseal.dev/key-fingerprint: \"SHA256:old\"\n    z.io/x: y\n  name: app-env",
+        );
+        let text = format!("{other}{FILE}{annotated}");
+        let stream = Stream::parse(&text);
+        assert_eq!(stream.segments.len(), 3);
+        let fp = (
+            "kseal.dev/key-fingerprint".to_owned(),
+            "SHA256:new".to_owned(),
+        );
+        let edits = [
+            DocEdit {
+                segment: 1,
+                items: vec![("A".into(), "AgNEW=".into())],
+                annotations: vec![fp.clone()],
+            },
+            DocEdit {
+                segment: 2,
+                items: vec![("B".into(), "AgNEW=".into())],
+                annotations: vec![fp],
+            },
+        ];
+        let out = edit_stream(&text, &stream, &edits).unwrap();
+        assert!(
+            out.starts_with(other),
+            "untouched document and comment kept"
+        );
+        let docs: Vec<&str> = out.split("---\n").collect();
+        assert!(docs[2].contains("metadata:\n  annotations:\n    kseal.dev/key-fingerprint: \"SHA256:new\"\n  name: app-env"));
+        assert!(docs[2].contains("    A: AgNEW=\n    B: AgBBB="));
+        assert!(docs[3].contains("    kseal.dev/key-fingerprint: \"SHA256:new\"\n    z.io/x: y\n"));
+        assert!(docs[3].contains("    A: AgAAA=\n    B: AgNEW="));
+        assert_eq!(out.lines().count(), text.lines().count() + 2);
+    }
+
+    #[test]
+    fn annotation_goes_in_sorted_place_and_json_keeps_its_indent() {
+        let text = FILE.replacen(
+            "metadata:\n",
+            "metadata:\n  annotations:\n    sealedsecrets.bitnami.com/namespace-wide: \"true\"\n",
+            1,
+        );
+        let stream = Stream::parse(&text);
+        let edit = DocEdit {
+            segment: 0,
+            items: vec![],
+            annotations: vec![("kseal.dev/key-fingerprint".into(), "SHA256:x".into())],
+        };
+        let out = edit_stream(&text, &stream, &[edit]).unwrap();
+        assert!(out.contains(
+            "  annotations:\n    kseal.dev/key-fingerprint: \"SHA256:x\"\n    sealedsecrets"
+        ));
+
+        let json = "{\n    \"kind\": \"SealedSecret\",\n    \"metadata\": {\n        \"name\": \"a\"\n    },\n    \"spec\": {\n        \"encryptedData\": {\n            \"K\": \"AgA=\"\n        }\n    }\n}\n{\"kind\":\"Other\"}\n";
+        let stream = Stream::parse(json);
+        let edit = DocEdit {
+            segment: 0,
+            items: vec![("K".into(), "AgB=".into())],
+            annotations: vec![("kseal.dev/key-fingerprint".into(), "SHA256:x".into())],
+        };
+        let out = edit_stream(json, &stream, &[edit]).unwrap();
+        assert!(out.contains("\n            \"K\": \"AgB=\"\n"), "{out}");
+        assert!(
+            out.contains("\"annotations\": {\n            \"kseal.dev/key-fingerprint\""),
+            "{out}"
+        );
+        assert!(out.ends_with("}\n{\"kind\":\"Other\"}\n"));
     }
 
     #[test]

@@ -228,6 +228,156 @@ fn canary_never_reaches_output() {
     );
 }
 
+/// `verify`, `guard`, `rotate` and `keys` read sealed files and plaintext files full of canaries,
+/// on success and error paths; none of it may be echoed.
+#[test]
+fn canary_never_reaches_output_of_repository_commands() {
+    let dir = tempdir_named("repo");
+    let d = dir.path();
+    let cert = cert();
+    let key = fixtures().join("test.key").display().to_string();
+    let wrong = fixtures().join("wrong.key").display().to_string();
+    let check = |case: &str, args: &[&str], expect: i32| {
+        let r = kseal(args, "", d, &[]);
+        assert_eq!(r.code, expect, "{case}: stderr:\n{}", r.stderr);
+        assert_clean(case, &r);
+    };
+    let env = format!("A={CANARY}\nB=\"{CANARY}\"\n");
+    let seal = |scope: &str| {
+        kseal(
+            &[
+                "seal",
+                "--no-config",
+                "--cert",
+                &cert,
+                "--name",
+                "app",
+                "-n",
+                "ns",
+                "--scope",
+                scope,
+            ],
+            &env,
+            d,
+            &[],
+        )
+        .stdout
+    };
+    std::fs::create_dir_all(d.join("sealed")).unwrap();
+    let sealed = seal("strict") + &seal("namespace-wide");
+    std::fs::write(d.join("sealed/app.yaml"), &sealed).unwrap();
+    let pasted = sealed.replacen("    A: AQ", &format!("    A: {CANARY} AQ"), 1);
+    std::fs::write(d.join("pasted.yaml"), &pasted).unwrap();
+
+    check(
+        "verify",
+        &["verify", "sealed", "--no-config", "--cert", &cert],
+        0,
+    );
+    check(
+        "verify pasted",
+        &["verify", "pasted.yaml", "--no-config", "--cert", &cert],
+        5,
+    );
+    check(
+        "keys",
+        &["keys", "sealed", "--no-config", "--cert", &cert],
+        0,
+    );
+
+    // rotate: to a new key with the right key, the wrong key, --check and --dry-run.
+    check(
+        "keygen",
+        &["keygen", "--out", "new", "--key-size", "2048"],
+        0,
+    );
+    let rotate = ["rotate", "sealed", "--no-config", "--cert", "new/tls.crt"];
+    check("rotate check", &[&rotate[..], &["--check"]].concat(), 5);
+    check(
+        "rotate dry",
+        &[&rotate[..], &["--dry-run", "--key", &key]].concat(),
+        0,
+    );
+    check(
+        "rotate wrong key",
+        &[&rotate[..], &["--key", &wrong]].concat(),
+        4,
+    );
+    check(
+        "rotate pasted",
+        &[
+            "rotate",
+            "pasted.yaml",
+            "--no-config",
+            "--cert",
+            "new/tls.crt",
+            "--key",
+            &key,
+        ],
+        4,
+    );
+    check("rotate", &[&rotate[..], &["--key", &key]].concat(), 0);
+    let rotated = std::fs::read_to_string(d.join("sealed/app.yaml")).unwrap();
+    assert!(!rotated.contains(CANARY) && !rotated.contains(CANARY_B64));
+    check("rotate again", &[&rotate[..], &["--key", &key]].concat(), 0);
+
+    // guard: every kind of plaintext, and broken YAML around a canary.
+    let files = [
+        (".env", env.clone()),
+        (".env.example", format!("API_KEY={CANARY}\n")),
+        (
+            "secret.yaml",
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n  A: {CANARY_B64}\nstringData:\n  B: {CANARY}\n"
+            ),
+        ),
+        (
+            "secret.json",
+            format!("{{\"kind\": \"Secret\", \"stringData\": {{\"A\": \"{CANARY}\"}}}}"),
+        ),
+        (
+            "helm.yaml",
+            format!(
+                "kind: Secret\nmetadata:\n  name: {{{{ .x }}}}-y\nstringData:\n  A: {CANARY}\n  B: |\n    {CANARY}\n"
+            ),
+        ),
+        (
+            "broken.yaml",
+            format!("kind: Secret\nstringData: {{A: \"{CANARY}\n"),
+        ),
+        (
+            "broken.json",
+            format!("{{\"kind\": \"Secret\", \"stringData\": {{\"A\": \"{CANARY}\" \"B\"}}}}"),
+        ),
+        ("pasted.yaml", pasted.clone()),
+    ];
+    let mut args = vec!["guard".to_owned()];
+    for (name, text) in &files {
+        std::fs::write(d.join(name), text).unwrap();
+        args.push((*name).to_owned());
+        check(&format!("guard {name}"), &["guard", name], 5);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check("guard all", &args, 5);
+    check(
+        "verify broken",
+        &["verify", "broken.yaml", "broken.json", "--no-config"],
+        5,
+    );
+    check(
+        "rotate broken",
+        &[
+            "rotate",
+            "broken.yaml",
+            "--no-config",
+            "--cert",
+            &cert,
+            "--check",
+        ],
+        3,
+    );
+}
+
 /// A temporary directory removed on drop (no extra dependency for one test).
 struct TempDir(PathBuf);
 
@@ -244,7 +394,12 @@ impl Drop for TempDir {
 }
 
 fn tempdir() -> TempDir {
-    let p = std::env::temp_dir().join(format!("kseal-canary-{}", std::process::id()));
+    tempdir_named("seal")
+}
+
+fn tempdir_named(name: &str) -> TempDir {
+    let p = std::env::temp_dir().join(format!("kseal-canary-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir_all(&p).unwrap();
     TempDir(p)
 }

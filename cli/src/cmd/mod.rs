@@ -1,8 +1,12 @@
 //! One module per command.
 
+pub(crate) mod guard;
 pub(crate) mod keygen;
+pub(crate) mod keys;
+pub(crate) mod rotate;
 pub(crate) mod seal;
 pub(crate) mod unseal;
+pub(crate) mod verify;
 
 use std::path::Path;
 

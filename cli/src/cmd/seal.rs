@@ -1,6 +1,10 @@
 //! `kseal seal`: `.env` files and Secret manifests in, SealedSecrets out.
 
-use std::{collections::BTreeMap, path::Path, time::SystemTime};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
 
 use kseal_core::{
     Certificate, NamespaceName, ObjectName, Scope, ScopeKind, SecretBytes, SecretKeyName,
@@ -100,13 +104,7 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
         }
     }
 
-    let cert = resolve_cert(&args, &settings, config.as_ref())?
-        .load(SystemTime::now(), args.unsafe_allow_expired_cert)?;
-
-    if let Some(target_file) = &args.merge_into {
-        return merge_into(target_file, &targets, &cert, &args);
-    }
-
+    let cert_targets = resolve_certs(&args, &settings, config.as_ref())?;
     let format = match args.format {
         Some(f) => f,
         None => parse_setting(
@@ -116,18 +114,70 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
         )?
         .unwrap_or(FormatArg::Yaml),
     };
-    let mut out = String::new();
-    for t in &targets {
-        let doc = seal_target(t, &cert);
-        out.push_str(&match format {
-            FormatArg::Yaml => doc.to_yaml(),
-            FormatArg::Json => doc.to_json(),
-        });
+    let render = |cert: &Certificate| {
+        let mut out = String::new();
+        for t in &targets {
+            let doc = seal_target(t, cert);
+            out.push_str(&match format {
+                FormatArg::Yaml => doc.to_yaml(),
+                FormatArg::Json => doc.to_json(),
+            });
+        }
+        out
+    };
+    let item_count = targets.iter().map(|t| t.items.len()).sum::<usize>();
+    let out_dir = args.out_dir.clone().or_else(|| match &args.write {
+        Some(Some(p)) if cert_targets.len() > 1 && is_dir_like(p) => Some(p.clone()),
+        _ => None,
+    });
+    if cert_targets.len() > 1 || out_dir.is_some() {
+        let paths = multi_destinations(&args, &cert_targets, out_dir.as_deref(), format)?;
+        if let Some(dir) = &out_dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Failure::runtime(format!(
+                    "cannot create {}: {}",
+                    dir.display(),
+                    io::io_reason(&e)
+                ))
+            })?;
+        }
+        // Load every certificate before writing anything: one bad cert writes no file.
+        let certs = cert_targets
+            .iter()
+            .map(|t| {
+                t.source
+                    .load(SystemTime::now(), args.unsafe_allow_expired_cert)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for ((target, cert), path) in cert_targets.iter().zip(&certs).zip(&paths) {
+            io::write_atomic(path, render(cert).as_bytes(), 0o644)?;
+            eprintln!(
+                "kseal: wrote {} ({item_count} item(s), {} {})",
+                path.display(),
+                target.name,
+                cert.fingerprint()
+            );
+        }
+        return Ok(());
     }
+    let [cert_target] = &cert_targets[..] else {
+        unreachable!("invariant: resolve_certs returns at least one target")
+    };
+    let cert = cert_target
+        .source
+        .load(SystemTime::now(), args.unsafe_allow_expired_cert)?;
+
+    if let Some(target_file) = &args.merge_into {
+        return merge_into(target_file, &targets, &cert, &args);
+    }
+
+    let out = render(&cert);
     match &args.write {
         Some(path) => {
             let path = if let Some(path) = path {
                 path.clone()
+            } else if let Some(output) = &cert_target.output {
+                output.clone()
             } else {
                 let (Some(config), Some(output)) = (&config, &settings.output) else {
                     return Err(Failure::usage(format!("-w without a FILE needs an `output:` for {input_name} in kseal.yaml"))
@@ -136,15 +186,153 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
                 config.resolve(output)
             };
             io::write_atomic(&path, out.as_bytes(), 0o644)?;
-            eprintln!(
-                "kseal: wrote {} ({} item(s))",
-                path.display(),
-                targets.iter().map(|t| t.items.len()).sum::<usize>()
-            );
+            eprintln!("kseal: wrote {} ({item_count} item(s))", path.display());
             Ok(())
         }
         None => io::write_stdout(out.as_bytes()),
     }
+}
+
+/// A certificate to seal for, with the name its output file takes and, from kseal.yaml
+/// `clusters:`, where its output goes.
+struct CertTarget {
+    name: String,
+    source: CertSource,
+    output: Option<PathBuf>,
+}
+
+/// Where each target's file goes when there are several (or `--out-dir`): all decided before
+/// anything is sealed, so that a missing output writes no file at all.
+fn multi_destinations(
+    args: &SealArgs,
+    targets: &[CertTarget],
+    out_dir: Option<&Path>,
+    format: FormatArg,
+) -> Result<Vec<PathBuf>> {
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    if args.merge_into.is_some() {
+        return Err(Failure::usage(format!(
+            "--merge-into updates one file; {} certificates were given ({})",
+            targets.len(),
+            names.join(", ")
+        )));
+    }
+    let extension = match format {
+        FormatArg::Yaml => "yaml",
+        FormatArg::Json => "json",
+    };
+    targets
+        .iter()
+        .map(|t| match (out_dir, &args.write) {
+            (Some(dir), _) => Ok(dir.join(format!("{}.{extension}", t.name))),
+            (None, Some(None)) => t.output.clone().ok_or_else(|| {
+                Failure::usage(format!("-w: no output for {} in kseal.yaml", t.name)).hint(
+                    "add `output:` to every `clusters:` item, or pass --out-dir DIR",
+                )
+            }),
+            (None, Some(Some(file))) => Err(Failure::usage(format!(
+                "-w {} names one file, but there are {} targets ({})",
+                file.display(),
+                targets.len(),
+                names.join(", ")
+            ))
+            .hint("pass a directory (-w DIR/ or --out-dir DIR) to get one file per target")),
+            (None, None) => Err(Failure::usage(format!(
+                "{} targets ({}); refusing to print several clusters' SealedSecrets to stdout",
+                targets.len(),
+                names.join(", ")
+            ))
+            .hint("pass --out-dir DIR (one NAME.yaml per target), or -w to write each cluster's `output:` from kseal.yaml")),
+        })
+        .collect()
+}
+
+fn is_dir_like(path: &Path) -> bool {
+    path.is_dir() || path.to_string_lossy().ends_with('/')
+}
+
+/// The certificates to seal for: every `--cert` (each `[NAME=]FILE|URL`), else the entry's
+/// `clusters:`, else its `cert:`.
+fn resolve_certs(
+    args: &SealArgs,
+    settings: &Settings,
+    config: Option<&Config>,
+) -> Result<Vec<CertTarget>> {
+    let mut targets = Vec::new();
+    if !args.cert.is_empty() {
+        for spec in &args.cert {
+            let (name, cert) = match spec.split_once('=') {
+                Some((name, cert)) if is_target_name(name) => (name.to_owned(), cert),
+                _ => (default_target_name(spec), spec.as_str()),
+            };
+            targets.push(CertTarget {
+                name,
+                source: CertSource::parse(cert, None),
+                output: None,
+            });
+        }
+    } else if let (false, Some(config)) = (settings.clusters.is_empty(), config) {
+        for cluster in &settings.clusters {
+            if !is_target_name(&cluster.name) {
+                return Err(Failure::input(format!(
+                    "{}: clusters: name '{}' must be letters, digits, '.', '_' or '-'",
+                    config.path.display(),
+                    cluster.name
+                )));
+            }
+            targets.push(CertTarget {
+                name: cluster.name.clone(),
+                source: CertSource::parse(&cluster.cert, Some(&config.dir)),
+                output: cluster.output.as_ref().map(|o| config.resolve(o)),
+            });
+        }
+    } else {
+        let source = resolve_cert(args, settings, config)?;
+        let name = match settings.cert.as_deref() {
+            Some(c) => default_target_name(c),
+            None => "sealed".to_owned(),
+        };
+        targets.push(CertTarget {
+            name,
+            source,
+            output: None,
+        });
+    }
+    for (i, t) in targets.iter().enumerate() {
+        if targets[..i].iter().any(|o| o.name == t.name) {
+            return Err(
+                Failure::usage(format!("two certificates are both named '{}'", t.name)).hint(
+                    "name each one: --cert staging=certs/a/tls.crt --cert prod=certs/b/tls.crt",
+                ),
+            );
+        }
+    }
+    Ok(targets)
+}
+
+/// A name usable as a file name: letters, digits, `.`, `_`, `-`, not starting with `.`.
+fn is_target_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// `certs/prod.pem` → `prod`; `https://host:8080/v1/cert.pem` → `host`.
+fn default_target_name(spec: &str) -> String {
+    if let Some(rest) = spec.split_once("://").map(|(_, r)| r) {
+        return rest
+            .split(['/', ':', '?'])
+            .next()
+            .unwrap_or("cert")
+            .to_owned();
+    }
+    Path::new(spec)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| is_target_name(s))
+        .unwrap_or_else(|| "cert".to_owned())
 }
 
 fn load_config(args: &SealArgs) -> Result<Option<Config>> {
@@ -162,8 +350,13 @@ fn resolve_cert(
     settings: &Settings,
     config: Option<&Config>,
 ) -> Result<CertSource> {
-    if let Some(c) = &args.cert {
+    if let [c] = &args.cert[..] {
         return Ok(CertSource::parse(c, None));
+    }
+    if args.cert.len() > 1 {
+        return Err(Failure::usage(
+            "this mode seals with one certificate; several --cert were given",
+        ));
     }
     if let (Some(c), Some(config)) = (&settings.cert, config) {
         return Ok(CertSource::parse(c, Some(&config.dir)));

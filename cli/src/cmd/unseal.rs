@@ -1,8 +1,14 @@
 //! `kseal unseal`: offline recovery with backup keys, printing the Secrets the controller would
 //! write.
 
+use std::path::{Path, PathBuf};
+
 use base64::Engine as _;
-use kseal_core::{Fingerprint, KeySet, SecretString, manifest, open_base64};
+use kseal_core::{
+    Fingerprint, KeySet, SecretString,
+    manifest::{self, KeyFileError},
+    open_base64,
+};
 use kseal_crds::SealedSecret;
 use serde_json::Value;
 
@@ -10,11 +16,91 @@ use crate::{
     args::{FormatArg, UnsealArgs},
     exit::{Code, Failure, Result},
     io,
+    scan::{self, Walk},
 };
 
 pub(crate) fn run(args: UnsealArgs) -> Result<()> {
+    let keys = load_keys(&args.keys)?;
+    // Every input, read and parsed before anything is opened. Files found by walking a
+    // directory that hold no SealedSecret are skipped; a file named on the command line must
+    // hold one.
+    let mut inputs: Vec<(String, Vec<SealedSecret>)> = Vec::new();
+    let stdin = [PathBuf::from("-")];
+    let given = if args.inputs.is_empty() {
+        &stdin[..]
+    } else {
+        &args.inputs[..]
+    };
+    for input in given {
+        let walked = input != Path::new("-") && input.is_dir();
+        let files = if walked {
+            scan::collect_files(std::slice::from_ref(input), Walk::Manifests)?
+        } else {
+            vec![input.clone()]
+        };
+        for file in files {
+            let name = io::display_name(Some(&file));
+            let text = io::read_input(Some(&file))?;
+            let docs = parse_docs(&text).map_err(|e| Failure::input(format!("{name}: {e}")));
+            let mentions_sealed = String::from_utf8_lossy(&text).contains("SealedSecret");
+            match docs {
+                Ok(docs) if !docs.is_empty() => inputs.push((name, docs)),
+                // A directory may hold other manifests, including Helm templates that are not
+                // YAML; a file that mentions SealedSecret and does not read is still an error.
+                Ok(_) if walked => {}
+                Err(_) if walked && !mentions_sealed => {}
+                Ok(_) => return Err(Failure::input(format!("{name}: no SealedSecret found"))),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if inputs.is_empty() {
+        return Err(Failure::input(format!(
+            "no SealedSecret found in {}",
+            given
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    // Open everything before printing anything: recovery output is all or nothing.
+    let mut out = SecretString::default();
+    for (name, docs) in &inputs {
+        unseal_file(&keys, name, docs, args.format, &mut out)?;
+    }
+    io::write_stdout(out.expose().as_bytes())
+}
+
+/// Reads private keys from files and directories. A directory is walked for every file; files
+/// in it that hold no private key (certificates, READMEs) are skipped, but a file that holds a
+/// broken key is an error, as is a directory without any key.
+pub(crate) fn load_keys(paths: &[PathBuf]) -> Result<KeySet> {
     let mut keys = KeySet::new();
-    for path in &args.keys {
+    for path in paths {
+        if path.is_dir() {
+            let before = keys.len();
+            for file in scan::collect_files(std::slice::from_ref(path), Walk::AllFiles)? {
+                let bytes = io::read_input(Some(&file))?;
+                match manifest::parse_private_keys(&bytes) {
+                    Ok(found) => found.into_iter().for_each(|k| {
+                        keys.push(k);
+                    }),
+                    Err(KeyFileError::Key(e)) => {
+                        return Err(Failure::input(format!("key file {}: {e}", file.display())));
+                    }
+                    Err(_) => {}
+                }
+            }
+            if keys.len() == before {
+                return Err(Failure::input(format!(
+                    "no private key found in directory {}",
+                    path.display()
+                ))
+                .hint("expected PEM key files, key Secrets (data.tls.key) or Lists of them"));
+            }
+            continue;
+        }
         let bytes = io::read_input(Some(path))?;
         let found = manifest::parse_private_keys(&bytes)
             .map_err(|e| Failure::input(format!("key file {}: {e}", path.display())))?;
@@ -22,22 +108,23 @@ pub(crate) fn run(args: UnsealArgs) -> Result<()> {
             keys.push(key);
         }
     }
-    let input = args.input.as_deref();
-    let name = io::display_name(input);
-    let text = io::read_input(input)?;
-    let docs = parse_docs(&text).map_err(|e| Failure::input(format!("{name}: {e}")))?;
-    if docs.is_empty() {
-        return Err(Failure::input(format!("{name}: no SealedSecret found")));
-    }
-    // Open everything before printing anything: recovery output is all or nothing.
-    let mut out = SecretString::default();
+    Ok(keys)
+}
+
+fn unseal_file(
+    keys: &KeySet,
+    name: &str,
+    docs: &[SealedSecret],
+    format: FormatArg,
+    out: &mut SecretString,
+) -> Result<()> {
     for (index, doc) in docs.iter().enumerate() {
-        let secret = unseal_doc(&keys, doc).map_err(|msg| {
+        let secret = unseal_doc(keys, doc).map_err(|msg| {
             let what = format!("{name}: document {}", index + 1);
             Failure::new(Code::Decrypt, format!("{what}: {msg}"))
                 .hint("pass every backup key with --key (comma-separated); keys from `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are")
         })?;
-        let rendered = match args.format {
+        let rendered = match format {
             FormatArg::Yaml => {
                 let mut y = String::from("---\n");
                 y.push_str(
@@ -53,9 +140,9 @@ pub(crate) fn run(args: UnsealArgs) -> Result<()> {
                 j
             }
         };
-        out = SecretString::new(format!("{}{rendered}", out.expose()));
+        *out = SecretString::new(format!("{}{rendered}", out.expose()));
     }
-    io::write_stdout(out.expose().as_bytes())
+    Ok(())
 }
 
 fn parse_docs(text: &[u8]) -> std::result::Result<Vec<SealedSecret>, String> {

@@ -1,0 +1,580 @@
+//! `kseal verify`: offline checks of sealed files, without private keys. What they prove and
+//! what they cannot is the command's long help (`VERIFY_ABOUT` in `args.rs`).
+
+use std::{collections::BTreeMap, path::PathBuf, time::SystemTime};
+
+use kseal_core::{
+    Certificate, Fingerprint, NamespaceName, ObjectName, ScopeKind, SecretKeyName,
+    sealed::{self, TAG_LEN},
+};
+use kseal_crds::{
+    CLUSTER_WIDE_ANNOTATION, EncryptedData, EncryptedValue, KEY_FINGERPRINT_ANNOTATION,
+    NAMESPACE_WIDE_ANNOTATION, SpecProblem, scope_kind_from_annotations,
+};
+use serde_json::Value;
+
+use crate::{
+    args::VerifyArgs,
+    certs::CertSource,
+    config::Config,
+    exit::{Code, Failure, Result},
+    output::API_VERSION,
+    scan::{self, Doc, Stream, Walk},
+};
+
+/// Kubernetes refuses a Secret whose data adds up to more than this (`MaxSecretSize`).
+pub(crate) const MAX_SECRET_BYTES: usize = 1 << 20;
+
+/// Client-side `kubectl apply` copies the whole object into the
+/// `last-applied-configuration` annotation, and all annotations together are limited to this.
+const MAX_ANNOTATION_BYTES: usize = 256 << 10;
+
+/// RSA block sizes (modulus bytes) a sealed-secrets key can have: 2048 to 8192 bits.
+const RSA_BLOCK_RANGE: std::ops::RangeInclusive<usize> = 256..=1024;
+
+/// A certificate given to check against, with how the user named it.
+#[derive(Debug)]
+pub(crate) struct KnownCert {
+    pub(crate) shown: String,
+    pub(crate) cert: Certificate,
+}
+
+pub(crate) fn run(args: VerifyArgs) -> Result<()> {
+    let config = Config::find(args.config.as_deref(), args.no_config)?;
+    let certs = load_certs(&args.certs, config.as_ref())?;
+    let paths = scan::default_paths(&args.paths, config.as_ref());
+    let files = scan::collect_files(&paths, Walk::Manifests)?;
+    let mut totals = Totals::default();
+    for file in &files {
+        let named = args.paths.contains(file);
+        verify_file(file, named, &certs, &mut totals)?;
+    }
+    if totals.documents == 0 && totals.errors == 0 {
+        return Err(
+            Failure::input(format!("no SealedSecret found in {}", show_paths(&paths)))
+                .hint("pass the sealed files or the directories that hold them"),
+        );
+    }
+    if certs.is_empty() {
+        eprintln!(
+            "kseal: hint: no certificate given (--cert, or cert: in kseal.yaml): key sizes and fingerprints were not checked"
+        );
+    }
+    let summary = format!(
+        "checked {} SealedSecret(s) in {} file(s): {} error(s), {} warning(s)",
+        totals.documents, totals.files, totals.errors, totals.warnings
+    );
+    if totals.errors > 0 || (args.strict && totals.warnings > 0) {
+        let mut failure = Failure::new(
+            Code::Check,
+            format!("verification found problems: {summary}"),
+        );
+        if totals.errors == 0 {
+            failure = failure.hint("--strict counts warnings as problems");
+        }
+        return Err(failure);
+    }
+    eprintln!("kseal: {summary}");
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    files: usize,
+    documents: usize,
+    errors: usize,
+    warnings: usize,
+}
+
+fn show_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Certificates to check against: every `--cert`, else every cert kseal.yaml names. Expired
+/// ones are fine (files sealed with them still unseal). kseal.yaml URLs are skipped: verify
+/// stays offline.
+pub(crate) fn load_certs(explicit: &[PathBuf], config: Option<&Config>) -> Result<Vec<KnownCert>> {
+    let mut sources = Vec::new();
+    if !explicit.is_empty() {
+        for path in explicit {
+            sources.push((path.display().to_string(), CertSource::File(path.clone())));
+        }
+    } else if let Some(config) = config {
+        for c in config.certs() {
+            match CertSource::parse(&c, Some(&config.dir)) {
+                CertSource::Url(url) => eprintln!(
+                    "kseal: warning: {}: cert {url} is a URL; it is not fetched (pass --cert FILE to check against it)",
+                    config.path.display()
+                ),
+                CertSource::File(path) => {
+                    sources.push((path.display().to_string(), CertSource::File(path)));
+                }
+            }
+        }
+    }
+    let mut out: Vec<KnownCert> = Vec::new();
+    for (shown, source) in sources {
+        let cert = source.load(SystemTime::now(), true)?;
+        if !out
+            .iter()
+            .any(|k| k.cert.fingerprint() == cert.fingerprint())
+        {
+            out.push(KnownCert { shown, cert });
+        }
+    }
+    Ok(out)
+}
+
+fn verify_file(
+    file: &std::path::Path,
+    named: bool,
+    certs: &[KnownCert],
+    totals: &mut Totals,
+) -> Result<()> {
+    let shown = file.display().to_string();
+    let bytes = crate::io::read_input(Some(file))?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        if named {
+            eprintln!("kseal: error: {shown}: not UTF-8 text");
+            totals.errors += 1;
+        }
+        return Ok(());
+    };
+    let stream = Stream::parse(&text);
+    let docs: Vec<Doc<'_>> = stream
+        .docs()
+        .into_iter()
+        .filter(Doc::is_sealed_secret)
+        .collect();
+    // A directory may hold Helm templates and other files that are not YAML; only a file named
+    // on the command line, or one that mentions SealedSecret, must parse.
+    if let Some(error) = stream.first_error()
+        && (named || text.contains("SealedSecret"))
+    {
+        eprintln!("kseal: error: {shown}: {error}");
+        totals.errors += 1;
+    }
+    if docs.is_empty() {
+        if named && stream.first_error().is_none() {
+            eprintln!("kseal: error: {shown}: holds no SealedSecret");
+            totals.errors += 1;
+        }
+        return Ok(());
+    }
+    totals.files += 1;
+    for doc in docs {
+        totals.documents += 1;
+        let findings = check_document(doc.value, certs);
+        let place = format!("{shown}: {}", doc.describe());
+        for e in &findings.errors {
+            eprintln!("kseal: error: {place}: {e}");
+        }
+        for w in &findings.warnings {
+            eprintln!("kseal: warning: {place}: {w}");
+        }
+        totals.errors += findings.errors.len();
+        totals.warnings += findings.warnings.len();
+    }
+    Ok(())
+}
+
+/// What is wrong with one document; messages name fields and items, never values.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    pub(crate) errors: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+impl Findings {
+    fn error(&mut self, message: impl Into<String>) {
+        self.errors.push(message.into());
+    }
+
+    fn warn(&mut self, message: impl Into<String>) {
+        self.warnings.push(message.into());
+    }
+}
+
+/// Every offline check of one SealedSecret document. With no `certs`, key sizes are only
+/// checked to be plausible and fingerprints are not checked.
+pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
+    let mut f = Findings::default();
+    if v["apiVersion"] != API_VERSION {
+        f.error(format!(
+            "apiVersion is {}, expected {API_VERSION}",
+            describe_scalar(&v["apiVersion"])
+        ));
+    }
+    let meta = &v["metadata"];
+    let name = string_field(&mut f, meta, "name", "metadata.name");
+    match &name {
+        None => f.error("metadata.name is missing"),
+        Some(n) => {
+            if let Err(e) = ObjectName::parse(n) {
+                f.error(format!("metadata.name: {e}"));
+            }
+        }
+    }
+    let namespace = string_field(&mut f, meta, "namespace", "metadata.namespace");
+    if let Some(ns) = &namespace
+        && let Err(e) = NamespaceName::parse(ns)
+    {
+        f.error(format!("metadata.namespace: {e}"));
+    }
+    let annotations = string_map(&mut f, &meta["annotations"], "metadata.annotations");
+
+    // Scope: only the outer annotations count, only the exact value "true" (wire-format §5).
+    let kind = scope_kind_from_annotations(&annotations);
+    for key in [CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION] {
+        if let Some(value) = annotations.get(key)
+            && value != "true"
+        {
+            f.warn(format!(
+                "annotation {key} is {}; only \"true\" counts, so it is ignored",
+                describe_scalar(&Value::String(value.clone()))
+            ));
+        }
+    }
+    if annotations.get(CLUSTER_WIDE_ANNOTATION).map(String::as_str) == Some("true")
+        && annotations
+            .get(NAMESPACE_WIDE_ANNOTATION)
+            .map(String::as_str)
+            == Some("true")
+    {
+        f.warn("both scope annotations are \"true\"; cluster-wide wins");
+    }
+    if kind != ScopeKind::ClusterWide && namespace.is_none() {
+        f.warn(format!(
+            "the {kind} scope binds the namespace, and metadata.namespace is missing: the values unseal only if the object is applied to the namespace they were sealed for"
+        ));
+    }
+
+    // The template describes the same object; its scope annotations have no effect.
+    let template_meta = &v["spec"]["template"]["metadata"];
+    for (field, outer) in [("name", &name), ("namespace", &namespace)] {
+        if let Some(inner) = template_meta[field].as_str()
+            && !inner.is_empty()
+            && Some(inner) != outer.as_deref()
+        {
+            f.error(format!(
+                "spec.template.metadata.{field} is '{inner}' but metadata.{field} is {}; the Secret always takes the SealedSecret's {field}",
+                outer.as_deref().map_or("missing".to_owned(), |o| format!("'{o}'"))
+            ));
+        }
+    }
+    for key in [CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION] {
+        if template_meta["annotations"][key] == "true"
+            && annotations.get(key).map(String::as_str) != Some("true")
+        {
+            f.warn(format!(
+                "spec.template.metadata.annotations has {key}: \"true\" but metadata.annotations does not; the controller ignores the template's, so the values must be sealed {kind}"
+            ));
+        }
+    }
+
+    // Which certificate sealed it, by the annotation.
+    let mut expected_rsa: Option<Vec<(usize, String)>> = None;
+    match annotations.get(KEY_FINGERPRINT_ANNOTATION) {
+        None => f.warn(format!(
+            "no {KEY_FINGERPRINT_ANNOTATION} annotation: cannot tell which key sealed it (kubeseal does not write one; `kseal rotate` adds it)"
+        )),
+        Some(text) => match Fingerprint::parse(text) {
+            None => f.error(format!(
+                "annotation {KEY_FINGERPRINT_ANNOTATION} is not a key fingerprint (SHA256: and 43 base64 characters)"
+            )),
+            Some(fp) if !certs.is_empty() => {
+                match certs.iter().find(|c| *c.cert.fingerprint() == fp) {
+                    Some(c) => expected_rsa = Some(vec![(c.cert.modulus_len(), describe(c))]),
+                    None => f.error(format!(
+                        "sealed to key {fp}, which is none of the given certificates ({})",
+                        certs.iter().map(describe).collect::<Vec<_>>().join("; ")
+                    )),
+                }
+            }
+            Some(_) => {}
+        },
+    }
+    if expected_rsa.is_none()
+        && !certs.is_empty()
+        && !annotations.contains_key(KEY_FINGERPRINT_ANNOTATION)
+    {
+        expected_rsa = Some(
+            certs
+                .iter()
+                .map(|c| (c.cert.modulus_len(), describe(c)))
+                .collect(),
+        );
+    }
+
+    // Items.
+    let spec = &v["spec"];
+    if !spec.is_object() {
+        f.error("spec is missing");
+        return f;
+    }
+    let items: EncryptedData =
+        serde_json::from_value(spec["encryptedData"].clone()).unwrap_or_default();
+    let legacy = spec["data"].as_str().filter(|s| !s.is_empty());
+    for problem in items.problems() {
+        f.error(describe_problem(&problem));
+    }
+    if !items.is_empty() && legacy.is_some() {
+        f.error(
+            "spec.encryptedData and the legacy spec.data are both set; the controller refuses that",
+        );
+    }
+    if items.is_empty() && legacy.is_none() && items.problems().is_empty() {
+        f.warn("spec.encryptedData has no items");
+    }
+    let mut plaintext_total = 0usize;
+    let values = items
+        .iter()
+        .filter_map(|(k, v)| match v {
+            EncryptedValue::Sealed(s) => Some((k.to_owned(), s.as_str())),
+            EncryptedValue::Invalid(_) => None,
+        })
+        .chain(legacy.map(|l| ("spec.data".to_owned(), l)));
+    for (item, text) in values {
+        let label = if item == "spec.data" {
+            "spec.data (legacy v1 format)".to_owned()
+        } else {
+            if let Err(e) = SecretKeyName::parse(&item) {
+                f.error(format!(
+                    "item {item}: not a valid Secret data key: {}",
+                    e.reason
+                ));
+            }
+            format!("item {item}")
+        };
+        match inspect_value(text) {
+            Err(problem) => f.error(format!("{label}: {problem}")),
+            Ok(facts) => {
+                if !facts.canonical {
+                    f.warn(format!(
+                        "{label}: base64 is not in canonical form (line breaks or non-zero trailing bits); the controller accepts it, but no sealer writes it"
+                    ));
+                }
+                if let Some(expected) = &expected_rsa
+                    && !expected.iter().any(|(k, _)| *k == facts.rsa_len)
+                {
+                    let certs: Vec<String> = expected
+                        .iter()
+                        .map(|(k, c)| format!("{c} is {}-bit", k * 8))
+                        .collect();
+                    let certs = certs.join("; ");
+                    f.error(format!(
+                        "{label}: length prefix says a {}-bit key, but {certs}",
+                        facts.rsa_len * 8,
+                    ));
+                }
+                plaintext_total += facts.plaintext_len;
+            }
+        }
+    }
+    if plaintext_total > MAX_SECRET_BYTES {
+        f.error(format!(
+            "the Secret would hold {plaintext_total} bytes of data; Kubernetes refuses Secrets over 1 MiB ({MAX_SECRET_BYTES} bytes)"
+        ));
+    }
+    let object_size = serde_json::to_vec(v).map_or(0, |b| b.len());
+    if object_size > MAX_ANNOTATION_BYTES {
+        f.warn(format!(
+            "the SealedSecret is {object_size} bytes as JSON; client-side `kubectl apply` copies it into an annotation limited to {MAX_ANNOTATION_BYTES} bytes (use `kubectl apply --server-side`)"
+        ));
+    }
+    f
+}
+
+/// A [`SpecProblem`] in this command's voice (`item NAME: …`, like every other item message).
+pub(crate) fn describe_problem(problem: &SpecProblem) -> String {
+    match problem {
+        SpecProblem::ValueNotAString { item, found } => {
+            format!("item {item}: value is {found}, not a string")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn describe(c: &KnownCert) -> String {
+    format!("{}: {}", c.shown, c.cert.fingerprint())
+}
+
+/// A string field of `meta`: `None` when missing, null or empty; an error when not a string.
+fn string_field(f: &mut Findings, meta: &Value, key: &str, field: &str) -> Option<String> {
+    match &meta[key] {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        _ => {
+            f.error(format!("{field} is not a string"));
+            None
+        }
+    }
+}
+
+/// A map of strings (annotations); non-string values are errors and left out.
+fn string_map(f: &mut Findings, value: &Value, field: &str) -> BTreeMap<String, String> {
+    match value {
+        Value::Null => BTreeMap::new(),
+        Value::Object(map) => map
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k.clone(), s.clone())),
+                _ => {
+                    f.error(format!("{field}: {k} is not a string"));
+                    None
+                }
+            })
+            .collect(),
+        _ => {
+            f.error(format!("{field} is not a map"));
+            BTreeMap::new()
+        }
+    }
+}
+
+/// A short public scalar (apiVersion, a scope annotation) for a message: quoted, cut at 40
+/// characters.
+fn describe_scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "missing".to_owned(),
+        Value::String(s) if s.chars().count() <= 40 => format!("'{s}'"),
+        Value::String(_) => "a long string".to_owned(),
+        other => kseal_crds::ValueKind::of(other).to_string(),
+    }
+}
+
+/// What the structure of one sealed value shows, without any key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ValueFacts {
+    /// The length prefix: the RSA modulus size in bytes of the key it was sealed for.
+    pub(crate) rsa_len: usize,
+    /// Length of the plaintext it holds (`wire-format.md` §2.2: binary − 2 − k − 16).
+    pub(crate) plaintext_len: usize,
+    /// Whether the base64 is exactly what a sealer writes.
+    pub(crate) canonical: bool,
+}
+
+/// Checks one value's base64 (Go's rules, `wire-format.md` §3) and layout (§2): a plausible
+/// length prefix and room for the RSA block and the GCM tag. The error describes the problem
+/// without quoting the text, which may be plaintext pasted into the wrong place.
+pub(crate) fn inspect_value(text: &str) -> std::result::Result<ValueFacts, String> {
+    let blob = sealed::decode_base64(text).map_err(|_| base64_problem(text))?;
+    let Some((prefix, _)) = blob.split_first_chunk::<2>() else {
+        return Err(format!(
+            "too short to be a sealed value ({} bytes)",
+            blob.len()
+        ));
+    };
+    let rsa_len = usize::from(u16::from_be_bytes(*prefix));
+    if !RSA_BLOCK_RANGE.contains(&rsa_len) {
+        return Err(format!(
+            "not a sealed value: its length prefix says a {}-bit RSA key; sealed-secrets keys have 2048 to 8192 bits",
+            rsa_len * 8
+        ));
+    }
+    let minimum = sealed::sealed_len(rsa_len, 0);
+    if blob.len() < minimum {
+        return Err(format!(
+            "too short: {} bytes, but a value sealed for a {}-bit key has at least {minimum} (2 + {rsa_len} + {TAG_LEN})",
+            blob.len(),
+            rsa_len * 8
+        ));
+    }
+    Ok(ValueFacts {
+        rsa_len,
+        plaintext_len: blob.len() - minimum,
+        canonical: sealed::is_canonical_base64(text),
+    })
+}
+
+/// Why `text` is not base64 as the controller reads it, by character class only.
+fn base64_problem(text: &str) -> String {
+    let cleaned: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+    let reason = if cleaned.is_empty() {
+        "it is empty"
+    } else if cleaned.contains(['-', '_']) {
+        "it uses the URL-safe alphabet ('-', '_')"
+    } else if cleaned.contains(char::is_whitespace) {
+        "it contains spaces"
+    } else if !cleaned
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+    {
+        "it contains characters outside the base64 alphabet"
+    } else if !cleaned.len().is_multiple_of(4) {
+        "it is not padded with '='"
+    } else {
+        "its padding is malformed"
+    };
+    format!("not valid base64 (standard alphabet, '=' padding): {reason}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(rsa_len: usize, plaintext: usize) -> String {
+        let mut b = u16::try_from(rsa_len).unwrap().to_be_bytes().to_vec();
+        b.resize(2 + rsa_len + plaintext + TAG_LEN, 7);
+        sealed::encode_base64(&b)
+    }
+
+    #[test]
+    fn value_structure() {
+        let facts = inspect_value(&blob(256, 5)).unwrap();
+        assert_eq!((facts.rsa_len, facts.plaintext_len), (256, 5));
+        assert!(facts.canonical);
+        let short = sealed::encode_base64(&[1, 0, 9, 9]);
+        assert!(
+            inspect_value(&short)
+                .unwrap_err()
+                .starts_with("too short: 4 bytes")
+        );
+        assert!(
+            inspect_value("cGFzc3dvcmQ=")
+                .unwrap_err()
+                .contains("length prefix")
+        );
+        assert!(
+            inspect_value("s3cr3t value")
+                .unwrap_err()
+                .ends_with("it contains spaces")
+        );
+        assert!(
+            inspect_value("AgB")
+                .unwrap_err()
+                .ends_with("not padded with '='")
+        );
+        assert!(inspect_value("Ag-_").unwrap_err().contains("URL-safe"));
+    }
+
+    #[test]
+    fn document_checks() {
+        let good = serde_json::json!({
+            "apiVersion": API_VERSION, "kind": "SealedSecret",
+            "metadata": {"name": "app", "namespace": "shop",
+                "annotations": {KEY_FINGERPRINT_ANNOTATION: "SHA256:OUa/f6hP2IAwGpZavMZLk+HQ0Vgut22tkl+abWBPBDI"}},
+            "spec": {"encryptedData": {"A": blob(256, 3)},
+                "template": {"metadata": {"name": "app", "namespace": "shop"}}}
+        });
+        let f = check_document(&good, &[]);
+        assert!(f.errors.is_empty() && f.warnings.is_empty(), "{f:?}");
+
+        let mut bad = good.clone();
+        bad["metadata"]["annotations"] = serde_json::json!({NAMESPACE_WIDE_ANNOTATION: "True"});
+        bad["spec"]["template"]["metadata"]["namespace"] = "other".into();
+        bad["spec"]["template"]["metadata"]["annotations"] =
+            serde_json::json!({CLUSTER_WIDE_ANNOTATION: "true"});
+        bad["spec"]["encryptedData"]["b a d"] = 42.into();
+        let f = check_document(&bad, &[]);
+        assert_eq!(f.errors.len(), 2, "{f:?}");
+        assert!(f.errors[0].starts_with("spec.template.metadata.namespace is 'other'"));
+        assert!(f.errors[1].contains("not a string"));
+        assert_eq!(f.warnings.len(), 3, "{f:?}");
+    }
+}
