@@ -34,28 +34,19 @@ pub(crate) struct Identity {
 impl SealedFile {
     /// Reads a file holding exactly one SealedSecret (YAML or JSON).
     pub(crate) fn parse(text: String) -> Result<(Self, Identity), String> {
-        let json = text.trim_start().starts_with('{');
-        let docs: Vec<Value> = if json {
-            serde_json::Deserializer::from_str(&text)
-                .into_iter::<Value>()
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("not valid JSON: {e}"))?
-        } else {
-            let mut docs = Vec::new();
-            for de in serde_yaml::Deserializer::from_str(&text) {
-                let v: Option<Value> = serde::Deserialize::deserialize(de).map_err(|e| {
-                    let msg = e.to_string();
-                    format!(
-                        "not valid YAML: {}",
-                        msg.split(" at line ").next().unwrap_or(&msg)
-                    )
-                })?;
-                docs.extend(v);
-            }
-            docs
-        };
+        let stream = Stream::parse(&text);
+        if let Some(error) = stream.first_error() {
+            return Err(error);
+        }
+        let json = stream.format == Format::Json;
+        let docs: Vec<&Value> = stream
+            .segments
+            .iter()
+            .filter_map(|s| s.value.as_ref().ok()?.as_ref())
+            .collect();
         let sealed: Vec<&Value> = docs
             .iter()
+            .copied()
             .filter(|d| d["kind"] == "SealedSecret")
             .collect();
         if sealed.len() != 1 || docs.len() != 1 {

@@ -310,9 +310,9 @@ fn parse_yaml_document(
                 Some(l) => format!(
                     "line {}: {}",
                     first_line + l.line() - 1,
-                    scrub(&e.to_string())
+                    kseal_core::manifest::scrub_parser_message(&e.to_string())
                 ),
-                None => scrub(&e.to_string()),
+                None => kseal_core::manifest::scrub_parser_message(&e.to_string()),
             };
             // A document holding only comments and markers is empty, not broken.
             let blank = text.lines().all(|l| {
@@ -352,7 +352,11 @@ fn json_segments(text: &str) -> Vec<Segment> {
                 out.push(Segment {
                     span: start..text.len(),
                     number: out.len() + 1,
-                    value: Err(format!("line {}: {}", e.line(), scrub(&e.to_string()))),
+                    value: Err(format!(
+                        "line {}: {}",
+                        e.line(),
+                        kseal_core::manifest::scrub_parser_message(&e.to_string())
+                    )),
                 });
                 break;
             }
@@ -395,31 +399,6 @@ fn yaml_to_json(value: serde_yaml::Value) -> Value {
         ),
         Y::Tagged(tagged) => yaml_to_json(tagged.value),
     }
-}
-
-/// A parser message without anything quoted (parsers quote the input, which may be a secret)
-/// and without the location suffix (we report the place ourselves).
-pub(crate) fn scrub(message: &str) -> String {
-    let message = message.split(" at line ").next().unwrap_or(message);
-    let message = message.split(" at position ").next().unwrap_or(message);
-    let mut out = String::new();
-    let mut quote: Option<char> = None;
-    for c in message.chars() {
-        match quote {
-            Some(q) if c == q => {
-                out.push('…');
-                out.push(c);
-                quote = None;
-            }
-            Some(_) => {}
-            None if c == '"' || c == '\'' => {
-                out.push(c);
-                quote = Some(c);
-            }
-            None => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -467,7 +446,9 @@ mod tests {
     #[test]
     fn messages_lose_quoted_input() {
         assert_eq!(
-            scrub("invalid value: string \"s3cr3t\", expected x at line 3 column 4"),
+            kseal_core::manifest::scrub_parser_message(
+                "invalid value: string \"s3cr3t\", expected x at line 3 column 4"
+            ),
             "invalid value: string \"…\", expected x"
         );
     }

@@ -1,49 +1,12 @@
 //! A canary value is sealed through every CLI path, error paths included; it must never appear
 //! in stdout or stderr (nor its base64 form, which is how Secret manifests carry it).
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-};
+mod common;
+
+use common::{Run, TempDir, fixtures, kseal};
 
 const CANARY: &str = "CANARY-7f3a9e-s3cr3t";
 const CANARY_B64: &str = "Q0FOQVJZLTdmM2E5ZS1zM2NyM3Q="; // base64 of CANARY
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn kseal(args: &[&str], stdin: &str, cwd: &Path, env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kseal"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("kseal runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn assert_clean(case: &str, run: &Run) {
     for needle in [CANARY, "s3cr3t", CANARY_B64, "7f3a9e"] {
@@ -378,28 +341,10 @@ fn canary_never_reaches_output_of_repository_commands() {
     );
 }
 
-/// A temporary directory removed on drop (no extra dependency for one test).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn tempdir() -> TempDir {
-    tempdir_named("seal")
+    TempDir::new("canary-seal")
 }
 
 fn tempdir_named(name: &str) -> TempDir {
-    let p = std::env::temp_dir().join(format!("kseal-canary-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    TempDir(p)
+    TempDir::new(&format!("canary-{name}"))
 }

@@ -1,59 +1,24 @@
 //! Sealing for several clusters in one command: one file per certificate, each of which opens
 //! with its own cluster's key only, and no ambiguous output.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-};
+mod common;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use std::path::Path;
+
+use common::{Run, TempDir};
 
 fn kseal(dir: &Path, args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kseal"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kseal runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::kseal(args, stdin, dir, &[])
 }
 
 fn ok(run: Run) -> Run {
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    run
+    run.ok()
 }
 
-/// A temporary directory removed on drop, with two clusters' keys from `kseal keygen`.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn setup(name: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!("kseal-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A temporary directory with two clusters' keys from `kseal keygen` and a `.env`.
+fn setup(name: &str) -> TempDir {
+    let tmp = TempDir::new(name);
+    let dir = tmp.path().to_path_buf();
     for cluster in ["staging", "prod"] {
         ok(kseal(
             &dir,
@@ -72,7 +37,7 @@ fn setup(name: &str) -> Dir {
         "DB_PASSWORD=multi-target-value\nAPI_KEY=k\n",
     )
     .unwrap();
-    Dir(dir)
+    tmp
 }
 
 const ENV_FLAGS: [&str; 5] = ["--no-config", "--name", "app-env", "-n", "shop"];
@@ -80,7 +45,7 @@ const ENV_FLAGS: [&str; 5] = ["--no-config", "--name", "app-env", "-n", "shop"];
 #[test]
 fn one_file_per_cert_each_opens_only_with_its_own_key() {
     let dir = setup("multi-flags");
-    let d = &dir.0;
+    let d = dir.path();
     let mut args = vec!["seal", ".env"];
     args.extend(ENV_FLAGS);
     args.extend([
@@ -149,7 +114,7 @@ fn one_file_per_cert_each_opens_only_with_its_own_key() {
 #[test]
 fn several_targets_never_go_to_stdout_or_one_file() {
     let dir = setup("multi-refuse");
-    let d = &dir.0;
+    let d = dir.path();
     let certs = [
         "--cert",
         "keys/staging/tls.crt",
@@ -198,7 +163,7 @@ fn several_targets_never_go_to_stdout_or_one_file() {
 #[test]
 fn kseal_yaml_clusters_write_each_output() {
     let dir = setup("multi-config");
-    let d = &dir.0;
+    let d = dir.path();
     std::fs::write(
         d.join("kseal.yaml"),
         "secrets:\n  - input: .env\n    name: app-env\n    namespace: shop\n    clusters:\n      - {name: staging, cert: keys/staging/tls.crt, output: k8s/staging/app-env.yaml}\n      - {name: prod, cert: keys/prod/tls.crt, output: k8s/prod/app-env.yaml}\n",

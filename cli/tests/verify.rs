@@ -2,39 +2,16 @@
 //! limits, and on directory walks. Message texts for each rule are pinned by the snapshots in
 //! `tests/cmd/verify-*.toml`.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-};
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::Run;
 
 use base64::Engine as _;
 
-struct Run {
-    code: i32,
-    stderr: String,
-}
-
 fn kseal(dir: &Path, args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kseal"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kseal runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::kseal(args, stdin, dir, &[])
 }
 
 struct Dir(PathBuf);
@@ -61,32 +38,18 @@ fn fixture(path: &str) -> String {
 
 fn seal(dir: &Path, extra: &[&str]) -> String {
     let cert = fixture("tests/fixtures/test.pem");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kseal"))
-        .args([
-            "seal",
-            "--no-config",
-            "--cert",
-            &cert,
-            "--name",
-            "app",
-            "-n",
-            "shop",
-        ])
-        .args(extra)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"A=1\nB=two\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
+    let mut args = vec![
+        "seal",
+        "--no-config",
+        "--cert",
+        &cert,
+        "--name",
+        "app",
+        "-n",
+        "shop",
+    ];
+    args.extend_from_slice(extra);
+    common::kseal(&args, "A=1\nB=two\n", dir, &[]).ok().stdout
 }
 
 #[test]

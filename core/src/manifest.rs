@@ -195,7 +195,7 @@ fn parse_documents<T: serde::de::DeserializeOwned>(
                 format: "JSON",
                 line: Some(e.line()),
                 column: Some(e.column()),
-                message: scrub(&e.to_string()),
+                message: scrub_parser_message(&e.to_string()),
             })?));
         }
         return Ok(docs);
@@ -210,7 +210,7 @@ fn parse_documents<T: serde::de::DeserializeOwned>(
                     format: "YAML",
                     line: loc.as_ref().map(|l| l.line()),
                     column: loc.as_ref().map(|l| l.column()),
-                    message: scrub(&e.to_string()),
+                    message: scrub_parser_message(&e.to_string()),
                 });
             }
         }
@@ -218,13 +218,15 @@ fn parse_documents<T: serde::de::DeserializeOwned>(
     Ok(docs)
 }
 
-/// Keeps a parser message but drops anything quoted and any location suffix we report ourselves:
-/// serde messages can quote the offending input, which may be a secret.
-fn scrub(message: &str) -> String {
-    let without_location = message.split(" at line ").next().unwrap_or(message);
+/// A parser message with anything quoted removed and without a location suffix (callers report
+/// the place themselves): serde and YAML messages quote the offending input, which may be a
+/// secret.
+pub fn scrub_parser_message(message: &str) -> String {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let message = message.split(" at position ").next().unwrap_or(message);
     let mut out = String::new();
     let mut quote: Option<char> = None;
-    for c in without_location.chars() {
+    for c in message.chars() {
         match quote {
             Some(q) if c == q => {
                 out.push('…');
@@ -232,7 +234,7 @@ fn scrub(message: &str) -> String {
                 quote = None;
             }
             Some(_) => {}
-            None if c == '"' || c == '`' => {
+            None if matches!(c, '"' | '`' | '\'') => {
                 out.push(c);
                 quote = Some(c);
             }

@@ -378,7 +378,10 @@ fn rotate_file(
         let sealed: SealedSecret = match serde_json::from_value(doc.value.clone()) {
             Ok(s) => s,
             Err(e) => {
-                let message = format!("not a valid SealedSecret: {}", scan::scrub(&e.to_string()));
+                let message = format!(
+                    "not a valid SealedSecret: {}",
+                    kseal_core::manifest::scrub_parser_message(&e.to_string())
+                );
                 row(order, Status::Failed, &place, &message);
                 continue;
             }

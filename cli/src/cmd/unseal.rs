@@ -146,37 +146,18 @@ fn unseal_file(
 }
 
 fn parse_docs(text: &[u8]) -> std::result::Result<Vec<SealedSecret>, String> {
-    let first = text.iter().find(|b| !b.is_ascii_whitespace());
-    let docs: Vec<Value> = if first == Some(&b'{') {
-        serde_json::Deserializer::from_slice(text)
-            .into_iter::<Value>()
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| format!("not valid JSON: {e}"))?
-    } else {
-        let mut docs = Vec::new();
-        for de in serde_yaml::Deserializer::from_slice(text) {
-            let v: Option<Value> = serde::Deserialize::deserialize(de).map_err(|e| {
-                let msg = e.to_string();
-                format!(
-                    "not valid YAML: {}",
-                    msg.split(" at line ").next().unwrap_or(&msg)
-                )
-            })?;
-            docs.extend(v);
-        }
-        docs
-    };
-    docs.into_iter()
-        .flat_map(|d| {
-            if d["kind"] == "List" {
-                d["items"].as_array().cloned().unwrap_or_default()
-            } else {
-                vec![d]
-            }
+    let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_owned())?;
+    let stream = scan::Stream::parse(text);
+    if let Some(error) = stream.first_error() {
+        return Err(error);
+    }
+    stream
+        .docs()
+        .into_iter()
+        .filter(scan::Doc::is_sealed_secret)
+        .map(|d| {
+            serde_json::from_value(d.value.clone()).map_err(|e| format!("{}: {e}", d.describe()))
         })
-        .filter(|d| d["kind"] == "SealedSecret")
-        .enumerate()
-        .map(|(i, d)| serde_json::from_value(d).map_err(|e| format!("SealedSecret {}: {e}", i + 1)))
         .collect()
 }
 
