@@ -70,7 +70,7 @@ done_step
 
 step "control-plane smoke checks (RBAC, GC, Deployments, Bitnami controller, kubeseal)"
 smoke_rc=0
-tests/cluster/smoke.sh || smoke_rc=$?
+KSEAL_CLI="$CARGO_TARGET_DIR/debug/kseal" tests/cluster/smoke.sh || smoke_rc=$?
 done_step
 
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "${TMPDIR:-/tmp}/kseal-cargo-test.log" | awk '{s+=$4} END {print s+0}')

@@ -27,6 +27,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Fetch the cluster's newest sealing certificate, or check that a committed one still is.
+    #[command(after_help = CERT_EXAMPLES)]
+    Cert(CertArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  kseal completions bash > /etc/bash_completion.d/kseal\n  kseal completions zsh > \"${fpath[1]}/_kseal\""
@@ -217,6 +220,40 @@ pub(crate) struct KeygenArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub(crate) force: bool,
+}
+
+const CERT_EXAMPLES: &str = "\
+Examples:
+  kseal cert > certs/staging.pem                    through the API server, as kubeseal --fetch-cert
+  kseal cert -w certs/staging.pem                   write it atomically
+  kseal cert --check certs/staging.pem              in CI: exit 5 when the cluster has renewed its key
+  kseal cert --cert-url https://sealed-secrets.example.com/v1/cert.pem";
+
+#[derive(Debug, Args)]
+pub(crate) struct CertArgs {
+    /// Name of the controller's Service.
+    #[arg(
+        long,
+        default_value = "sealed-secrets-controller",
+        env = "SEALED_SECRETS_CONTROLLER_NAME"
+    )]
+    pub(crate) controller_name: String,
+    /// Namespace of the controller's Service.
+    #[arg(
+        long,
+        default_value = "kube-system",
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE"
+    )]
+    pub(crate) controller_namespace: String,
+    /// Fetch from this URL instead of through the API server (e.g. an Ingress to /v1/cert.pem).
+    #[arg(long, value_name = "URL")]
+    pub(crate) cert_url: Option<String>,
+    /// Exit 5 unless FILE holds the certificate the cluster serves now.
+    #[arg(long, value_name = "FILE", conflicts_with = "write")]
+    pub(crate) check: Option<PathBuf>,
+    /// Write the certificate to FILE atomically instead of stdout.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub(crate) write: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

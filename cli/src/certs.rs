@@ -36,15 +36,20 @@ impl CertSource {
         }
     }
 
-    /// Loads and checks the certificate: first of a PEM chain, RSA, not expired unless allowed.
-    pub(crate) fn load(&self, now: SystemTime, allow_expired: bool) -> Result<Certificate> {
-        let pem = match self {
+    /// The PEM text, read from the file or fetched from the URL.
+    pub(crate) fn fetch_pem(&self) -> Result<Vec<u8>> {
+        match self {
             Self::File(p) => std::fs::read(p).map_err(|e| {
                 Failure::runtime(format!("cannot read certificate {}: {}", p.display(), crate::io::io_reason(&e)))
-                    .hint("fetch it with `kubeseal --fetch-cert > cert.pem`, or set `cert:` in kseal.yaml")
-            })?,
-            Self::Url(u) => fetch(u)?,
-        };
+                    .hint("fetch it with `kseal cert > cert.pem` (or `kubeseal --fetch-cert`), or set `cert:` in kseal.yaml")
+            }),
+            Self::Url(u) => fetch(u),
+        }
+    }
+
+    /// Loads and checks the certificate: first of a PEM chain, RSA, not expired unless allowed.
+    pub(crate) fn load(&self, now: SystemTime, allow_expired: bool) -> Result<Certificate> {
+        let pem = self.fetch_pem()?;
         let cert = Certificate::from_pem(&pem)
             .map_err(|e| Failure::runtime(format!("certificate {}: {e}", self.describe())))?;
         if !allow_expired {

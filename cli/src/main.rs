@@ -5,6 +5,7 @@
 
 mod args;
 mod certs;
+mod cluster;
 mod cmd;
 mod config;
 mod exit;
@@ -23,6 +24,7 @@ use crate::args::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Cert(a) => cmd::cert::run(a),
         Command::Completions(a) => cmd::completions(a),
         Command::Guard(a) => cmd::guard::run(a),
         Command::Init(a) => cmd::init(a),

@@ -257,6 +257,39 @@ t_unseal_roundtrip() {
   [[ $v == s3cr3t ]]
 }
 
+# kseal's CLI against the real Bitnami controller: the cert through the service proxy, drift
+# detection, and a kseal-sealed .env unsealed by Bitnami. KSEAL_CLI is the kseal binary
+# (tests/run-all.sh sets it; default: the workspace's debug build).
+KSEAL_CLI=${KSEAL_CLI:-${CARGO_TARGET_DIR:-$HERE/../../target}/debug/kseal}
+
+need_kseal_cli() {
+  [[ -x $KSEAL_CLI ]] || { echo "no kseal binary at $KSEAL_CLI; build it with: cargo build -p kseal"; return 1; }
+}
+
+t_kseal_cert() {
+  need_kseal_cli
+  "$KSEAL_CLI" cert >"$WORK/kseal.pem"
+  cmp "$WORK/direct.pem" "$WORK/kseal.pem"
+  "$KSEAL_CLI" cert --check "$WORK/kseal.pem"
+  # A committed cert of another key is drift: exit 5, naming both fingerprints.
+  local rc=0
+  "$KSEAL_CLI" cert --check "$HERE/../../cli/tests/fixtures/test.pem" 2>"$WORK/check.err" || rc=$?
+  cat "$WORK/check.err"
+  [[ $rc == 5 ]] && grep -q "is not the cluster's newest certificate" "$WORK/check.err"
+}
+
+t_kseal_seal_bitnami_unseals() {
+  need_kseal_cli
+  printf 'DATABASE_URL="postgres://app:p4ss@db/app"\nPEM="-----BEGIN X-----\nline\n-----END X-----"\n' >"$WORK/app.env"
+  "$KSEAL_CLI" seal --no-config --cert "$WORK/kseal.pem" --name kseal-app -n "$NS" "$WORK/app.env" >"$WORK/kseal-sealed.yaml"
+  "${K[@]}" apply -f "$WORK/kseal-sealed.yaml"
+  eventually 30 "${K[@]}" -n "$NS" get secret kseal-app
+  local url pem
+  url=$("${K[@]}" -n "$NS" get secret kseal-app -o jsonpath='{.data.DATABASE_URL}' | base64 -d)
+  pem=$("${K[@]}" -n "$NS" get secret kseal-app -o jsonpath='{.data.PEM}' | base64 -d)
+  [[ $url == "postgres://app:p4ss@db/app" && $pem == $'-----BEGIN X-----\nline\n-----END X-----' ]]
+}
+
 check "readyz is ok" t_readyz
 check "kubectl and kube-apiserver are the same v1.34 build" t_version_skew
 check "RBAC: auth can-i denies an unbound SA, allows a Role-bound one" t_rbac
@@ -271,4 +304,6 @@ check "controller serves /v1/cert.pem at its netns address" t_cert_direct
 check "API server service proxy reaches the controller (same cert)" t_cert_proxy
 check "kubeseal --fetch-cert returns the same cert" t_kubeseal_fetch_cert
 check "kubeseal seals, Bitnami controller unseals" t_unseal_roundtrip
+check "kseal cert fetches it through the API server; --check detects drift (exit 5)" t_kseal_cert
+check "kseal seals a .env, Bitnami controller unseals it byte for byte" t_kseal_seal_bitnami_unseals
 # finish (the EXIT trap) cleans up, checks that, and prints the totals.
