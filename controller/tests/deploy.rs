@@ -1,0 +1,1028 @@
+//! The ways teams install kseal, checked with the real tools: the Helm chart
+//! (`controller/deploy/helm/kseal`), the Kustomize base and overlays (`controller/deploy/kustomize`)
+//! and the example app repository (`examples/`).
+//!
+//! Without a control plane (`KUBECONFIG` unset) the cluster tests print why they did not run; with
+//! `CI` or `KSEAL_CLUSTER` set they fail instead. `helm` and `kubectl` are the harness's pinned
+//! builds (`tests/cluster/build.sh --print-bindir`).
+//!
+//! The controller never runs in a pod here (the test control plane has no nodes): it runs as a
+//! process with a token of the chart's ServiceAccount, with the arguments of the chart's
+//! Deployment, as `e2e.rs` does for the plain manifests.
+
+mod support;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use k8s_openapi::{
+    ByteString,
+    api::{
+        apps::v1::{Deployment, ReplicaSet},
+        core::v1::{Namespace, Secret},
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use kseal_core::Certificate;
+use kube::{
+    Api, Client,
+    api::{DeleteParams, ListParams, PostParams},
+};
+use rand_core::{OsRng, RngCore as _};
+use support::{
+    Controller, TestNamespace, cluster, secret_data, service_account_kubeconfig, wait_for,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Paths and tools
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn chart() -> PathBuf {
+    repo().join("controller/deploy/helm/kseal")
+}
+
+fn kustomize_dir() -> PathBuf {
+    repo().join("controller/deploy/kustomize")
+}
+
+fn examples() -> PathBuf {
+    repo().join("examples")
+}
+
+/// The harness's bin dir (helm, kubectl), or `None` with the reason printed; a failure when
+/// `CI`/`KSEAL_CLUSTER` says the tools are required.
+fn tools() -> Option<PathBuf> {
+    let out = Command::new(repo().join("tests/cluster/build.sh"))
+        .arg("--print-bindir")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tests/cluster/build.sh");
+    if !out.status.success() {
+        let why =
+            "helm and kubectl are not built: run tests/cluster/build.sh (tests/run-all.sh does)";
+        if std::env::var_os("CI").is_some() || std::env::var_os("KSEAL_CLUSTER").is_some() {
+            panic!("{why}");
+        }
+        eprintln!("NOT RUN: {why}");
+        return None;
+    }
+    let dir = String::from_utf8(out.stdout).unwrap();
+    Some(PathBuf::from(dir.lines().last().unwrap().trim()))
+}
+
+/// Runs `tool args…` with `stdin`; (success, stdout, stderr).
+fn try_run(tool: &Path, args: &[&str], stdin: &[u8], dir: Option<&Path>) -> (bool, String, String) {
+    let mut cmd = Command::new(tool);
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {}: {e}", tool.display()));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a tool and returns its stdout; panics with its stderr on failure.
+fn run(tool: &Path, args: &[&str]) -> String {
+    run_in(tool, args, b"", None)
+}
+
+fn run_in(tool: &Path, args: &[&str], stdin: &[u8], dir: Option<&Path>) -> String {
+    let (ok, out, err) = try_run(tool, args, stdin, dir);
+    assert!(
+        ok,
+        "{} {} failed:\n{err}\n{out}",
+        tool.display(),
+        args.join(" ")
+    );
+    out
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The `kseal` CLI, built by cargo (it is another package, so there is no `CARGO_BIN_EXE_` for it).
+fn kseal_bin() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-q", "-p", "kseal", "--bin", "kseal"])
+        .current_dir(repo())
+        .status()
+        .expect("cargo build -p kseal");
+    assert!(status.success(), "cargo build -p kseal failed");
+    // This test binary is <target>/<profile>/deps/deploy-<hash>.
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("kseal");
+    assert!(bin.exists(), "{} not found", bin.display());
+    bin
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML
+
+/// Every non-empty document of a multi-document YAML text.
+fn docs(yaml: &str) -> Vec<serde_json::Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &serde_json::Value| !v.is_null())
+        .collect()
+}
+
+/// Kind → count.
+fn kinds(yaml: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for d in docs(yaml) {
+        *out.entry(d["kind"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    out
+}
+
+fn find<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// The example's fake values: what the unsealed Secret must hold.
+fn example_env(env: &str) -> BTreeMap<String, Vec<u8>> {
+    let text = std::fs::read(examples().join(format!(".env.{env}.example"))).unwrap();
+    let parsed = kseal_core::dotenv::parse(&text, &Default::default()).unwrap();
+    parsed
+        .entries
+        .into_iter()
+        .map(|e| (e.key.as_str().to_owned(), e.value.expose().to_vec()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks that need no cluster
+
+/// The chart's CRD and the Kustomize base's are byte copies of the generated CRD (which
+/// `crds/tests/crd_drift.rs` ties to `crdgen`). Fix: `cp crds/sealedsecrets.bitnami.com.yaml`
+/// over both.
+#[test]
+fn crd_copies_match_generated_crd() {
+    let generated = std::fs::read(repo().join("crds/sealedsecrets.bitnami.com.yaml")).unwrap();
+    assert_eq!(
+        generated,
+        kseal_crds::crd_yaml().into_bytes(),
+        "crds/ is stale: cargo run -p kseal-crds --bin crdgen > crds/sealedsecrets.bitnami.com.yaml"
+    );
+    for copy in [
+        "controller/deploy/helm/kseal/crds/sealedsecrets.bitnami.com.yaml",
+        "controller/deploy/kustomize/base/crd.yaml",
+    ] {
+        let bytes = std::fs::read(repo().join(copy)).unwrap();
+        assert!(
+            bytes == generated,
+            "{copy} differs from crds/sealedsecrets.bitnami.com.yaml: cp crds/sealedsecrets.bitnami.com.yaml {copy}"
+        );
+    }
+}
+
+/// The unsealer rules are the same everywhere: the Kustomize ClusterRole, the namespaced Role
+/// template `e2e.rs` uses, the namespaced overlay's Roles, and the chart's ClusterRole and Roles.
+#[test]
+fn unsealer_rules_agree_everywhere() {
+    let rules_of = |path: &str, kind: &str, name: &str| -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(kustomize_dir().join(path)).unwrap();
+        let objects = docs(&text);
+        let rules = find(&objects, kind, name)["rules"].clone();
+        serde_json::from_value(rules).unwrap()
+    };
+    let reference = rules_of("base/rbac.yaml", "ClusterRole", "secrets-unsealer");
+    assert_eq!(
+        rules_of("namespaced/rbac.yaml", "Role", "secrets-unsealer"),
+        reference
+    );
+    let overlay = std::fs::read_to_string(
+        kustomize_dir().join("overlays/namespaced/watched-namespaces.yaml"),
+    )
+    .unwrap();
+    let roles: Vec<_> = docs(&overlay)
+        .into_iter()
+        .filter(|o| o["kind"] == "Role")
+        .collect();
+    assert_eq!(roles.len(), 2);
+    for role in &roles {
+        assert_eq!(role["rules"].as_array().unwrap(), &reference);
+    }
+    let Some(bin) = tools() else {
+        return;
+    };
+    let helm = bin.join("helm");
+    let chart = chart();
+    for values in [None, Some("ci/namespaced-values.yaml")] {
+        let mut args = vec!["template", "r", path_str(&chart), "-n", "kseal"];
+        let file;
+        if let Some(v) = values {
+            file = chart.join(v);
+            args.extend(["-f", path_str(&file)]);
+        }
+        let objects = docs(&run(&helm, &args));
+        let rbac: Vec<_> = objects
+            .iter()
+            .filter(|o| {
+                o["kind"] == "ClusterRole"
+                    || (o["kind"] == "Role"
+                        && o["metadata"]["name"]
+                            .as_str()
+                            .is_some_and(|n| n.ends_with("-unsealer")))
+            })
+            .collect();
+        assert!(
+            !rbac.is_empty(),
+            "no unsealer role rendered with {values:?}"
+        );
+        for r in rbac {
+            assert_eq!(r["rules"].as_array().unwrap(), &reference, "{values:?}");
+        }
+    }
+}
+
+/// What the chart promises, read from `helm lint` and `helm template`: kubeseal's Service
+/// convention, least privilege by default, the pod hardening, probes, HA and the alert.
+#[test]
+fn chart_lints_and_renders_its_promises() {
+    let Some(bin) = tools() else {
+        return;
+    };
+    let helm = bin.join("helm");
+    let chart = chart();
+    let c = path_str(&chart);
+    for values in [
+        vec![],
+        vec!["-f", "ci/namespaced-values.yaml"],
+        vec!["-f", "ci/ha-values.yaml"],
+        vec!["-f", "ci/monitoring-values.yaml"],
+    ] {
+        let mut args = vec!["lint", "--strict", c];
+        let files: Vec<String> = values
+            .iter()
+            .map(|v| {
+                if v.starts_with('-') {
+                    (*v).to_owned()
+                } else {
+                    chart.join(v).to_str().unwrap().to_owned()
+                }
+            })
+            .collect();
+        args.extend(files.iter().map(String::as_str));
+        run(&helm, &args);
+    }
+
+    let objects = docs(&run(&helm, &["template", "r", c, "-n", "kube-system"]));
+    let svc = find(&objects, "Service", "sealed-secrets-controller");
+    assert_eq!(svc["spec"]["ports"][0]["name"], "http");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 8080);
+    let metrics = find(&objects, "Service", "sealed-secrets-controller-metrics");
+    assert_eq!(metrics["spec"]["ports"][0]["port"], 8081);
+    let text = run(&helm, &["template", "r", c, "-n", "kube-system"]);
+    assert!(
+        !text.contains("system:authenticated"),
+        "the default render binds system:authenticated"
+    );
+    let d = find(&objects, "Deployment", "sealed-secrets-controller");
+    assert_eq!(d["spec"]["replicas"], 2);
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "sealed-secrets-controller");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let ctr = &pod["containers"][0];
+    assert_eq!(ctr["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(ctr["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(ctr["securityContext"]["capabilities"]["drop"][0], "ALL");
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(ctr[probe]["httpGet"]["path"], "/healthz", "{probe}");
+    }
+    assert!(ctr["resources"]["requests"]["memory"].is_string());
+    assert!(ctr["resources"]["limits"]["memory"].is_string());
+    let args: Vec<&str> = ctr["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--leader-elect=true"), "{args:?}");
+
+    // Opt-in to Bitnami's binding.
+    let text = run(
+        &helm,
+        &[
+            "template",
+            "r",
+            c,
+            "--set",
+            "rbac.serviceProxier.bindAuthenticated=true",
+        ],
+    );
+    let objects = docs(&text);
+    let rb = find(
+        &objects,
+        "RoleBinding",
+        "sealed-secrets-controller-service-proxier",
+    );
+    assert_eq!(rb["subjects"][0]["name"], "system:authenticated");
+
+    // Monitoring: ServiceMonitor on the metrics port, an alert on unseal errors.
+    let file = chart.join("ci/monitoring-values.yaml");
+    let objects = docs(&run(&helm, &["template", "r", c, "-f", path_str(&file)]));
+    let sm = find(&objects, "ServiceMonitor", "sealed-secrets-controller");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    let rule = find(&objects, "PrometheusRule", "sealed-secrets-controller");
+    let alert = &rule["spec"]["groups"][0]["rules"][0];
+    assert_eq!(alert["alert"], "SealedSecretsUnsealErrorHigh");
+    assert!(
+        alert["expr"]
+            .as_str()
+            .unwrap()
+            .contains("sealed_secrets_controller_unseal_errors_total")
+    );
+
+    // values.schema.json rejects typos and wrong types.
+    for bad in [
+        "replicaCount=two",
+        "watch.allNamespace=false",
+        "logging.format=xml",
+    ] {
+        let (ok, _, err) = try_run(&helm, &["template", "r", c, "--set", bad], b"", None);
+        assert!(!ok, "--set {bad} was accepted");
+        assert!(
+            err.contains("schema") || err.contains("values"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+/// The committed sealed files of the example open with the test-only example keys and hold
+/// exactly the fake values of `.env.<env>.example` (kustomize overlay and Helm copies).
+#[test]
+fn example_sealed_files_open_with_example_keys() {
+    let kseal = kseal_bin();
+    for env in ["staging", "dev"] {
+        let key = repo().join(format!("tests/fixtures/example-keys/{env}.key"));
+        for file in [
+            format!("k8s/overlays/{env}/app-env.sealed.yaml"),
+            format!("helm/shop/secrets/app-env.{env}.sealed.yaml"),
+        ] {
+            let out = run_in(
+                &kseal,
+                &["unseal", "--key", path_str(&key), &file, "-o", "json"],
+                b"",
+                Some(&examples()),
+            );
+            let secrets = docs(&out);
+            assert_eq!(secrets.len(), 1, "{file}");
+            let s = &secrets[0];
+            assert_eq!(s["metadata"]["name"], "app-env");
+            assert_eq!(s["metadata"]["namespace"], format!("shop-{env}"));
+            let data: BTreeMap<String, Vec<u8>> = s["data"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| {
+                    use base64::Engine as _;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(v.as_str().unwrap())
+                        .unwrap();
+                    (k.clone(), bytes)
+                })
+                .collect();
+            assert!(
+                data == example_env(env),
+                "{file}: unsealed data differs from .env.{env}.example"
+            );
+        }
+    }
+}
+
+/// The review story: change one value in `.env.staging`, re-seal only that key into the
+/// committed file, and git shows exactly one changed line.
+#[test]
+fn merge_into_changes_one_line_in_git() {
+    let kseal = kseal_bin();
+    let dir = std::env::temp_dir().join(format!("kseal-merge-{:08x}", OsRng.next_u32()));
+    let sealed = "k8s/overlays/staging/app-env.sealed.yaml";
+    std::fs::create_dir_all(dir.join("k8s/overlays/staging")).unwrap();
+    std::fs::create_dir_all(dir.join("certs")).unwrap();
+    for f in ["kseal.yaml", ".gitignore", "certs/staging.pem", sealed] {
+        std::fs::copy(examples().join(f), dir.join(f)).unwrap();
+    }
+    let env = std::fs::read_to_string(examples().join(".env.staging.example")).unwrap();
+    let git = Path::new("git");
+    let g = |args: &[&str]| run_in(git, args, b"", Some(&dir));
+    g(&["init", "-q"]);
+    g(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "add",
+        ".",
+    ]);
+    g(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-q",
+        "-m",
+        "sealed",
+    ]);
+    let changed = env.replace(
+        "COHERE_API_KEY=fake-cohere-api-key",
+        "COHERE_API_KEY=fake-cohere-api-key-rotated",
+    );
+    assert_ne!(changed, env);
+    std::fs::write(dir.join(".env.staging"), changed).unwrap();
+    // The real .env file is ignored by the example's .gitignore.
+    assert_eq!(g(&["status", "--porcelain", "--", ".env.staging"]), "");
+    run_in(
+        &kseal,
+        &[
+            "seal",
+            ".env.staging",
+            "--only",
+            "COHERE_API_KEY",
+            "--merge-into",
+            sealed,
+        ],
+        b"",
+        Some(&dir),
+    );
+    let numstat = g(&["diff", "--numstat"]);
+    assert_eq!(numstat, format!("1\t1\t{sealed}\n"), "git diff --numstat");
+    let diff = g(&["diff", "-U0"]);
+    let changed_lines: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(changed_lines.len(), 2, "{diff}");
+    assert!(
+        changed_lines
+            .iter()
+            .all(|l| l[1..].trim_start().starts_with("COHERE_API_KEY: "))
+    );
+    // The merged file opens to the new value and the untouched old ones.
+    let key = repo().join("tests/fixtures/example-keys/staging.key");
+    let out = run_in(
+        &kseal,
+        &["unseal", "--key", path_str(&key), sealed, "-o", "json"],
+        b"",
+        Some(&dir),
+    );
+    let s = &docs(&out)[0];
+    use base64::Engine as _;
+    let value = |k: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s["data"][k].as_str().unwrap())
+            .unwrap()
+    };
+    assert_eq!(value("COHERE_API_KEY"), b"fake-cohere-api-key-rotated");
+    assert_eq!(value("JWT_SECRET_KEY"), b"fake-jwt-secret-key");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster tests
+
+/// Cluster-scoped objects and namespaces a test made, removed on drop (never the CRD: other tests
+/// use it).
+struct Cleanup {
+    kubectl: PathBuf,
+    helm: PathBuf,
+    releases: Vec<(String, String)>,
+    objects: Vec<String>,
+}
+
+impl Cleanup {
+    fn new(bin: &Path) -> Self {
+        Self {
+            kubectl: bin.join("kubectl"),
+            helm: bin.join("helm"),
+            releases: vec![],
+            objects: vec![],
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for (release, ns) in &self.releases {
+            let _ = try_run(
+                &self.helm,
+                &["uninstall", release, "-n", ns, "--wait=false"],
+                b"",
+                None,
+            );
+        }
+        for o in &self.objects {
+            let _ = try_run(
+                &self.kubectl,
+                &["delete", o, "--ignore-not-found", "--wait=false"],
+                b"",
+                None,
+            );
+        }
+    }
+}
+
+/// Copies `controller/deploy/kustomize` with namespaces and cluster-scoped names made unique, so
+/// `kubectl apply -k` of an overlay cannot touch anything outside this test. Only the names
+/// change: every kustomization, patch and rule is the committed one.
+fn kustomize_copy(ctl: &str, app: &str) -> PathBuf {
+    let dst = std::env::temp_dir().join(format!("kseal-kustomize-{ctl}"));
+    copy_tree(&kustomize_dir(), &dst, &|text| {
+        let text = text
+            .replace("namespace: kube-system", &format!("namespace: {ctl}"))
+            .replace("namespace: apps", &format!("namespace: {app}"))
+            .replace(
+                "--additional-namespaces=apps",
+                &format!("--additional-namespaces={app}"),
+            )
+            .replace(
+                "name: secrets-unsealer\n",
+                &format!("name: secrets-unsealer-{ctl}\n"),
+            );
+        // The ClusterRoleBinding is named like the ServiceAccount; rename only it (in the base
+        // and in the namespaced overlay's `$patch: delete`).
+        text.replace(
+            "kind: ClusterRoleBinding\nmetadata:\n  name: sealed-secrets-controller\n",
+            &format!("kind: ClusterRoleBinding\nmetadata:\n  name: sealed-secrets-controller-{ctl}\n"),
+        )
+        .replace(
+            "kind: ClusterRoleBinding\n      metadata:\n        name: sealed-secrets-controller\n",
+            &format!(
+                "kind: ClusterRoleBinding\n      metadata:\n        name: sealed-secrets-controller-{ctl}\n"
+            ),
+        )
+    });
+    dst
+}
+
+fn copy_tree(src: &Path, dst: &Path, edit: &dyn Fn(&str) -> String) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to, edit);
+        } else {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            std::fs::write(to, edit(&text)).unwrap();
+        }
+    }
+}
+
+/// Helm and Kustomize produce the same kinds for each mode; both pass the API server's own
+/// validation (server-side dry run), `kubectl apply -k` of every overlay succeeds, and
+/// `helm install --dry-run=server` then a real `helm upgrade --install` (twice) of the chart
+/// succeed and create what a Deployment creates.
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_and_kustomize_install_the_same_kinds() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let bin = tools().expect("tools");
+    let (helm, kubectl) = (bin.join("helm"), bin.join("kubectl"));
+    let chart = chart();
+    let c = path_str(&chart);
+    let mut cleanup = Cleanup::new(&bin);
+
+    for (overlay, values) in [
+        ("base", None),
+        ("overlays/namespaced", Some("ci/namespaced-values.yaml")),
+        ("overlays/ha", Some("ci/ha-values.yaml")),
+    ] {
+        let ctl = TestNamespace::new(&client, "kseal-kz").await;
+        let app = TestNamespace::new(&client, "kseal-kzapp").await;
+        // Kinds, from the committed files as they are.
+        let kz_text = run(
+            &kubectl,
+            &["kustomize", path_str(&kustomize_dir().join(overlay))],
+        );
+        let mut args = vec!["template", "r", c, "-n", &ctl.name, "--include-crds"];
+        let file;
+        if let Some(v) = values {
+            file = chart.join(v);
+            args.extend(["-f", path_str(&file)]);
+        }
+        let app_set = format!("watch.namespaces={{{}}}", app.name);
+        if overlay == "overlays/namespaced" {
+            args.extend(["--set", &app_set]);
+        }
+        let helm_text = run(&helm, &args);
+        assert_eq!(
+            kinds(&kz_text),
+            kinds(&helm_text),
+            "kinds of {overlay} vs the chart with {values:?}"
+        );
+
+        // The chart's render, validated by the API server.
+        run_in(
+            &kubectl,
+            &["apply", "--dry-run=server", "-f", "-"],
+            helm_text.as_bytes(),
+            None,
+        );
+
+        // kubectl apply -k of the overlay (a copy with unique names), dry run then real.
+        let copy = kustomize_copy(&ctl.name, &app.name);
+        let dir = copy.join(overlay);
+        let d = path_str(&dir);
+        run(&kubectl, &["apply", "--dry-run=server", "-k", d]);
+        let unsealer = format!("clusterrole/secrets-unsealer-{}", ctl.name);
+        let crb = format!("clusterrolebinding/sealed-secrets-controller-{}", ctl.name);
+        cleanup.objects.extend([unsealer.clone(), crb.clone()]);
+        let out = run(&kubectl, &["apply", "-k", d]);
+        assert!(
+            out.contains("deployment.apps/sealed-secrets-controller created"),
+            "{out}"
+        );
+        if overlay == "overlays/namespaced" {
+            assert!(
+                !out.contains("clusterrole"),
+                "namespaced overlay made cluster RBAC:\n{out}"
+            );
+        } else {
+            assert!(
+                out.contains(&format!("secrets-unsealer-{} created", ctl.name)),
+                "{out}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&copy);
+        // Delete the namespaced part with the namespaces; cluster RBAC now (the CRD stays).
+        let _ = try_run(
+            &kubectl,
+            &["delete", &unsealer, &crb, "--ignore-not-found"],
+            b"",
+            None,
+        );
+    }
+
+    // helm install --dry-run=server, then a real upgrade --install, twice.
+    let ns = TestNamespace::new(&client, "kseal-helm").await;
+    let release = "kseal";
+    cleanup.releases.push((release.into(), ns.name.clone()));
+    let cluster_role = format!("clusterrole/sealed-secrets-controller-{}", ns.name);
+    cleanup.objects.push(cluster_role.clone());
+    let out = run(
+        &helm,
+        &["install", release, c, "-n", &ns.name, "--dry-run=server"],
+    );
+    assert!(out.contains("STATUS: pending-install"), "{out}");
+    assert!(
+        out.contains("/proxy/v1/cert.pem"),
+        "NOTES do not say how to fetch the cert:\n{out}"
+    );
+    for revision in ["1", "2"] {
+        let out = run(
+            &helm,
+            &[
+                "upgrade",
+                "--install",
+                release,
+                c,
+                "-n",
+                &ns.name,
+                "--wait=false",
+            ],
+        );
+        assert!(out.contains("STATUS: deployed"), "{out}");
+        assert!(out.contains(&format!("REVISION: {revision}")), "{out}");
+    }
+    // Helm created the objects, and the Deployment its ReplicaSet (no nodes: pods stay Pending).
+    let all = run(
+        &kubectl,
+        &[
+            "get",
+            "serviceaccount,role,rolebinding,service,deployment",
+            "-n",
+            &ns.name,
+            "-o",
+            "name",
+        ],
+    );
+    for want in [
+        "serviceaccount/sealed-secrets-controller",
+        "role.rbac.authorization.k8s.io/sealed-secrets-controller-key-admin",
+        "service/sealed-secrets-controller",
+        "service/sealed-secrets-controller-metrics",
+        "deployment.apps/sealed-secrets-controller",
+    ] {
+        assert!(all.contains(want), "{want} missing:\n{all}");
+    }
+    run(&kubectl, &["get", &cluster_role]);
+    let rs: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(
+        "ReplicaSet of the chart's Deployment",
+        Duration::from_secs(30),
+        || async { (!rs.list(&ListParams::default()).await.ok()?.items.is_empty()).then_some(()) },
+    )
+    .await;
+    run(&helm, &["uninstall", release, "-n", &ns.name]);
+    let (found, _, _) = try_run(&kubectl, &["get", &cluster_role], b"", None);
+    assert!(!found, "helm uninstall left {cluster_role}");
+}
+
+/// Loads a test-only example key into `ns` the way Bitnami stores keys.
+async fn load_example_key(client: &Client, ns: &str, env: &str) {
+    let crt = std::fs::read(examples().join(format!("certs/{env}.pem"))).unwrap();
+    let key = std::fs::read(repo().join(format!("tests/fixtures/example-keys/{env}.key"))).unwrap();
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(format!("sealed-secrets-key-example-{env}")),
+            namespace: Some(ns.into()),
+            labels: Some(BTreeMap::from([(
+                "sealedsecrets.bitnami.com/sealed-secrets-key".into(),
+                "active".into(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(BTreeMap::from([
+            ("tls.crt".into(), ByteString(crt)),
+            ("tls.key".into(), ByteString(key)),
+        ])),
+        ..Secret::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create example key Secret");
+}
+
+/// Waits until namespace `name` does not exist (a previous run's may still be terminating).
+async fn namespace_gone(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    wait_for(
+        &format!("namespace {name} gone"),
+        Duration::from_secs(90),
+        || async {
+            match api.get_opt(name).await {
+                Ok(None) => Some(()),
+                Ok(Some(ns)) => {
+                    if ns.metadata.deletion_timestamp.is_none() {
+                        let _ = api.delete(name, &DeleteParams::default()).await;
+                    }
+                    None
+                }
+                Err(_) => None,
+            }
+        },
+    )
+    .await;
+}
+
+async fn secret_with_example_values(client: &Client, ns: &str, env: &str) -> Secret {
+    let want = example_env(env);
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    wait_for(
+        "Secret app-env with the example values",
+        Duration::from_secs(60),
+        || async {
+            let s = api.get_opt("app-env").await.ok()??;
+            (secret_data(&s) == want).then_some(s)
+        },
+    )
+    .await
+}
+
+/// The example app, end to end: the chart installed in namespaced mode for `shop-staging`, the
+/// controller run with the chart's ServiceAccount token and its Deployment's arguments, the
+/// Bitnami-shaped example key loaded; then `kubectl apply -k examples/k8s/overlays/staging` and
+/// the Helm umbrella chart each get their Secret app-env with the right values, and the
+/// workloads reference it.
+#[tokio::test(flavor = "multi_thread")]
+async fn chart_identity_unseals_example_app() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let bin = tools().expect("tools");
+    let (helm, kubectl) = (bin.join("helm"), bin.join("kubectl"));
+    let app_ns = "shop-staging"; // strict scope: the sealed file names it
+    namespace_gone(&client, app_ns).await;
+    let mut cleanup = Cleanup::new(&bin);
+    cleanup.objects.push(format!("namespace/{app_ns}"));
+    let ctl = TestNamespace::new(&client, "kseal-chart").await;
+
+    // Server-side validation of what the example renders (namespaces must exist for that).
+    run(&kubectl, &["create", "namespace", app_ns]);
+    let overlay = examples().join("k8s/overlays/staging");
+    let rendered = run(&kubectl, &["kustomize", path_str(&overlay)]);
+    run_in(
+        &kubectl,
+        &["apply", "--dry-run=server", "-f", "-"],
+        rendered.as_bytes(),
+        None,
+    );
+    let umbrella = examples().join("helm/shop");
+    let staging_values = umbrella.join("values-staging.yaml");
+    let u = path_str(&umbrella);
+    run(
+        &helm,
+        &[
+            "lint",
+            "--strict",
+            u,
+            "-n",
+            app_ns,
+            "-f",
+            path_str(&staging_values),
+        ],
+    );
+    let rendered = run(
+        &helm,
+        &[
+            "template",
+            "shop",
+            u,
+            "-n",
+            app_ns,
+            "-f",
+            path_str(&staging_values),
+        ],
+    );
+    run_in(
+        &kubectl,
+        &["apply", "--dry-run=server", "-n", app_ns, "-f", "-"],
+        rendered.as_bytes(),
+        None,
+    );
+
+    // The controller chart, namespaced mode, watching shop-staging.
+    let c = chart();
+    let set = format!("watch.namespaces={{{app_ns}}}");
+    cleanup.releases.push(("kseal".into(), ctl.name.clone()));
+    run(
+        &helm,
+        &[
+            "upgrade",
+            "--install",
+            "kseal",
+            path_str(&c),
+            "-n",
+            &ctl.name,
+            "--set",
+            "watch.allNamespaces=false",
+            "--set",
+            &set,
+            "--wait=false",
+        ],
+    );
+    load_example_key(&client, &ctl.name, "staging").await;
+
+    // Run the controller as the chart's ServiceAccount with the chart's arguments.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ctl.name);
+    let d = deployments.get("sealed-secrets-controller").await.unwrap();
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    let sa = pod.service_account_name.unwrap();
+    let args: Vec<String> = pod.containers[0]
+        .args
+        .clone()
+        .unwrap()
+        .into_iter()
+        .filter(|a| !a.starts_with("--listen-") && !a.starts_with("--key-size"))
+        .collect();
+    assert!(
+        args.contains(&format!("--additional-namespaces={app_ns}")),
+        "{args:?}"
+    );
+    let kubeconfig = service_account_kubeconfig(&client, &ctl.name, &sa).await;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let controller = Controller::start(&kubeconfig, &ctl.name, &args);
+    let served = controller.certificate().await;
+    let example =
+        Certificate::from_pem(&std::fs::read(examples().join("certs/staging.pem")).unwrap())
+            .unwrap();
+    assert_eq!(
+        served.fingerprint(),
+        example.fingerprint(),
+        "the controller does not serve the example's staging certificate"
+    );
+
+    // 1. Kustomize: kubectl apply -k examples/k8s/overlays/staging.
+    run(&kubectl, &["apply", "-k", path_str(&overlay)]);
+    let secret = secret_with_example_values(&client, app_ns, "staging").await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), app_ns);
+    let shop = deployments.get("shop").await.unwrap();
+    let spec = shop.spec.unwrap().template.spec.unwrap();
+    let env_from = spec.containers[0].env_from.clone().unwrap();
+    assert_eq!(
+        env_from[0].secret_ref.as_ref().unwrap().name,
+        secret.metadata.name.clone().unwrap()
+    );
+    // The kustomize objects go (the Secret with its SealedSecret, by owner reference).
+    run(
+        &kubectl,
+        &[
+            "delete",
+            "-n",
+            app_ns,
+            "deployment/shop",
+            "service/shop",
+            "sealedsecret/app-env",
+        ],
+    );
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), app_ns);
+    wait_for(
+        "Secret app-env garbage-collected",
+        Duration::from_secs(60),
+        || async {
+            secrets
+                .get_opt("app-env")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+
+    // 2. The Helm umbrella chart.
+    cleanup.releases.push(("shop".into(), app_ns.into()));
+    run(
+        &helm,
+        &[
+            "upgrade",
+            "--install",
+            "shop",
+            u,
+            "-n",
+            app_ns,
+            "-f",
+            path_str(&staging_values),
+            "--wait=false",
+        ],
+    );
+    let secret = secret_with_example_values(&client, app_ns, "staging").await;
+    let keys: BTreeSet<String> = secret_data(&secret).into_keys().collect();
+    let web = deployments.get("shop-web").await.unwrap();
+    let web_pod = web.spec.unwrap().template.spec.unwrap();
+    assert_eq!(
+        web_pod.containers[0].env_from.clone().unwrap()[0]
+            .secret_ref
+            .as_ref()
+            .unwrap()
+            .name,
+        "app-env"
+    );
+    let worker = deployments.get("shop-worker").await.unwrap();
+    let worker_env = worker.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    assert!(!worker_env.is_empty());
+    for e in worker_env {
+        let r = e.value_from.unwrap().secret_key_ref.unwrap();
+        assert_eq!(r.name, "app-env");
+        assert!(
+            keys.contains(&r.key),
+            "worker reads {} which app-env lacks",
+            r.key
+        );
+    }
+
+    let logs = controller.logs();
+    assert!(!logs.contains("orbidden"), "RBAC denied something:\n{logs}");
+    for v in example_env("staging").values() {
+        let v = String::from_utf8_lossy(v);
+        assert!(
+            !logs.contains(v.as_ref()),
+            "a value leaked into the controller log"
+        );
+    }
+    drop(controller);
+}
