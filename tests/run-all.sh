@@ -70,12 +70,18 @@ done_step
 
 step "control-plane smoke checks (RBAC, GC, Deployments, Bitnami controller, kubeseal)"
 smoke_rc=0
-KSEAL_CLI="$CARGO_TARGET_DIR/debug/kseal" tests/cluster/smoke.sh || smoke_rc=$?
+set +e
+KSEAL_CLI="$CARGO_TARGET_DIR/debug/kseal" tests/cluster/smoke.sh 2>&1 | tee "${TMPDIR:-/tmp}/kseal-smoke.log"
+smoke_rc=${PIPESTATUS[0]}
+set -e
 done_step
 
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "${TMPDIR:-/tmp}/kseal-cargo-test.log" | awk '{s+=$4} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/kseal-cargo-test.log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "${TMPDIR:-/tmp}/kseal-cargo-test.log" | awk '{s+=$6} END {print s+0}')
+smoke_passed=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed$' "${TMPDIR:-/tmp}/kseal-smoke.log" | awk '{print $1}' | tail -1)
+smoke_failed=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed$' "${TMPDIR:-/tmp}/kseal-smoke.log" | awk '{print $3}' | tail -1)
 printf '\nkseal: all steps finished in %ss (cargo test exit %s, smoke exit %s)\n' \
   "$(( $(date +%s) - all_start ))" "$test_rc" "$smoke_rc" >&2
-echo "cargo tests: $passed passed, $failed failed"
+echo "cargo tests $passed passed / $failed failed; smoke checks ${smoke_passed:-0} passed / ${smoke_failed:-?} failed"
+echo "total: $((passed + ${smoke_passed:-0})) passed, $((failed + ${smoke_failed:-1})) failed"
 [ "$test_rc" = 0 ] && [ "$smoke_rc" = 0 ]
