@@ -205,7 +205,7 @@ pub async fn maintain_keys(
         if !generate {
             continue;
         }
-        match generate_key(&api, &config).await {
+        match generate_key(&api, &config, snapshot.newest).await {
             Ok(fingerprint) => {
                 // Wait until the watch has loaded it, so the next decision sees it.
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -232,14 +232,28 @@ pub async fn maintain_keys(
     }
 }
 
+/// The new key's `NotBefore`: now, but strictly after the newest key's (certificate times have
+/// one-second resolution). Two keys made within one second (a renewal right after start-up,
+/// SIGUSR1 twice) would otherwise tie, and the older could stay "newest" and keep being served.
+fn not_before_after(now: SystemTime, newest: Option<SystemTime>) -> SystemTime {
+    match newest {
+        Some(n) if n + Duration::from_secs(1) > now => n + Duration::from_secs(1),
+        _ => now,
+    }
+}
+
 /// Generates a key pair and writes it as a new key Secret; returns its fingerprint. Errors are
 /// strings: the maintainer only logs them and retries.
-async fn generate_key(api: &Api<Secret>, config: &KeyGenConfig) -> Result<String, String> {
+async fn generate_key(
+    api: &Api<Secret>,
+    config: &KeyGenConfig,
+    newest: Option<SystemTime>,
+) -> Result<String, String> {
     let mut serial = [0u8; 16];
     OsRng.fill_bytes(&mut serial);
     let params = CertParams {
         key_size: config.key_size,
-        not_before: SystemTime::now(),
+        not_before: not_before_after(SystemTime::now(), newest),
         validity: config.ttl,
         common_name: config.common_name.clone(),
         serial,
@@ -267,4 +281,22 @@ async fn generate_key(api: &Api<Secret>, config: &KeyGenConfig) -> Result<String
     // The certificate is public; Bitnami logs it and some users copy it from the log.
     info!(secret = %name, %fingerprint, certificate = %certificate.to_pem(), "new key written");
     Ok(fingerprint)
+}
+
+#[cfg(test)]
+mod not_before_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_key_is_always_strictly_newest() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(not_before_after(t, None), t);
+        assert_eq!(not_before_after(t, Some(t - Duration::from_secs(5))), t);
+        // Same second as the newest key: one second later, so ordering by NotBefore is strict.
+        assert_eq!(not_before_after(t, Some(t)), t + Duration::from_secs(1));
+        assert_eq!(
+            not_before_after(t, Some(t + Duration::from_millis(300))),
+            t + Duration::from_millis(1300)
+        );
+    }
 }
