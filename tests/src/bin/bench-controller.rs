@@ -1,0 +1,951 @@
+//! kseal-controller at scale on the real control plane (issue #5).
+//!
+//! ```sh
+//! eval "$(tests/cluster/cluster.sh up)"
+//! cargo build --release -p kseal-controller
+//! cargo run --release -p kseal-tests --bin bench-controller -- [--count 5000] [--keys 1,36]
+//! ```
+//!
+//! For each key count K it creates a controller namespace holding K Bitnami-shaped key Secrets
+//! and an app namespace holding `--count` SealedSecrets (one item each, strict scope, sealed to
+//! the OLDEST key, with the `kseal.dev/key-fingerprint` annotation `kseal seal` writes). Then:
+//!
+//! 1. **initial**: starts `kseal-controller` scoped to those two namespaces and measures the time
+//!    from process start until every SealedSecret has `Synced=True`;
+//! 2. **restart**: stops it (SIGTERM) and starts it again with nothing changed, and measures the
+//!    time until every SealedSecret has been reconciled once (the controller is then idle).
+//!
+//! Each phase reports RSA operations per value and reconciles (the controller's
+//! `_rsa_operations_total` and `_unseal_requests_total`), API requests (the API server's
+//! `apiserver_request_total`, resource requests only, before/after, minus this program's own
+//! requests), Secret writes and status writes (from the same diff), events (new or repeated
+//! Events in the two namespaces) and peak RSS (`VmHWM` of the controller process). Issue #5's
+//! target for the restart: 0 Secret writes, 0 status writes, 0 events.
+//!
+//! The table goes to stdout and to `tests/bench-results/controller.txt`. Namespaces and the
+//! controller process are removed at the end, on error and on Ctrl-C.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitCode, Stdio},
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{Event, Namespace, Secret},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use kseal_core::{CertParams, Certificate, KeySize, PrivateKey, keys};
+use kseal_crds::{
+    KEY_FINGERPRINT_ANNOTATION, SEALED_SECRETS_KEY_LABEL, SealedSecret, SealedSecretSpec,
+};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, ListParams, PostParams},
+};
+use rand_core::{OsRng, RngCore as _};
+
+/// Parallel creates while setting up (bounded so the API server is not swamped).
+const CREATE_CONCURRENCY: usize = 32;
+/// How often the controller's metrics (and, near the end, the SealedSecrets) are polled.
+const POLL: Duration = Duration::from_millis(500);
+/// Quiet time after a phase before its counters are read, so late writes are not missed.
+const SETTLE: Duration = Duration::from_secs(3);
+/// A phase that takes longer than this fails the benchmark.
+const PHASE_TIMEOUT: Duration = Duration::from_secs(45 * 60);
+/// Page size of the SealedSecret list used to check `Synced`.
+const LIST_PAGE: u32 = 500;
+
+/// Command-line options.
+#[derive(Debug)]
+struct Options {
+    count: usize,
+    key_counts: Vec<usize>,
+    key_bits: usize,
+    controller: PathBuf,
+}
+
+impl Options {
+    fn parse() -> Result<Self, String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let mut o = Self {
+            count: 5000,
+            key_counts: vec![1, 36],
+            key_bits: 4096,
+            controller: target.join("release/kseal-controller"),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+                None => (arg.clone(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or(format!("{flag} needs a value"))
+            };
+            match flag.as_str() {
+                "--count" => o.count = value()?.parse().map_err(|e| format!("--count: {e}"))?,
+                "--keys" => {
+                    o.key_counts = value()?
+                        .split(',')
+                        .map(|k| k.trim().parse().map_err(|e| format!("--keys: {e}")))
+                        .collect::<Result<_, _>>()?;
+                }
+                "--key-bits" => {
+                    o.key_bits = value()?.parse().map_err(|e| format!("--key-bits: {e}"))?
+                }
+                "--controller" => o.controller = PathBuf::from(value()?),
+                "-h" | "--help" => {
+                    println!(
+                        "usage: bench-controller [--count N (5000)] [--keys 1,36] [--key-bits 4096] \
+                         [--controller PATH (target/release/kseal-controller)]"
+                    );
+                    std::process::exit(0);
+                }
+                other => return Err(format!("unknown argument {other:?} (see --help)")),
+            }
+        }
+        if o.count == 0 || o.key_counts.contains(&0) {
+            return Err("--count and --keys must be positive".into());
+        }
+        Ok(o)
+    }
+}
+
+/// What one phase measured.
+#[derive(Debug, Default)]
+struct Figures {
+    seconds: f64,
+    rsa_operations: f64,
+    reconciles: f64,
+    api_requests: f64,
+    secret_writes: f64,
+    status_writes: f64,
+    events: i64,
+    peak_rss_kib: u64,
+    /// API requests by `VERB resource[/subresource] [non-2xx code]`, for the detail section.
+    requests_by_kind: BTreeMap<String, f64>,
+}
+
+/// Everything that must be removed at the end: namespaces and the running controller.
+#[derive(Debug, Default)]
+struct Cleanup {
+    namespaces: Vec<String>,
+    controller: Option<Child>,
+}
+
+impl Cleanup {
+    async fn run(&mut self, client: &Client) {
+        if let Some(child) = self.controller.take() {
+            stop(child);
+        }
+        let api: Api<Namespace> = Api::all(client.clone());
+        for ns in self.namespaces.drain(..) {
+            // Deletion finishes in the background (the namespace controller empties it).
+            let _ = api.delete(&ns, &DeleteParams::default()).await;
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match Options::parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench-controller: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(kubeconfig) = std::env::var_os("KUBECONFIG").map(PathBuf::from) else {
+        eprintln!(
+            "bench-controller: KUBECONFIG is not set; start the test control plane with \
+             `eval \"$(tests/cluster/cluster.sh up)\"`"
+        );
+        return ExitCode::FAILURE;
+    };
+    if !options.controller.is_file() {
+        eprintln!(
+            "bench-controller: no controller binary at {}; run `cargo build --release -p kseal-controller` \
+             (or pass --controller PATH)",
+            options.controller.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("bench-controller: warning: debug build; use --release");
+    }
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let client = match Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bench-controller: cannot connect with KUBECONFIG: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let mut cleanup = Cleanup::default();
+    let result = tokio::select! {
+        r = run(&options, &client, &kubeconfig, &mut cleanup) => r,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+    };
+    cleanup.run(&client).await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-controller: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(
+    options: &Options,
+    client: &Client,
+    kubeconfig: &Path,
+    cleanup: &mut Cleanup,
+) -> Result<(), String> {
+    ensure_crd(client).await?;
+
+    // The keys, generated once and reused: key i is older than key i+1 (NotBefore one hour
+    // apart, the newest one hour ago, so the controller sees no reason to renew).
+    let max_keys = options.key_counts.iter().copied().max().unwrap_or(1);
+    let key_size = KeySize::from_bits(options.key_bits).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    eprintln!("generating {max_keys} RSA-{} keys…", options.key_bits);
+    let keys = generate_keys(max_keys, key_size)?;
+    let keygen_seconds = started.elapsed().as_secs_f64();
+    eprintln!("  {keygen_seconds:.1} s");
+
+    let mut rows = Vec::new();
+    for &k in &options.key_counts {
+        let (initial, restart) =
+            bench_key_count(options, client, kubeconfig, cleanup, &keys[..k]).await?;
+        rows.push((k, initial, restart));
+        // Free the API server before the next key count, and wait until the namespace controller
+        // has emptied the namespaces, so its traffic is not counted in the next run.
+        let namespaces = cleanup.namespaces.clone();
+        cleanup.run(client).await;
+        wait_deleted(client, &namespaces).await;
+    }
+
+    let report = report(options, &rows, keygen_seconds);
+    print!("{report}");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results/controller.txt");
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
+    std::fs::write(&path, &report).map_err(|e| format!("write {}: {e}", path.display()))?;
+    eprintln!("written to {}", path.display());
+    Ok(())
+}
+
+/// Runs both phases for one key set (`keys[0]` is the oldest; everything is sealed to it).
+async fn bench_key_count(
+    options: &Options,
+    client: &Client,
+    kubeconfig: &Path,
+    cleanup: &mut Cleanup,
+    keys: &[(PrivateKey, Certificate)],
+) -> Result<(Figures, Figures), String> {
+    let k = keys.len();
+    let n = options.count;
+    let tag = format!("{:06x}", OsRng.next_u32() & 0xff_ffff);
+    let ctl_ns = format!("kseal-bench-ctl-{k}-{tag}");
+    let app_ns = format!("kseal-bench-app-{k}-{tag}");
+    for ns in [&ctl_ns, &app_ns] {
+        create_namespace(client, ns).await?;
+        cleanup.namespaces.push(ns.clone());
+    }
+    eprintln!("[{k} keys] namespaces {ctl_ns}, {app_ns}");
+
+    // K key Secrets, shaped as Bitnami's controller writes them.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ctl_ns);
+    for (i, (key, cert)) in keys.iter().enumerate() {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(format!("sealed-secrets-key{i:02}")),
+                labels: Some(BTreeMap::from([(
+                    SEALED_SECRETS_KEY_LABEL.into(),
+                    "active".into(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            type_: Some("kubernetes.io/tls".into()),
+            data: Some(BTreeMap::from([
+                ("tls.crt".into(), ByteString(cert.to_pem().into_bytes())),
+                (
+                    "tls.key".into(),
+                    ByteString(key.to_pkcs1_pem().expose().as_bytes().to_vec()),
+                ),
+            ])),
+            ..Secret::default()
+        };
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .map_err(|e| format!("create key Secret: {e}"))?;
+    }
+
+    // N SealedSecrets sealed to the oldest key, created in parallel.
+    let started = Instant::now();
+    create_sealed_secrets(client, &app_ns, n, &keys[0].1).await?;
+    eprintln!(
+        "[{k} keys] created {n} SealedSecrets in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let sealed: Api<SealedSecret> = Api::namespaced(client.clone(), &app_ns);
+    let namespaces = [ctl_ns.as_str(), app_ns.as_str()];
+
+    // Phase 1: first start, until every SealedSecret is Synced.
+    let before = Snapshot::take(client, &namespaces).await?;
+    let started = Instant::now();
+    let controller = start_controller(
+        options,
+        kubeconfig,
+        &ctl_ns,
+        &app_ns,
+        &format!("{k}-initial"),
+    )?;
+    let pid = controller.process.id();
+    let metrics = controller.metrics.clone();
+    cleanup.controller = Some(controller.process);
+    let mut own_requests = 0.0;
+    let seconds = loop {
+        check_alive(cleanup)?;
+        if started.elapsed() > PHASE_TIMEOUT {
+            return Err(format!("[{k} keys] not all Synced after {PHASE_TIMEOUT:?}"));
+        }
+        // Listing 5,000 objects every 0.5 s would load the API server we are measuring, so the
+        // list starts once the controller's own counter says every Secret has been written.
+        let written = scrape(&metrics).await.map_or(0.0, |m| {
+            m.sum("sealed_secrets_controller_secret_writes_total")
+        });
+        if written >= n as f64 {
+            let (synced, pages) = count_synced(&sealed).await?;
+            own_requests += pages;
+            if synced == n {
+                break started.elapsed().as_secs_f64();
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    eprintln!("[{k} keys] initial: all {n} Synced after {seconds:.1} s");
+    let initial = finish_phase(
+        client,
+        &namespaces,
+        &before,
+        &metrics,
+        pid,
+        seconds,
+        own_requests,
+        n,
+    )
+    .await?;
+    if let Some(child) = cleanup.controller.take() {
+        stop(child);
+    }
+
+    // Phase 2: restart with nothing changed, until every SealedSecret was reconciled once.
+    let before = Snapshot::take(client, &namespaces).await?;
+    let started = Instant::now();
+    let controller = start_controller(
+        options,
+        kubeconfig,
+        &ctl_ns,
+        &app_ns,
+        &format!("{k}-restart"),
+    )?;
+    let pid = controller.process.id();
+    let metrics = controller.metrics.clone();
+    cleanup.controller = Some(controller.process);
+    let seconds = loop {
+        check_alive(cleanup)?;
+        if started.elapsed() > PHASE_TIMEOUT {
+            return Err(format!(
+                "[{k} keys] restart not idle after {PHASE_TIMEOUT:?}"
+            ));
+        }
+        let m = scrape(&metrics).await.unwrap_or_default();
+        if m.sum("sealed_secrets_controller_unseal_requests_total") >= n as f64 {
+            break started.elapsed().as_secs_f64();
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    eprintln!("[{k} keys] restart: all {n} reconciled after {seconds:.1} s");
+    let restart =
+        finish_phase(client, &namespaces, &before, &metrics, pid, seconds, 0.0, n).await?;
+    if let Some(child) = cleanup.controller.take() {
+        stop(child);
+    }
+    Ok((initial, restart))
+}
+
+/// Waits [`SETTLE`], then reads the controller's metrics, its peak RSS and the API server's
+/// counters (minus `own_requests`, this program's list calls during the phase).
+#[allow(clippy::too_many_arguments)]
+async fn finish_phase(
+    client: &Client,
+    namespaces: &[&str],
+    before: &Snapshot,
+    metrics_addr: &str,
+    pid: u32,
+    seconds: f64,
+    own_requests: f64,
+    n: usize,
+) -> Result<Figures, String> {
+    tokio::time::sleep(SETTLE).await;
+    let metrics = scrape(metrics_addr).await?;
+    let peak_rss_kib = peak_rss_kib(pid)?;
+    let after = Snapshot::take(client, namespaces).await?;
+
+    let mut requests_by_kind = BTreeMap::new();
+    for (kind, value) in &after.requests {
+        let diff = value - before.requests.get(kind).copied().unwrap_or(0.0);
+        if diff > 0.0 {
+            requests_by_kind.insert(kind.clone(), diff);
+        }
+    }
+    // This program's own list calls are not the controller's: the Synced checks, and the
+    // Event lists of the `before` snapshot (taken after its metrics were read).
+    for (kind, own) in [
+        ("LIST sealedsecrets", own_requests),
+        ("LIST events", namespaces.len() as f64),
+    ] {
+        if let Some(v) = requests_by_kind.get_mut(kind) {
+            *v -= own;
+        }
+    }
+    requests_by_kind.retain(|_, v| *v > 0.0);
+    let sum = |f: &dyn Fn(&str) -> bool| -> f64 {
+        requests_by_kind
+            .iter()
+            .filter(|(k, _)| f(k))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    // The API server labels requests with HTTP verbs (POST = create, PUT = update).
+    let is_write = |k: &str| {
+        ["POST ", "PUT ", "PATCH ", "APPLY "]
+            .iter()
+            .any(|v| k.starts_with(v))
+    };
+    let events = after
+        .events
+        .iter()
+        .map(|(uid, count)| {
+            i64::from(*count) - i64::from(before.events.get(uid).copied().unwrap_or(0))
+        })
+        .sum();
+    Ok(Figures {
+        seconds,
+        rsa_operations: metrics.sum("sealed_secrets_controller_rsa_operations_total") / n as f64,
+        reconciles: metrics.sum("sealed_secrets_controller_unseal_requests_total"),
+        api_requests: sum(&|_| true),
+        secret_writes: sum(&|k| is_write(k) && k.ends_with(" secrets")),
+        status_writes: sum(&|k| is_write(k) && k.ends_with(" sealedsecrets/status")),
+        events,
+        peak_rss_kib,
+        requests_by_kind,
+    })
+}
+
+/// The API server's request counters and the Events of the benchmark namespaces at one moment.
+#[derive(Debug)]
+struct Snapshot {
+    /// `apiserver_request_total` summed by `VERB resource[/subresource]`, with ` [code]` appended
+    /// for a non-2xx answer.
+    requests: HashMap<String, f64>,
+    /// Event UID → count.
+    events: HashMap<String, i32>,
+}
+
+impl Snapshot {
+    async fn take(client: &Client, namespaces: &[&str]) -> Result<Self, String> {
+        let request = http::Request::get("/metrics")
+            .body(Vec::new())
+            .map_err(|e| e.to_string())?;
+        let text = client
+            .request_text(request)
+            .await
+            .map_err(|e| format!("API server /metrics: {e}"))?;
+        let mut requests = HashMap::new();
+        for (labels, value) in Metrics(text).samples("apiserver_request_total") {
+            let resource = labels
+                .get("resource")
+                .map(String::as_str)
+                .unwrap_or_default();
+            if resource.is_empty() {
+                continue; // non-resource URLs such as /metrics, /healthz
+            }
+            let mut kind = format!(
+                "{} {resource}",
+                labels.get("verb").map(String::as_str).unwrap_or("?")
+            );
+            if let Some(sub) = labels.get("subresource").filter(|s| !s.is_empty()) {
+                kind = format!("{kind}/{sub}");
+            }
+            // Failed requests (e.g. 409 Conflict) are counted apart: they changed nothing.
+            if let Some(code) = labels.get("code").filter(|c| !c.starts_with('2')) {
+                kind = format!("{kind} [{code}]");
+            }
+            *requests.entry(kind).or_insert(0.0) += value;
+        }
+        let mut events = HashMap::new();
+        for ns in namespaces {
+            let api: Api<Event> = Api::namespaced(client.clone(), ns);
+            let list = api
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| format!("list events: {e}"))?;
+            for e in list.items {
+                events.insert(e.metadata.uid.unwrap_or_default(), e.count.unwrap_or(1));
+            }
+        }
+        Ok(Self { requests, events })
+    }
+}
+
+/// A Prometheus text exposition.
+#[derive(Debug, Default)]
+struct Metrics(String);
+
+impl Metrics {
+    /// Every sample of metric `name` as (labels, value).
+    fn samples(&self, name: &str) -> Vec<(HashMap<String, String>, f64)> {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|line| {
+                let rest = line.strip_prefix(name)?;
+                let (labels, value) = if let Some(rest) = rest.strip_prefix('{') {
+                    let (labels, value) = rest.split_once('}')?;
+                    (labels, value)
+                } else if rest.starts_with(' ') {
+                    ("", rest)
+                } else {
+                    return None; // another metric with this prefix
+                };
+                let value = value.split_whitespace().next()?.parse().ok()?;
+                let labels = labels
+                    .split("\",")
+                    .filter_map(|pair| {
+                        let (k, v) = pair.split_once('=')?;
+                        Some((
+                            k.trim_matches(',').to_owned(),
+                            v.trim_matches('"').to_owned(),
+                        ))
+                    })
+                    .collect();
+                Some((labels, value))
+            })
+            .collect()
+    }
+
+    /// The sum of every sample of `name`.
+    fn sum(&self, name: &str) -> f64 {
+        self.samples(name).iter().map(|(_, v)| v).sum()
+    }
+}
+
+/// The controller's `/metrics` over plain HTTP/1.0.
+async fn scrape(addr: &str) -> Result<Metrics, String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("metrics {addr}: {e}"))?;
+    stream
+        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .map_err(|_| "metrics timed out".to_owned())?
+    .map_err(|e| e.to_string())?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    Ok(Metrics(body.to_owned()))
+}
+
+/// Counts SealedSecrets with `Synced=True` for their current generation; also returns the number
+/// of list requests it made.
+async fn count_synced(api: &Api<SealedSecret>) -> Result<(usize, f64), String> {
+    let mut params = ListParams::default().limit(LIST_PAGE);
+    let (mut synced, mut pages) = (0, 0.0);
+    loop {
+        let list = api
+            .list(&params)
+            .await
+            .map_err(|e| format!("list SealedSecrets: {e}"))?;
+        pages += 1.0;
+        synced += list
+            .items
+            .iter()
+            .filter(|ss| {
+                ss.status.as_ref().is_some_and(|st| {
+                    st.observed_generation.unwrap_or(0) == ss.metadata.generation.unwrap_or(0)
+                        && st.synced().is_some_and(|c| c.is_true())
+                })
+            })
+            .count();
+        match list.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok((synced, pages)),
+        }
+    }
+}
+
+/// Generates `count` key pairs on every core; key i has NotBefore `count - i` hours ago.
+fn generate_keys(
+    count: usize,
+    key_size: KeySize,
+) -> Result<Vec<(PrivateKey, Certificate)>, String> {
+    let now = SystemTime::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut slots: Vec<Option<Result<(PrivateKey, Certificate), String>>> =
+        (0..count).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        for (t, chunk) in slots.chunks_mut(count.div_ceil(threads)).enumerate() {
+            let first = t * count.div_ceil(threads);
+            scope.spawn(move || {
+                for (j, slot) in chunk.iter_mut().enumerate() {
+                    let i = first + j;
+                    let mut serial = [0; 16];
+                    OsRng.fill_bytes(&mut serial);
+                    let params = CertParams {
+                        key_size,
+                        not_before: now - Duration::from_secs(3600 * (count - i) as u64),
+                        validity: keys::DEFAULT_KEY_TTL,
+                        common_name: String::new(),
+                        serial,
+                    };
+                    *slot = Some(keys::generate(&params).map_err(|e| e.to_string()));
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| Err("key not generated".into())))
+        .collect()
+}
+
+/// Seals one item per SealedSecret (strict scope, as `kseal seal` does) and creates them with
+/// at most [`CREATE_CONCURRENCY`] requests in flight.
+async fn create_sealed_secrets(
+    client: &Client,
+    ns: &str,
+    n: usize,
+    cert: &Certificate,
+) -> Result<(), String> {
+    let api: Api<SealedSecret> = Api::namespaced(client.clone(), ns);
+    let permits = Arc::new(tokio::sync::Semaphore::new(CREATE_CONCURRENCY));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let name = format!("bench-{i:05}");
+        let mut ss = SealedSecret::new(&name, SealedSecretSpec::default());
+        ss.metadata.namespace = Some(ns.into());
+        let scope = ss.scope().map_err(|e| e.to_string())?;
+        let value = format!("value-{i}-{:016x}", OsRng.next_u64());
+        ss.spec.encrypted_data.insert(
+            "value",
+            kseal_core::seal_base64(cert, &scope, value.as_bytes(), &mut OsRng),
+        );
+        ss.metadata.annotations = Some(BTreeMap::from([(
+            KEY_FINGERPRINT_ANNOTATION.to_owned(),
+            cert.fingerprint().to_string(),
+        )]));
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let api = api.clone();
+        tasks.spawn(async move {
+            let result = api.create(&PostParams::default(), &ss).await.map(drop);
+            drop(permit);
+            result.map_err(|e| format!("create SealedSecret {name}: {e}"))
+        });
+        // Surface errors early instead of after thousands of requests.
+        while let Some(done) = tasks.try_join_next() {
+            done.map_err(|e| e.to_string())??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// A started controller process.
+#[derive(Debug)]
+struct Started {
+    process: Child,
+    /// `127.0.0.1:<port>` of its metrics endpoint.
+    metrics: String,
+}
+
+/// Starts `kseal-controller` watching only `ctl_ns` (keys) and `app_ns`, one replica without
+/// leader election, default workers. Logs go to a file in the temp directory.
+fn start_controller(
+    options: &Options,
+    kubeconfig: &Path,
+    ctl_ns: &str,
+    app_ns: &str,
+    label: &str,
+) -> Result<Started, String> {
+    let (api_port, metrics_port) = (free_port()?, free_port()?);
+    let log = std::env::temp_dir().join(format!("kseal-bench-controller-{label}.log"));
+    let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let process = Command::new(&options.controller)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args([
+            &format!("--controller-namespace={ctl_ns}"),
+            "--all-namespaces=false",
+            &format!("--additional-namespaces={app_ns}"),
+            "--leader-elect=false",
+            &format!("--listen-addr=127.0.0.1:{api_port}"),
+            &format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"),
+        ])
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", options.controller.display()))?;
+    eprintln!("  controller pid {}, log {}", process.id(), log.display());
+    Ok(Started {
+        process,
+        metrics: format!("127.0.0.1:{metrics_port}"),
+    })
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+/// Fails if the controller exited early.
+fn check_alive(cleanup: &mut Cleanup) -> Result<(), String> {
+    if let Some(child) = cleanup.controller.as_mut()
+        && let Ok(Some(status)) = child.try_wait()
+    {
+        cleanup.controller = None;
+        return Err(format!(
+            "the controller exited early: {status} (see its log)"
+        ));
+    }
+    Ok(())
+}
+
+/// SIGTERM (with kill(1), no unsafe code), then SIGKILL after 20 s.
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `VmHWM` (peak resident set) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> Result<u64, String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmHWM".into())
+}
+
+async fn create_namespace(client: &Client, name: &str) -> Result<(), String> {
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(BTreeMap::from([("kseal-bench".into(), "true".into())])),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .map(drop)
+        .map_err(|e| format!("create namespace {name}: {e}"))
+}
+
+/// Waits (up to 10 minutes) until the namespaces are gone.
+async fn wait_deleted(client: &Client, namespaces: &[String]) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let started = Instant::now();
+    for ns in namespaces {
+        while started.elapsed() < Duration::from_secs(600)
+            && matches!(api.get_opt(ns).await, Ok(Some(_)))
+        {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    eprintln!(
+        "  namespaces deleted in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Installs the SealedSecret CRD if missing and waits until it is established.
+async fn ensure_crd(client: &Client) -> Result<(), String> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    match crds
+        .create(&PostParams::default(), &kseal_crds::crd())
+        .await
+    {
+        Ok(_) | Err(kube::Error::Api(_)) => {}
+        Err(e) => return Err(format!("create the CRD: {e}")),
+    }
+    for _ in 0..120 {
+        let established = crds
+            .get("sealedsecrets.bitnami.com")
+            .await
+            .ok()
+            .and_then(|crd| {
+                crd.status?.conditions.map(|c| {
+                    c.iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                })
+            });
+        if established == Some(true) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err("the SealedSecret CRD was not established within 30 s".into())
+}
+
+/// The table and its context (date, machine, command), as printed and saved.
+fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds: f64) -> String {
+    let mut out = String::new();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let _ = writeln!(out, "# kseal-controller benchmark (issue #5)");
+    let _ = writeln!(out, "date:    {}", keys::rfc3339(SystemTime::now()));
+    let _ = writeln!(
+        out,
+        "machine: {} cores (nproc), CPU {}, load average {} at end",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu_model(),
+        load_average()
+    );
+    let _ = writeln!(
+        out,
+        "command: cargo run --release -p kseal-tests --bin bench-controller --{}",
+        args.iter().map(|a| format!(" {a}")).collect::<String>()
+    );
+    let _ = writeln!(
+        out,
+        "setup:   {} SealedSecrets x 1 item, strict scope, sealed to the OLDEST of K RSA-{} keys \
+         (generated in {keygen_seconds:.0} s) with the kseal.dev/key-fingerprint hint; one controller \
+         (--leader-elect=false, default 4 workers) watching the key and app namespaces; real \
+         kube-apiserver + etcd from tests/cluster",
+        options.count, options.key_bits
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:>4} {:<8} {:>9} {:>9} {:>10} {:>9} {:>8} {:>8} {:>7} {:>9}",
+        "keys",
+        "phase",
+        "seconds",
+        "RSA/value",
+        "reconciles",
+        "API req",
+        "Secret w",
+        "status w",
+        "events",
+        "peak RSS"
+    );
+    for (k, initial, restart) in rows {
+        for (phase, f) in [("initial", initial), ("restart", restart)] {
+            let _ = writeln!(
+                out,
+                "{k:>4} {phase:<8} {:>9.1} {:>9.2} {:>10} {:>9} {:>8} {:>8} {:>7} {:>6} MiB",
+                f.seconds,
+                f.rsa_operations,
+                f.reconciles as i64,
+                f.api_requests as i64,
+                f.secret_writes as i64,
+                f.status_writes as i64,
+                f.events,
+                f.peak_rss_kib / 1024
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "seconds: initial = process start until every SealedSecret is Synced=True; restart = process \
+         start until every SealedSecret was reconciled once (unseal_requests_total = count)."
+    );
+    let _ = writeln!(
+        out,
+        "RSA/value = rsa_operations_total / count; API req = apiserver_request_total diff (resource \
+         requests of every client, minus this program's own lists; includes kube-controller-manager's \
+         background traffic); Secret w / status w = successful POST/PUT/PATCH of secrets and \
+         sealedsecrets/status (failed ones, e.g. 409 Conflict, are listed below as [code]); events = new or repeated Events in the two namespaces; peak RSS = VmHWM."
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "API requests by verb and resource:");
+    for (k, initial, restart) in rows {
+        for (phase, f) in [("initial", initial), ("restart", restart)] {
+            let detail: Vec<String> = f
+                .requests_by_kind
+                .iter()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(kind, v)| format!("{kind}={v}"))
+                .collect();
+            let _ = writeln!(out, "  {k:>2} keys {phase:<8} {}", detail.join(", "));
+        }
+    }
+    out
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
