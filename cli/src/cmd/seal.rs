@@ -414,9 +414,11 @@ fn namespace_arg(flag: Option<&String>, setting: Option<&String>) -> Result<Opti
         .transpose()
 }
 
+/// The scope for `kind`. Only the strict scope uses the name (it is part of the OAEP label), so
+/// only it requires one; both non-cluster scopes require the namespace.
 fn make_scope(
     kind: ScopeKind,
-    name: &ObjectName,
+    name: Option<&ObjectName>,
     namespace: Option<&NamespaceName>,
     what: &str,
 ) -> Result<Scope> {
@@ -429,8 +431,11 @@ fn make_scope(
     };
     Ok(match kind {
         ScopeKind::Strict => Scope::Strict {
+            name: name.cloned().ok_or_else(|| {
+                Failure::usage(format!("{what} with the strict scope needs --name"))
+                    .hint("pass --name NAME, or --scope namespace-wide|cluster-wide")
+            })?,
             namespace: namespace.cloned().ok_or_else(need_ns)?,
-            name: name.clone(),
         },
         ScopeKind::NamespaceWide => Scope::NamespaceWide {
             namespace: namespace.cloned().ok_or_else(need_ns)?,
@@ -536,7 +541,7 @@ fn from_dotenv(
         .ok_or_else(|| missing_name(input_name, config))?;
     let namespace = namespace_arg(args.namespace.as_ref(), settings.namespace.as_ref())?;
     let kind = scope_kind(args, settings)?.unwrap_or_default();
-    let scope = make_scope(kind, &name, namespace.as_ref(), input_name)?;
+    let scope = make_scope(kind, Some(&name), namespace.as_ref(), input_name)?;
     let (labels, annotations) = extra_metadata(args, settings)?;
     Ok(Target {
         name,
@@ -589,7 +594,7 @@ fn from_manifests(
         };
         let kind =
             scope_kind(args, settings)?.unwrap_or(scope_kind_from_annotations(&s.annotations));
-        let scope = make_scope(kind, &name, namespace.as_ref(), &what)?;
+        let scope = make_scope(kind, Some(&name), namespace.as_ref(), &what)?;
         let mut labels = s.labels;
         labels.extend(extra_labels.clone());
         let mut annotations = s.annotations;
@@ -743,19 +748,7 @@ fn run_raw(args: &SealArgs, settings: &Settings, config: Option<&Config>) -> Res
     let kind = scope_kind(args, settings)?.unwrap_or_default();
     let name = name_arg(args.name.as_ref(), settings.name.as_ref())?;
     let namespace = namespace_arg(args.namespace.as_ref(), settings.namespace.as_ref())?;
-    let scope = match kind {
-        ScopeKind::ClusterWide => Scope::ClusterWide,
-        _ => {
-            let name = match (kind, name) {
-                (ScopeKind::Strict, None) => {
-                    return Err(Failure::usage("--raw with the strict scope needs --name")
-                        .hint("pass --name NAME, or --scope namespace-wide|cluster-wide"));
-                }
-                (_, n) => n.unwrap_or_else(|| ObjectName::parse("x").expect("valid")),
-            };
-            make_scope(kind, &name, namespace.as_ref(), "--raw")?
-        }
-    };
+    let scope = make_scope(kind, name.as_ref(), namespace.as_ref(), "--raw")?;
     let cert = resolve_cert(args, settings, config)?
         .load(SystemTime::now(), args.unsafe_allow_expired_cert)?;
     let sealed = kseal_core::seal_base64(&cert, &scope, value.expose(), &mut OsRng);
