@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `GET /healthz` | `200 ok\n` |
 //! | `GET /v1/cert.pem` | `200`, `application/x-pem-file`, the newest certificate; `503` before the first key |
+//! | `GET /v1/certs` | `200` JSON `{"certificates": [...]}`, every active certificate, newest first (kseal only) |
 //! | `POST /v1/verify` | `200` if the SealedSecret unseals, `409` if not, `400` unreadable body, `500` not a SealedSecret |
 //! | `POST /v1/rotate` | `200` JSON SealedSecret re-sealed to the newest key; `500` on error |
 //!
@@ -103,6 +104,7 @@ pub fn api_router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/cert.pem", get(cert))
+        .route("/v1/certs", get(certs))
         .route("/v1/verify", post(verify))
         .route("/v1/rotate", post(rotate))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -131,7 +133,9 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
 /// Records `http_requests_total` and `http_request_duration_seconds`.
 async fn observe(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let path = match request.uri().path() {
-        p @ ("/healthz" | "/v1/cert.pem" | "/v1/verify" | "/v1/rotate") => p.to_owned(),
+        p @ ("/healthz" | "/v1/cert.pem" | "/v1/certs" | "/v1/verify" | "/v1/rotate") => {
+            p.to_owned()
+        }
         _ => "other".to_owned(),
     };
     let method = request.method().as_str().to_owned();
@@ -173,6 +177,51 @@ async fn cert(State(state): State<ApiState>) -> Response {
             .into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "no key yet\n").into_response(),
     }
+}
+
+/// One entry of `GET /v1/certs`: public data only.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertInfo {
+    fingerprint: String,
+    secret_name: String,
+    /// The key Secret's creationTimestamp (RFC 3339), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
+    not_before: String,
+    not_after: String,
+    /// Whether this is the certificate `/v1/cert.pem` serves.
+    latest: bool,
+    pem: String,
+}
+
+/// Every active certificate, newest (the one new secrets are sealed to) first, so clients can
+/// tell which keys are still in use and which could be retired.
+async fn certs(State(state): State<ApiState>) -> Response {
+    let snapshot = state.keys.snapshot();
+    let certificates: Vec<CertInfo> = snapshot
+        .certificates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CertInfo {
+            fingerprint: c.certificate.fingerprint().to_string(),
+            secret_name: c.secret_name.clone(),
+            created: c.created.map(kseal_core::keys::rfc3339),
+            not_before: kseal_core::keys::rfc3339(c.certificate.not_before()),
+            not_after: kseal_core::keys::rfc3339(c.certificate.not_after()),
+            latest: i == 0,
+            pem: c.certificate.to_pem(),
+        })
+        .collect();
+    let body = serde_json::json!({ "certificates": certificates }).to_string();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 fn limited(state: &ApiState, path: &str, headers: &HeaderMap) -> Option<Response> {

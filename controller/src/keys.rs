@@ -180,17 +180,28 @@ pub struct KeySnapshot {
     /// Private keys in try order, newest first.
     pub keys: KeySet,
     /// Certificates in the same order, with the Secret each came from.
-    pub certificates: Vec<(String, Certificate)>,
+    pub certificates: Vec<ActiveCert>,
     /// Ordering time of the newest key.
     pub newest: Option<SystemTime>,
     /// Bumped on every change, so waiters can tell snapshots apart.
     pub generation: u64,
 }
 
+/// An active key's public half, as `/v1/certs` lists it.
+#[derive(Debug, Clone)]
+pub struct ActiveCert {
+    /// The key Secret's name.
+    pub secret_name: String,
+    /// The key Secret's `metadata.creationTimestamp`.
+    pub created: Option<SystemTime>,
+    /// The first certificate of the Secret's `tls.crt`.
+    pub certificate: Certificate,
+}
+
 impl KeySnapshot {
     /// The certificate new SealedSecrets should be sealed to (`/v1/cert.pem`).
     pub fn latest(&self) -> Option<&Certificate> {
-        self.certificates.first().map(|(_, c)| c)
+        self.certificates.first().map(|c| &c.certificate)
     }
 }
 
@@ -336,7 +347,11 @@ impl KeyRegistry {
             if let Ok(key) = PrivateKey::from_pem(entry.key_pem.expose())
                 && keys.push(key)
             {
-                certificates.push((entry.secret_name.clone(), entry.certificate.clone()));
+                certificates.push(ActiveCert {
+                    secret_name: entry.secret_name.clone(),
+                    created: entry.created,
+                    certificate: entry.certificate.clone(),
+                });
             }
         }
         let generation = inner.snapshot.generation + 1;

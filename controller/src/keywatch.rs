@@ -95,7 +95,7 @@ pub async fn watch_keys(
                     .snapshot()
                     .certificates
                     .iter()
-                    .map(|(n, _)| n.clone())
+                    .map(|c| c.secret_name.clone())
                     .collect();
                 for name in known {
                     if !(seen.contains(&name) || (legacy_present && name == prefix)) {
@@ -213,7 +213,7 @@ pub async fn maintain_keys(
                     .snapshot()
                     .certificates
                     .iter()
-                    .any(|(_, c)| c.fingerprint().as_str() == fingerprint)
+                    .any(|c| c.certificate.fingerprint().as_str() == fingerprint)
                 {
                     if tokio::time::timeout_at(deadline, changes.changed())
                         .await

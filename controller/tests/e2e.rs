@@ -471,6 +471,33 @@ async fn renewal_verify_rotate() {
         .await
         .unwrap();
     assert_eq!(key_secrets.items.len(), 2);
+    // /v1/certs lists both, newest first, with the Secret each came from.
+    let (status, listed) = http(&controller.api, "GET", "/v1/certs", b"").unwrap();
+    assert_eq!(status, 200);
+    let listed: serde_json::Value = serde_json::from_slice(&listed).unwrap();
+    let listed = listed["certificates"].as_array().unwrap();
+    let fingerprints: Vec<&str> = listed
+        .iter()
+        .map(|c| c["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fingerprints,
+        [new.fingerprint().as_str(), old.fingerprint().as_str()]
+    );
+    assert_eq!(listed[0]["latest"], true);
+    assert_eq!(listed[1]["latest"], false);
+    for c in listed {
+        let pem = c["pem"].as_str().unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(!pem.contains("PRIVATE"));
+        assert!(
+            key_secrets
+                .items
+                .iter()
+                .any(|s| s.metadata.name.as_deref() == c["secretName"].as_str())
+        );
+        assert!(c["created"].as_str().unwrap().ends_with('Z'));
+    }
     for s in &key_secrets.items {
         assert_eq!(s.type_.as_deref(), Some("kubernetes.io/tls"));
         assert_eq!(

@@ -88,7 +88,11 @@ fn newest_first_and_live_changes() {
     registry.rebuild();
     assert!(rx.has_changed().unwrap());
     let snap = registry.snapshot();
-    let order: Vec<&str> = snap.certificates.iter().map(|(n, _)| n.as_str()).collect();
+    let order: Vec<&str> = snap
+        .certificates
+        .iter()
+        .map(|c| c.secret_name.as_str())
+        .collect();
     assert_eq!(order, ["k2", "k1", "k0"]);
     assert_eq!(snap.latest().unwrap().fingerprint(), cert(2).fingerprint());
     let fps: Vec<_> = snap.keys.iter().map(|k| k.fingerprint().clone()).collect();
@@ -127,7 +131,7 @@ fn secret_creation_order() {
     }
     registry.rebuild();
     // key_secret_for gives key 0 the newest creationTimestamp.
-    assert_eq!(registry.snapshot().certificates[0].0, "k0");
+    assert_eq!(registry.snapshot().certificates[0].secret_name, "k0");
 }
 
 #[test]

@@ -574,3 +574,19 @@ pub fn run_tool(tool: &Path, args: &[&str], stdin: &[u8]) -> (bool, Vec<u8>, Str
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The `kseal` CLI binary: `KSEAL_CLI`, else the one next to this package's
+/// `kseal-controller` (`cargo test --workspace` builds both into the same directory). Panics
+/// with the command to build it when missing, so a test never runs against nothing.
+pub fn kseal_cli() -> PathBuf {
+    let path = std::env::var_os("KSEAL_CLI").map_or_else(
+        || Path::new(env!("CARGO_BIN_EXE_kseal-controller")).with_file_name("kseal"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "kseal CLI not found at {}: run `cargo build -p kseal` (or the whole workspace) first, or set KSEAL_CLI",
+        path.display()
+    );
+    path
+}
