@@ -204,6 +204,11 @@ impl Session {
         Ok(reply.body)
     }
 
+    /// GETs `path` and returns the answer, whatever its status.
+    pub(crate) fn request_get(&self, path: &str) -> Result<Reply> {
+        self.request(http::Method::GET, path, None)
+    }
+
     /// POSTs a JSON `body` to `path` and returns the answer, whatever its status (the caller
     /// knows what 409 means); 429 is retried first.
     pub(crate) fn post_json(&self, path: &str, body: &[u8]) -> Result<Reply> {

@@ -30,10 +30,11 @@ const SERVER_FIELDS: [&str; 6] = [
 
 pub(crate) fn run(args: BackupArgs) -> Result<()> {
     if args.output.is_none() && std::io::stdout().is_terminal() {
-        return Err(Failure::usage(
-            "refusing to print private keys to a terminal",
-        )
-        .hint("pass -o FILE (written with mode 0600), or pipe the output into an encryption tool"));
+        return Err(
+            Failure::usage("refusing to print private keys to a terminal").hint(
+                "pass -o FILE (written with mode 0600), or pipe the output into an encryption tool",
+            ),
+        );
     }
     let namespace = &args.controller_namespace;
     let selector = format!("{KEY_LABEL}=active");
@@ -46,7 +47,9 @@ pub(crate) fn run(args: BackupArgs) -> Result<()> {
         return Err(Failure::runtime(format!(
             "no Secret labelled {selector} in namespace {namespace}"
         ))
-        .hint("is the controller installed there? pass --controller-namespace if it is elsewhere"));
+        .hint(
+            "is the controller installed there? pass --controller-namespace if it is elsewhere",
+        ));
     }
     let mut fingerprints = Vec::new();
     let mut items = Vec::new();
