@@ -29,7 +29,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Export the controller's active private keys (a v1 List of Secrets) for offline recovery.
+    /// Export the cluster's private keys (a v1 List of Secrets) for offline recovery.
     #[command(long_about = BACKUP_ABOUT, after_help = BACKUP_EXAMPLES)]
     Backup(BackupArgs),
     /// Fetch the cluster's newest sealing certificate, or check that a committed one still is.
@@ -411,8 +411,9 @@ file kseal.yaml does not assign to a cluster is an error.
 
 Offline (--key): decrypted with the --key private keys and sealed to --cert, or to the cert
 kseal.yaml names for that output file (each cluster's own with `clusters:`).
---check and --dry-run need no keys: against the controller's newest certificate, or with
---cert or --offline against the certificate files.
+--check and --dry-run need no keys: they compare with the controller's newest certificate,
+or with the certificate files (--cert, or kseal.yaml's) under --offline, with --cert, or when no
+cluster is configured at all (no KUBECONFIG, ~/.kube/config or in-cluster environment).
 
 Re-encryption does NOT undo a leak: anyone holding an old copy of a file and the old key can
 still read the old values. If a key or a sealed value leaked, change the secret values

@@ -87,6 +87,15 @@ impl Controller {
     }
 }
 
+/// Whether the user has any cluster configuration at all: `KUBECONFIG`, `~/.kube/config`, or
+/// an in-cluster environment. Without one, checks that can also run offline do so.
+pub(crate) fn configured() -> bool {
+    std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        || std::env::var_os("HOME")
+            .is_some_and(|home| std::path::Path::new(&home).join(".kube/config").is_file())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -284,9 +284,23 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
     };
     let config = Config::find(args.config.as_deref(), args.no_config)?;
     let plan = plan(&args, config.as_ref())?;
-    let offline = args.cert.is_some() || !args.keys.is_empty() || args.offline;
+    let mut offline = args.cert.is_some() || !args.keys.is_empty() || args.offline;
+    if !offline && mode != Mode::Write && !crate::cluster::configured() {
+        eprintln!(
+            "kseal: hint: no cluster configured (KUBECONFIG, ~/.kube/config): comparing with the cert files kseal.yaml names, as --offline does"
+        );
+        offline = true;
+    }
     if !offline {
-        return run_cluster(&args, mode, config.as_ref(), plan);
+        return run_cluster(&args, mode, config.as_ref(), plan).map_err(|e| {
+            if e.message.starts_with("cannot connect to the cluster") && mode == Mode::Write {
+                e.hint(
+                    "or re-seal offline with the old private keys: kseal rotate --key BACKUP_KEYS",
+                )
+            } else {
+                e
+            }
+        });
     }
     if mode == Mode::Write && args.keys.is_empty() {
         return Err(
@@ -405,12 +419,19 @@ fn run_cluster(
     config: Option<&Config>,
     plan: Vec<(PathBuf, Option<CertSource>)>,
 ) -> Result<()> {
+    // Several certificates in kseal.yaml: several clusters (or an un-refreshed file).
+    let several = config.is_some_and(|c| c.certs().len() > 1);
+    if several && let Some((file, _)) = plan.iter().find(|(_, source)| source.is_none()) {
+        return Err(Failure::usage(format!(
+            "cannot tell which cluster {} belongs to: kseal.yaml names several certificates and none for this file",
+            file.display()
+        ))
+        .hint("name the file as an `output:` (with its cluster's `cert:`) in kseal.yaml, or rotate it offline with --key and --cert"));
+    }
     let session = args.controller.controller().connect()?;
     let newest = cluster_newest(&session)?;
     let active = cluster_certs(&session, &newest)?;
     let is_active = |fp: &Fingerprint| active.iter().any(|c| c.fingerprint == fp.as_str());
-    // Several certificates in kseal.yaml: several clusters (or an un-refreshed file).
-    let several = config.is_some_and(|c| c.certs().len() > 1);
 
     // Which files belong to this cluster, decided from their committed certificate.
     let mut loaded: BTreeMap<String, Option<Certificate>> = BTreeMap::new();
@@ -418,13 +439,7 @@ fn run_cluster(
     let mut out = String::new();
     for (file, source) in plan {
         let Some(source) = source else {
-            if several {
-                return Err(Failure::usage(format!(
-                    "cannot tell which cluster {} belongs to: kseal.yaml names several certificates and none for this file",
-                    file.display()
-                ))
-                .hint("name the file as an `output:` (with its cluster's `cert:`) in kseal.yaml, or rotate it offline with --key and --cert"));
-            }
+            // Only without several certificates (checked above).
             mine.push((file, None));
             continue;
         };
