@@ -318,6 +318,24 @@ async fn rotate_through_the_controller() {
     assert!(row(&keys, &fp_a).contains(" 3 "), "{keys}");
     assert!(row(&keys, &fp_b).contains(" yes "), "{keys}");
 
+    // --dry-run lists the same, writes nothing.
+    let (code, out, err) = kseal(
+        &repo,
+        &[&["rotate", "--dry-run"][..], &ctl_flags].concat(),
+        b"",
+    );
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, 0, "rotate --dry-run: {out}{err}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("would re-seal"))
+            .count(),
+        3,
+        "{out}"
+    );
+    assert!(err.contains("3 would be re-sealed"), "{err}");
+    assert!(git(&repo, &["status", "--porcelain"]).is_empty());
+
     // rotate: exactly the stale documents, through /v1/rotate.
     let (code, out, err) = kseal(&repo, &[&["rotate"][..], &ctl_flags].concat(), b"");
     let out = String::from_utf8(out).unwrap();
@@ -571,6 +589,88 @@ async fn rotate_through_the_controller() {
             digest(got)
         );
     }
+
+    // Several clusters in kseal.yaml: only this cluster's file is re-sealed, the other one is
+    // skipped, and only this cluster's cert file is refreshed.
+    let multi = root.join("multi");
+    std::fs::create_dir_all(multi.join("certs")).unwrap();
+    kseal_ok(
+        &multi,
+        &["keygen", "--out", "there", "--key-size", "2048"],
+        b"",
+    );
+    std::fs::copy(multi.join("there/tls.crt"), multi.join("certs/there.pem")).unwrap();
+    std::fs::write(multi.join("certs/here.pem"), &pem_a).unwrap();
+    std::fs::write(
+        multi.join("kseal.yaml"),
+        format!(
+            "secrets:\n  - input: .env\n    name: m1\n    namespace: {ns}\n    clusters:\n      - {{name: here, cert: certs/here.pem, output: here.yaml}}\n      - {{name: there, cert: certs/there.pem, output: there.yaml}}\n"
+        ),
+    )
+    .unwrap();
+    let env = b"M=value\n";
+    let sealed_here = kseal_ok(
+        &multi,
+        &[
+            "seal",
+            "--no-config",
+            "--cert",
+            "certs/here.pem",
+            "--name",
+            "m1",
+            "-n",
+            ns,
+        ],
+        env,
+    );
+    let sealed_there = kseal_ok(
+        &multi,
+        &[
+            "seal",
+            "--no-config",
+            "--cert",
+            "certs/there.pem",
+            "--name",
+            "m1",
+            "-n",
+            ns,
+        ],
+        env,
+    );
+    std::fs::write(multi.join("here.yaml"), &sealed_here).unwrap();
+    std::fs::write(multi.join("there.yaml"), &sealed_there).unwrap();
+    let there_pem = std::fs::read(multi.join("certs/there.pem")).unwrap();
+    let (code, out, err) = kseal(&multi, &[&["rotate"][..], &ctl_flags].concat(), b"");
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, 0, "multi-cluster rotate: {out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("skipped") && l.contains("there.yaml")),
+        "{out}"
+    );
+    assert!(
+        err.contains("1 re-sealed") && err.contains("refreshed 1 cert file(s)"),
+        "{err}"
+    );
+    assert_ne!(read(&multi, "here.yaml"), sealed_here);
+    assert_eq!(read(&multi, "there.yaml"), sealed_there);
+    assert_eq!(std::fs::read(multi.join("certs/here.pem")).unwrap(), pem_b);
+    assert_eq!(
+        std::fs::read(multi.join("certs/there.pem")).unwrap(),
+        there_pem
+    );
+    // A file kseal.yaml does not assign to a cluster: an error, not a guess.
+    std::fs::write(multi.join("loose.yaml"), &sealed_here).unwrap();
+    let (code, _, err) = kseal(
+        &multi,
+        &[&["rotate", "loose.yaml"][..], &ctl_flags].concat(),
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cannot tell which cluster loose.yaml belongs to"),
+        "{err}"
+    );
 
     let _ = std::fs::remove_dir_all(&root);
     let logs = controller.logs();
