@@ -15,7 +15,11 @@ use crate::{
 pub(crate) fn run(args: CertArgs) -> Result<()> {
     let pem = match &args.cert_url {
         Some(url) => CertSource::parse(url, None).fetch_pem()?,
-        None => args.controller.controller().get("/v1/cert.pem")?,
+        None => args
+            .controller
+            .controller()
+            .get("/v1/cert.pem")
+            .map_err(|e| e.hint("or pass --cert-url to fetch the certificate directly"))?,
     };
     let served = Certificate::from_pem(&pem).map_err(|e| {
         Failure::runtime(format!(

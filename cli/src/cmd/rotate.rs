@@ -182,7 +182,7 @@ impl Resealer for ClusterResealer<'_> {
     }
 }
 
-/// The new items from a `/v1/rotate` answer, in the request's order, after checking them.
+/// The new items from a `/v1/rotate` answer, in the document's order, after checking them.
 fn check_answer(
     doc: &SealedSecret,
     body: &[u8],
@@ -926,5 +926,94 @@ fn finish(
             Status::Stale => tally.stale += 1,
             Status::Failed => tally.failed += 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert() -> Certificate {
+        Certificate::from_pem(include_bytes!("../../tests/fixtures/test.pem")).unwrap()
+    }
+
+    /// A structurally valid sealed value for a `rsa_len`-byte key (not decryptable).
+    fn blob(rsa_len: usize) -> String {
+        let mut b = u16::try_from(rsa_len).unwrap().to_be_bytes().to_vec();
+        b.resize(kseal_core::sealed::sealed_len(rsa_len, 4), 7);
+        kseal_core::sealed::encode_base64(&b)
+    }
+
+    fn doc(items: &[&str]) -> SealedSecret {
+        let data: serde_json::Map<String, serde_json::Value> = items
+            .iter()
+            .map(|n| ((*n).to_owned(), blob(256).into()))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+            "metadata": {"name": "app", "namespace": "shop"},
+            "spec": {"encryptedData": data, "template": {"metadata": {"name": "app", "namespace": "shop"}}},
+        }))
+        .unwrap()
+    }
+
+    fn answer(items: &[(&str, String)], fingerprint: Option<&str>) -> Vec<u8> {
+        let data: serde_json::Map<String, serde_json::Value> = items
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone().into()))
+            .collect();
+        let mut v = serde_json::json!({
+            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+            "metadata": {"name": "app", "namespace": "shop"},
+            "spec": {"encryptedData": data},
+        });
+        if let Some(fp) = fingerprint {
+            v["metadata"]["annotations"] = serde_json::json!({ KEY_FINGERPRINT_ANNOTATION: fp });
+        }
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn a_good_answer_gives_the_items_in_the_documents_order() {
+        let cert = cert();
+        let fp = cert.fingerprint().to_string();
+        let (b, a) = (blob(256), blob(256));
+        let body = answer(&[("B", b.clone()), ("A", a.clone())], Some(&fp));
+        let resealed = check_answer(&doc(&["A", "B"]), &body, &cert).unwrap();
+        assert_eq!(resealed.items, vec![("A".into(), a), ("B".into(), b)]);
+    }
+
+    #[test]
+    fn a_bad_answer_is_refused() {
+        let cert = cert();
+        let d = doc(&["A", "B"]);
+        let missing = answer(&[("A", blob(256))], None);
+        assert!(
+            check_answer(&d, &missing, &cert)
+                .unwrap_err()
+                .contains("items A instead of A, B")
+        );
+        let wrong_size = answer(&[("A", blob(256)), ("B", blob(512))], None);
+        assert!(
+            check_answer(&d, &wrong_size, &cert)
+                .unwrap_err()
+                .contains("4096-bit key")
+        );
+        let not_sealed = answer(&[("A", blob(256)), ("B", "cGxhaW4=".into())], None);
+        assert!(
+            check_answer(&d, &not_sealed, &cert)
+                .unwrap_err()
+                .starts_with("item B:")
+        );
+        let other_key = answer(
+            &[("A", blob(256)), ("B", blob(256))],
+            Some("SHA256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        );
+        assert!(
+            check_answer(&d, &other_key, &cert)
+                .unwrap_err()
+                .contains("not the newest certificate")
+        );
+        assert!(check_answer(&d, b"<html>", &cert).is_err());
     }
 }
