@@ -119,6 +119,15 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Removes the test's directory (it holds a key backup) also when the test fails.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap()
 }
@@ -191,6 +200,7 @@ async fn rotate_through_the_controller() {
 
     let ctl_flags = ["--controller-namespace", ctl.name.as_str()];
     let root = std::env::temp_dir().join(format!("kseal-rotate-cli-{:08x}", OsRng.next_u32()));
+    let _cleanup = RemoveOnDrop(root.clone());
     let repo = root.join("repo");
     std::fs::create_dir_all(repo.join("k8s")).unwrap();
     std::fs::create_dir_all(repo.join("certs")).unwrap();
@@ -340,6 +350,8 @@ async fn rotate_through_the_controller() {
     let (code, out, err) = kseal(&repo, &[&["rotate"][..], &ctl_flags].concat(), b"");
     let out = String::from_utf8(out).unwrap();
     assert_eq!(code, 0, "rotate: {out}{err}");
+    // Names and fingerprints only: shown for the record.
+    eprintln!("kseal rotate:\n{out}{err}");
     assert!(err.contains("2 up to date"), "{err}");
     assert!(err.contains("3 re-sealed"), "{err}");
     assert!(err.contains("wrote 2 file(s)"), "{err}");
@@ -416,6 +428,7 @@ async fn rotate_through_the_controller() {
         &[&["keys", "--cluster"][..], &ctl_flags].concat(),
         b"",
     );
+    eprintln!("kseal keys --cluster after rotating:\n{keys}");
     assert!(row(&keys, &fp_a).contains("safe to retire"), "{keys}");
     assert!(row(&keys, &fp_b).contains(" 5 "), "{keys}");
 
@@ -672,7 +685,6 @@ async fn rotate_through_the_controller() {
         "{err}"
     );
 
-    let _ = std::fs::remove_dir_all(&root);
     let logs = controller.logs();
     support::assert_no_canary(&[("controller log", logs.as_str())]);
 }

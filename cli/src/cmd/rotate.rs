@@ -543,7 +543,7 @@ fn run_cluster(
             out.push_str(&format!(
                 "{:<13} {}: {was} -> {}\n",
                 "refreshed",
-                path.display(),
+                path.strip_prefix(".").unwrap_or(path).display(),
                 newest.fingerprint()
             ));
             tally.certs_refreshed += 1;
@@ -551,7 +551,7 @@ fn run_cluster(
             out.push_str(&format!(
                 "{:<13} {}: is {was}, the cluster's newest is {}\n",
                 "stale cert",
-                path.display(),
+                path.strip_prefix(".").unwrap_or(path).display(),
                 newest.fingerprint()
             ));
             tally.certs_stale += 1;
