@@ -12,7 +12,9 @@ Examples:
   kubectl create secret generic x --from-literal=K=v --dry-run=client -o yaml | kseal seal --cert cert.pem
   kseal unseal --key backup.key sealed.yaml    recover Secrets offline with backup keys
   kseal verify k8s/                            check sealed files offline (CI)
-  kseal rotate --key backup.key                re-encrypt stale files to the newest certificate
+  kseal rotate                                 re-seal stale files through the controller
+  kseal rotate --key backup.key                the same offline, with backup keys
+  kseal backup -o keys.yaml                    export the cluster's private keys (store offline!)
 
 Exit codes: 0 success, 1 failure, 2 usage, 3 invalid input, 4 cannot decrypt, 5 check found
 problems.";
@@ -27,6 +29,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Export the cluster's private keys (a v1 List of Secrets) for offline recovery.
+    #[command(long_about = BACKUP_ABOUT, after_help = BACKUP_EXAMPLES)]
+    Backup(BackupArgs),
     /// Fetch the cluster's newest sealing certificate, or check that a committed one still is.
     #[command(after_help = CERT_EXAMPLES)]
     Cert(CertArgs),
@@ -54,7 +59,7 @@ pub(crate) enum Command {
     /// Print the man page (roff) to stdout.
     #[command(hide = true)]
     Man,
-    /// Re-encrypt sealed files to the newest certificate, offline, with backup keys.
+    /// Re-encrypt sealed files to the newest certificate, through the controller or offline.
     #[command(long_about = ROTATE_ABOUT, after_help = ROTATE_EXAMPLES)]
     Rotate(RotateArgs),
     /// Seal a .env file or Secret manifests into SealedSecrets.
@@ -229,8 +234,9 @@ Examples:
   kseal cert --check certs/staging.pem              in CI: exit 5 when the cluster has renewed its key
   kseal cert --cert-url https://sealed-secrets.example.com/v1/cert.pem";
 
+/// Where the controller is, as kubeseal's flags say.
 #[derive(Debug, Args)]
-pub(crate) struct CertArgs {
+pub(crate) struct ControllerArgs {
     /// Name of the controller's Service.
     #[arg(
         long,
@@ -238,13 +244,28 @@ pub(crate) struct CertArgs {
         env = "SEALED_SECRETS_CONTROLLER_NAME"
     )]
     pub(crate) controller_name: String,
-    /// Namespace of the controller's Service.
+    /// Namespace of the controller's Service (and of its key Secrets).
     #[arg(
         long,
         default_value = "kube-system",
         env = "SEALED_SECRETS_CONTROLLER_NAMESPACE"
     )]
     pub(crate) controller_namespace: String,
+}
+
+impl ControllerArgs {
+    pub(crate) fn controller(&self) -> crate::cluster::Controller {
+        crate::cluster::Controller {
+            name: self.controller_name.clone(),
+            namespace: self.controller_namespace.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CertArgs {
+    #[command(flatten)]
+    pub(crate) controller: ControllerArgs,
     /// Fetch from this URL instead of through the API server (e.g. an Ingress to /v1/cert.pem).
     #[arg(long, value_name = "URL")]
     pub(crate) cert_url: Option<String>,
@@ -288,16 +309,19 @@ What offline verification proves:
 
 What it cannot prove: that a value decrypts (that it was sealed for this namespace and name,
 with the key the annotation names, and was not altered), that the annotation is honest, or that
-the values are the right ones. Only a private key can: the controller's /v1/verify, or
-`kseal unseal` with a backup key.
+the values are the right ones. Only a private key can: --cluster asks the controller
+(/v1/verify, through the API server as kubeseal --validate does) about every document after the
+offline checks, or `kseal unseal` with a backup key.
 
-Errors exit with 5; warnings are printed but pass unless --strict.";
+Errors exit with 5; warnings are printed but pass unless --strict. With --cluster, a document
+the controller cannot unseal exits with 4.";
 
 const VERIFY_EXAMPLES: &str = "\
 Examples:
   kseal verify                                 the outputs named in kseal.yaml
   kseal verify k8s/ --cert certs/prod.pem      every sealed file under k8s/, sealed for prod
-  kseal verify --strict --cert a.pem --cert b.pem app.sealed.yaml";
+  kseal verify --strict --cert a.pem --cert b.pem app.sealed.yaml
+  kseal verify --cluster                       also ask the controller whether each one unseals";
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
@@ -310,6 +334,12 @@ pub(crate) struct VerifyArgs {
     /// Treat warnings as problems too.
     #[arg(long)]
     pub(crate) strict: bool,
+    /// Also ask the controller (POST /v1/verify through the API server) whether each document
+    /// unseals with the cluster's keys.
+    #[arg(long)]
+    pub(crate) cluster: bool,
+    #[command(flatten)]
+    pub(crate) controller: ControllerArgs,
     /// Use this kseal.yaml instead of searching upwards from the current directory.
     #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
     pub(crate) config: Option<PathBuf>,
@@ -363,17 +393,27 @@ pub(crate) struct GuardArgs {
 }
 
 const ROTATE_ABOUT: &str = "\
-Re-encrypt sealed files to the newest certificate, offline, with backup keys.
+Re-encrypt sealed files to the newest certificate, through the controller or offline.
 
 Every SealedSecret document in PATH (default: the outputs named in kseal.yaml) whose
-kseal.dev/key-fingerprint annotation is not the certificate's fingerprint (or that has none) is
-decrypted with the --key private keys and sealed again to the certificate, with the same scope.
-spec.template and every other line stay as they are; documents already sealed to the
-certificate are left alone, and only files that change are rewritten (atomically). A second run
-changes nothing.
+kseal.dev/key-fingerprint annotation is not the newest certificate's fingerprint (or that has
+none) is sealed again to it, with the same scope. spec.template and every other line stay as
+they are; documents already sealed to the certificate are left alone, and only files that
+change are rewritten (atomically). A second run changes nothing.
 
-The certificate is --cert, or the cert kseal.yaml names for that output file (each cluster's
-own with `clusters:`).
+Through the controller (no --key, no --cert, no --offline): the target is the certificate the
+controller serves (/v1/cert.pem, through the API server with your kubeconfig, as kubeseal);
+stale documents are re-sealed by POST /v1/rotate, so no private key leaves the cluster, and
+the answers are checked (same items, each sealed for the newest key's size). The cert files
+kseal.yaml names for this cluster are refreshed when the cluster's newest differs. With several
+`clusters:` in kseal.yaml, files whose cert is not one of this cluster's keys are skipped; a
+file kseal.yaml does not assign to a cluster is an error.
+
+Offline (--key): decrypted with the --key private keys and sealed to --cert, or to the cert
+kseal.yaml names for that output file (each cluster's own with `clusters:`).
+--check and --dry-run need no keys: they compare with the controller's newest certificate,
+or with the certificate files (--cert, or kseal.yaml's) under --offline, with --cert, or when no
+cluster is configured at all (no KUBECONFIG, ~/.kube/config or in-cluster environment).
 
 Re-encryption does NOT undo a leak: anyone holding an old copy of a file and the old key can
 still read the old values. If a key or a sealed value leaked, change the secret values
@@ -381,9 +421,11 @@ themselves (credential rotation) and seal the new ones.";
 
 const ROTATE_EXAMPLES: &str = "\
 Examples:
-  kseal rotate --key backup/                   re-seal kseal.yaml's outputs to their certs
+  kseal rotate                                 re-seal kseal.yaml's outputs through the controller
+  kseal rotate --check                         CI: exit 5 if a file (or cert file) is not the cluster's newest
+  kseal rotate --check --offline               the same against the cert files in kseal.yaml, no cluster
+  kseal rotate --key backup/                   offline: re-seal kseal.yaml's outputs to their certs
   kseal rotate k8s/ --key old.key,new.key --cert certs/prod.pem
-  kseal rotate --check                         CI: exit 5 if a file is not sealed to the newest cert
   kseal rotate k8s/ --cert new.pem --dry-run   list what would be re-sealed";
 
 #[derive(Debug, Args)]
@@ -392,12 +434,8 @@ pub(crate) struct RotateArgs {
     pub(crate) paths: Vec<PathBuf>,
     /// Private keys that can open the old files: PEM files, key Secrets, Lists or directories of
     /// them; comma-separated or repeated.
-    #[arg(
-        long = "key",
-        value_delimiter = ',',
-        value_name = "FILE",
-        required_unless_present_any = ["check", "dry_run"]
-    )]
+    /// Without --key, stale documents are re-sealed through the controller.
+    #[arg(long = "key", value_delimiter = ',', value_name = "FILE")]
     pub(crate) keys: Vec<PathBuf>,
     /// The newest certificate: files not sealed to it are re-sealed. Default: kseal.yaml's.
     #[arg(long, value_name = "FILE|URL")]
@@ -411,6 +449,11 @@ pub(crate) struct RotateArgs {
     /// Re-seal even to an expired certificate (only for certificates you control).
     #[arg(long)]
     pub(crate) unsafe_allow_expired_cert: bool,
+    /// Do not contact the cluster: --check/--dry-run compare with the cert files in kseal.yaml.
+    #[arg(long)]
+    pub(crate) offline: bool,
+    #[command(flatten)]
+    pub(crate) controller: ControllerArgs,
     /// Use this kseal.yaml instead of searching upwards from the current directory.
     #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
     pub(crate) config: Option<PathBuf>,
@@ -427,24 +470,72 @@ outputs named in kseal.yaml, else '.') and prints one row per key: the documents
 sealed to it. A --cert whose key no document references is marked unreferenced: no file here
 needs it, so after `kseal rotate` its key can be retired. Documents without the annotation
 (sealed by kubeseal) are counted separately; while there are any, no key is proven unused.
-Files outside PATH and objects only in the cluster are not seen.";
+Files outside PATH and objects only in the cluster are not seen.
+
+--cluster lists the controller's active keys instead (GET /v1/certs through the API server):
+created time, which is the newest, how many documents here reference each, and a STATUS: an
+older key is \"safe to retire\" only when no document references it and every document has
+the annotation; otherwise \"in use\". Fingerprints that documents reference but the cluster
+does not hold are listed as \"not in cluster\": those documents cannot be unsealed there.";
 
 const KEYS_EXAMPLES: &str = "\
 Examples:
   kseal keys k8s/
-  kseal keys k8s/ --cert certs/old.pem --cert certs/new.pem";
+  kseal keys k8s/ --cert certs/old.pem --cert certs/new.pem
+  kseal keys --cluster                         the cluster's keys, and which can be retired";
 
 #[derive(Debug, Args)]
 pub(crate) struct KeysArgs {
     /// Sealed files or directories; default: the outputs named in kseal.yaml, else '.'.
     pub(crate) paths: Vec<PathBuf>,
     /// Certificates to report on, referenced or not (repeatable).
-    #[arg(long = "cert", value_name = "FILE")]
+    #[arg(long = "cert", value_name = "FILE", conflicts_with = "cluster")]
     pub(crate) certs: Vec<PathBuf>,
+    /// Report on the controller's active keys (GET /v1/certs through the API server).
+    #[arg(long)]
+    pub(crate) cluster: bool,
+    #[command(flatten)]
+    pub(crate) controller: ControllerArgs,
     /// Use this kseal.yaml instead of searching upwards from the current directory.
     #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
     pub(crate) config: Option<PathBuf>,
     /// Ignore kseal.yaml.
     #[arg(long)]
     pub(crate) no_config: bool,
+}
+
+const BACKUP_ABOUT: &str = "\
+Export the controller's active private keys (a v1 List of Secrets) for offline recovery.
+
+Reads the Secrets labelled sealedsecrets.bitnami.com/sealed-secrets-key=active in the
+controller's namespace (--controller-namespace, default kube-system; needs `list` on Secrets
+there) and writes them as one `kind: List` YAML document without server-managed fields
+(managedFields, resourceVersion, uid, ownerReferences). The file works as it is with
+`kseal unseal --key FILE`, `kseal rotate --key FILE` and
+`kubeseal --recovery-unseal --recovery-private-key FILE`, and can be restored with
+`kubectl apply -f FILE` (restart the controller afterwards).
+
+The file holds private keys: anyone with it can decrypt every SealedSecret sealed to them. It
+is written atomically with mode 0600 and is never printed to a terminal. Store it offline or
+encrypted (a password manager, a KMS-encrypted bucket; never in git), and export again after
+every key renewal (every 30 days by default), or let the controller keep key backups itself.";
+
+const BACKUP_EXAMPLES: &str = "\
+Examples:
+  kseal backup -o sealed-secrets-keys.yaml
+  kseal backup --controller-namespace sealed-secrets | age -r KEY > keys.yaml.age
+  kseal unseal --key sealed-secrets-keys.yaml k8s/      recover Secrets without the cluster";
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// Write to FILE (atomically, mode 0600) instead of stdout; stdout must not be a terminal.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Namespace of the controller and its key Secrets.
+    #[arg(
+        long,
+        default_value = "kube-system",
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE"
+    )]
+    pub(crate) controller_namespace: String,
 }

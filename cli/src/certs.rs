@@ -29,7 +29,7 @@ impl CertSource {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::File(p) => p.display().to_string(),
             Self::Url(u) => u.clone(),

@@ -1,6 +1,17 @@
-//! The only module that talks to a cluster: fetching the controller's certificate through the
-//! API server's service proxy, as kubeseal does (`controller-compat.md` §8.2), with the user's
-//! kubeconfig (`KUBECONFIG`, `~/.kube/config`, or in-cluster configuration).
+//! The only module that talks to a cluster: the controller's HTTP API through the API server's
+//! service proxy, as kubeseal does (`controller-compat.md` §8.2), and the key Secrets for
+//! `kseal backup`, with the user's kubeconfig (`KUBECONFIG`, `~/.kube/config`, or in-cluster
+//! configuration).
+//!
+//! A command opens one [`Session`] (one runtime, one client, the Service read once) and sends
+//! all its requests through it. `429 Too Many Requests` (the controller's per-client rate limit
+//! on `/v1/verify` and `/v1/rotate`, or the API server's own) is retried with backoff, honouring
+//! `Retry-After`, within a bounded total time per request.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use rand_core::RngCore as _;
 
 use crate::exit::{Failure, Result};
 
@@ -12,52 +23,326 @@ pub(crate) struct Controller {
 }
 
 impl Controller {
-    /// GETs `path` (e.g. `/v1/cert.pem`) from the controller through the API server: reads the
-    /// Service's first port name, then calls
-    /// `/api/v1/namespaces/NS/services/http:NAME:PORT/proxy/PATH`.
+    /// GETs `path` (e.g. `/v1/cert.pem`) once, through a fresh [`Session`].
     pub(crate) fn get(&self, path: &str) -> Result<Vec<u8>> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failure::runtime(format!("cannot start the HTTP client: {e}")))?;
-        runtime.block_on(self.get_async(path))
+        self.connect()?.get(path)
     }
 
-    async fn get_async(&self, path: &str) -> Result<Vec<u8>> {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let client = kube::Client::try_default().await.map_err(|e| {
-            Failure::runtime(format!("cannot connect to the cluster: {e}"))
-                .hint("set KUBECONFIG, or pass --cert-url to fetch the certificate directly")
+    /// The Secrets in the controller's namespace matching `selector`, in the API server's order.
+    pub(crate) fn list_secrets(&self, selector: &str) -> Result<Vec<Secret>> {
+        let namespace = &self.namespace;
+        let runtime = runtime()?;
+        runtime.block_on(async {
+            let client = connect_client().await?;
+            let api: kube::Api<Secret> = kube::Api::namespaced(client, namespace);
+            let list = api
+                .list(&kube::api::ListParams::default().labels(selector))
+                .await
+                .map_err(|e| {
+                    Failure::runtime(format!(
+                        "cannot list Secrets in namespace {namespace} with label {selector}: {}",
+                        short_kube_error(&e)
+                    ))
+                    .hint(format!(
+                        "this needs `list` on secrets in namespace {namespace}; pass --controller-namespace if the controller runs elsewhere"
+                    ))
+                })?;
+            Ok(list.items)
+        })
+    }
+
+    /// Connects to the cluster and reads the controller's Service (its first port's name).
+    pub(crate) fn connect(&self) -> Result<Session> {
+        let runtime = runtime()?;
+        let client = runtime.block_on(connect_client())?;
+        let port = runtime.block_on(async {
+            let services: kube::Api<k8s_openapi::api::core::v1::Service> =
+                kube::Api::namespaced(client.clone(), &self.namespace);
+            let service = services.get(&self.name).await.map_err(|e| {
+                Failure::runtime(format!(
+                    "cannot read Service {}/{}: {}",
+                    self.namespace, self.name, short_kube_error(&e)
+                ))
+                .hint("is the controller installed? pass --controller-name/--controller-namespace if it is elsewhere")
+            })?;
+            Ok::<_, Failure>(
+                service
+                    .spec
+                    .and_then(|s| s.ports)
+                    .and_then(|p| p.into_iter().next())
+                    .and_then(|p| p.name)
+                    .unwrap_or_default(),
+            )
         })?;
-        let services: kube::Api<k8s_openapi::api::core::v1::Service> =
-            kube::Api::namespaced(client.clone(), &self.namespace);
-        let service = services.get(&self.name).await.map_err(|e| {
-            Failure::runtime(format!(
-                "cannot read Service {}/{}: {e}",
+        Ok(Session {
+            proxy: format!(
+                "/api/v1/namespaces/{}/services/http:{}:{port}/proxy",
                 self.namespace, self.name
-            ))
-            .hint("is the controller installed? pass --controller-name/--controller-namespace if it is elsewhere")
-        })?;
-        let port = service
-            .spec
-            .and_then(|s| s.ports)
-            .and_then(|p| p.into_iter().next())
-            .and_then(|p| p.name)
-            .unwrap_or_default();
-        let url = format!(
-            "/api/v1/namespaces/{}/services/http:{}:{port}/proxy{path}",
-            self.namespace, self.name
+            ),
+            controller: self.clone(),
+            runtime,
+            client,
+            retry: RetryPolicy::default(),
+        })
+    }
+}
+
+/// Whether the user has any cluster configuration at all: `KUBECONFIG`, `~/.kube/config`, or
+/// an in-cluster environment. Without one, checks that can also run offline do so.
+pub(crate) fn configured() -> bool {
+    std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        || std::env::var_os("HOME")
+            .is_some_and(|home| std::path::Path::new(&home).join(".kube/config").is_file())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the HTTP client: {e}")))
+}
+
+/// A kube client with the user's configuration, or an error that says how to give one.
+async fn connect_client() -> Result<kube::Client> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    kube::Client::try_default().await.map_err(|e| {
+        Failure::runtime(format!("cannot connect to the cluster: {e}"))
+            .hint("set KUBECONFIG (or ~/.kube/config) to the cluster the controller runs in")
+    })
+}
+
+/// The kube error without the Status object's noise: its message, else the error text.
+fn short_kube_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) if !status.message.is_empty() => {
+            format!("{} ({})", status.message, status.code)
+        }
+        other => other.to_string(),
+    }
+}
+
+/// How long to keep retrying one request answered with 429.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    /// Total time spent waiting for one request, after which the 429 is an error.
+    pub(crate) budget: Duration,
+    /// First wait without `Retry-After`; doubled each time up to [`Self::max_delay`].
+    pub(crate) first_delay: Duration,
+    pub(crate) max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            budget: Duration::from_secs(60),
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (0 for the first retry), or `None` when waiting
+    /// would exceed the budget. `Retry-After` (seconds) wins over the backoff when given, capped
+    /// at the budget; `jitter` (0..1) spreads clients that were limited together.
+    pub(crate) fn delay(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        waited: Duration,
+        jitter: f64,
+    ) -> Option<Duration> {
+        let delay = retry_after.unwrap_or_else(|| {
+            let backoff = self
+                .first_delay
+                .saturating_mul(1u32 << attempt.min(16))
+                .min(self.max_delay);
+            backoff.mul_f64(1.0 + jitter.clamp(0.0, 1.0) / 2.0)
+        });
+        (waited + delay <= self.budget).then_some(delay)
+    }
+}
+
+/// A `Retry-After` header: delay-seconds (the HTTP-date form is not used by these servers).
+fn parse_retry_after(value: Option<&http::HeaderValue>) -> Option<Duration> {
+    let secs: u64 = value?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs.min(3600)))
+}
+
+/// An answer from the controller.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+/// One connection to the cluster for the whole command.
+pub(crate) struct Session {
+    controller: Controller,
+    /// `/api/v1/namespaces/NS/services/http:NAME:PORT/proxy`.
+    proxy: String,
+    runtime: tokio::runtime::Runtime,
+    client: kube::Client,
+    pub(crate) retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("proxy", &self.proxy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// `Service NS/NAME`, for messages.
+    pub(crate) fn service(&self) -> String {
+        format!(
+            "Service {}/{}",
+            self.controller.namespace, self.controller.name
+        )
+    }
+
+    /// GETs `path`; anything but 200 is an error naming the Service and path.
+    pub(crate) fn get(&self, path: &str) -> Result<Vec<u8>> {
+        let reply = self.request(http::Method::GET, path, None)?;
+        if reply.status != 200 {
+            return Err(self.unexpected("GET", path, &reply));
+        }
+        Ok(reply.body)
+    }
+
+    /// GETs `path` and returns the answer, whatever its status.
+    pub(crate) fn request_get(&self, path: &str) -> Result<Reply> {
+        self.request(http::Method::GET, path, None)
+    }
+
+    /// POSTs a JSON `body` to `path` and returns the answer, whatever its status (the caller
+    /// knows what 409 means); 429 is retried first.
+    pub(crate) fn post_json(&self, path: &str, body: &[u8]) -> Result<Reply> {
+        self.request(http::Method::POST, path, Some(body))
+    }
+
+    /// An error for an answer the caller did not expect: status, the start of the body (the
+    /// controller's messages name items and keys, never values), Service and path.
+    pub(crate) fn unexpected(&self, method: &str, path: &str, reply: &Reply) -> Failure {
+        let text = String::from_utf8_lossy(&reply.body);
+        let mut text: String = text.trim().chars().take(300).collect();
+        if text.is_empty() {
+            text = "no message".into();
+        }
+        let failure = Failure::runtime(format!(
+            "{method} {path} on {}: HTTP {}: {text}",
+            self.service(),
+            reply.status
+        ));
+        match reply.status {
+            401 | 403 => failure.hint(format!(
+                "your kubeconfig user needs `get` on services/proxy in namespace {} (the chart's service-proxier Role)",
+                self.controller.namespace
+            )),
+            404 if text.contains("services") => failure.hint(
+                "is the controller installed? pass --controller-name/--controller-namespace if it is elsewhere",
+            ),
+            503 => failure.hint("is the controller running and ready?"),
+            _ => failure,
+        }
+    }
+
+    fn request(&self, method: http::Method, path: &str, body: Option<&[u8]>) -> Result<Reply> {
+        self.runtime.block_on(async {
+            let start = Instant::now();
+            let mut waited = Duration::ZERO;
+            let mut attempt = 0;
+            loop {
+                let mut builder = http::Request::builder()
+                    .method(method.clone())
+                    .uri(format!("{}{path}", self.proxy));
+                builder = match body {
+                    Some(_) => builder
+                        .header(http::header::CONTENT_TYPE, "application/json")
+                        .header(http::header::ACCEPT, "application/json"),
+                    None => builder.header(http::header::ACCEPT, "*/*"),
+                };
+                let request = builder
+                    .body(kube::client::Body::from(body.unwrap_or_default().to_vec()))
+                    .map_err(|e| Failure::runtime(format!("cannot build request: {e}")))?;
+                let response = self.client.send(request).await.map_err(|e| {
+                    Failure::runtime(format!(
+                        "{method} {path} on {}: {}",
+                        self.service(),
+                        short_kube_error(&e)
+                    ))
+                })?;
+                let status = response.status().as_u16();
+                let retry_after = parse_retry_after(response.headers().get(http::header::RETRY_AFTER));
+                let bytes = response.into_body().collect_bytes().await.map_err(|e| {
+                    Failure::runtime(format!(
+                        "{method} {path} on {}: reading the answer: {e}",
+                        self.service()
+                    ))
+                })?;
+                if status != 429 {
+                    return Ok(Reply {
+                        status,
+                        body: bytes.to_vec(),
+                    });
+                }
+                let jitter = f64::from(rand_core::OsRng.next_u32() % 1000) / 1000.0;
+                let Some(delay) = self.retry.delay(attempt, retry_after, waited, jitter) else {
+                    return Err(Failure::runtime(format!(
+                        "{method} {path} on {}: still rate-limited (HTTP 429) after {} attempts in {:.0?}",
+                        self.service(),
+                        attempt + 1,
+                        start.elapsed()
+                    ))
+                    .hint("the controller limits /v1/verify and /v1/rotate per client (--rate-limit); try again later or raise the limit"));
+                };
+                tokio::time::sleep(delay).await;
+                waited += delay;
+                attempt += 1;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_stops_at_the_budget() {
+        let p = RetryPolicy {
+            budget: Duration::from_secs(10),
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(2),
+        };
+        let d = |attempt, waited| p.delay(attempt, None, Duration::from_millis(waited), 0.0);
+        assert_eq!(d(0, 0), Some(Duration::from_millis(250)));
+        assert_eq!(d(1, 250), Some(Duration::from_millis(500)));
+        assert_eq!(d(3, 1000), Some(Duration::from_secs(2)));
+        assert_eq!(d(30, 1000), Some(Duration::from_secs(2)));
+        assert_eq!(d(5, 8500), None);
+        // Jitter adds at most half the backoff.
+        assert_eq!(
+            p.delay(0, None, Duration::ZERO, 1.0),
+            Some(Duration::from_millis(375))
         );
-        let request = http::Request::get(&url)
-            .header(http::header::ACCEPT, "application/x-pem-file, */*")
-            .body(Vec::new())
-            .map_err(|e| Failure::runtime(format!("cannot build request: {e}")))?;
-        let text = client.request_text(request).await.map_err(|e| {
-            Failure::runtime(format!(
-                "cannot fetch {path} from {}/{}: {e}",
-                self.namespace, self.name
-            ))
-        })?;
-        Ok(text.into_bytes())
+    }
+
+    #[test]
+    fn retry_after_wins_within_the_budget() {
+        let p = RetryPolicy::default();
+        let ra = Some(Duration::from_secs(3));
+        assert_eq!(p.delay(0, ra, Duration::ZERO, 0.9), ra);
+        assert_eq!(p.delay(0, ra, Duration::from_secs(58), 0.0), None);
+        let header = http::HeaderValue::from_static(" 7 ");
+        assert_eq!(
+            parse_retry_after(Some(&header)),
+            Some(Duration::from_secs(7))
+        );
+        let date = http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(parse_retry_after(Some(&date)), None);
     }
 }

@@ -6,7 +6,8 @@
 //! | 1 | failure: I/O, network, a certificate or key that cannot be used |
 //! | 2 | usage: bad flags, or a value neither the flags nor `kseal.yaml` provide |
 //! | 3 | invalid input: `.env` diagnostics, a malformed manifest or `kseal.yaml` |
-//! | 4 | a sealed value could not be decrypted with the given keys |
+//! | 4 | a sealed value could not be decrypted with the given keys, or the controller cannot unseal it (`verify --cluster`, `rotate` through the controller) |
+//! | 5 | a check found problems (`verify`, `guard`, `rotate --check`, `cert --check`) |
 
 use std::{fmt, process::ExitCode};
 

@@ -45,6 +45,16 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
 /// flushed to disk and renamed over the target, so a failure never leaves a truncated or
 /// half-written file. An existing file's permissions are kept; a new file gets `mode`.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    write_atomic_with(path, bytes, mode, true)
+}
+
+/// As [`write_atomic`], but the file always gets exactly `mode`, whatever an existing file had
+/// (for private keys: a 0644 file is replaced by a 0600 one).
+pub(crate) fn write_atomic_private(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    write_atomic_with(path, bytes, mode, false)
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], mode: u32, keep_existing: bool) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -74,14 +84,25 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            let mode = fs::metadata(path)
-                .map(|m| m.permissions().mode() & 0o7777)
-                .unwrap_or(mode);
+            let mode = if keep_existing {
+                fs::metadata(path)
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(mode)
+            } else {
+                mode
+            };
             options.mode(mode);
         }
         let mut file = options
             .open(&tmp)
             .map_err(|e| fail("create temporary file", e))?;
+        #[cfg(unix)]
+        if !keep_existing {
+            // Exactly `mode`, whatever the umask.
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(|e| fail("set permissions", e))?;
+        }
         file.write_all(bytes).map_err(|e| fail("write", e))?;
         file.sync_all().map_err(|e| fail("sync", e))?;
         fs::rename(&tmp, path).map_err(|e| fail("rename", e))

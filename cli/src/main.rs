@@ -24,6 +24,7 @@ use crate::args::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Backup(a) => cmd::backup::run(a),
         Command::Cert(a) => cmd::cert::run(a),
         Command::Completions(a) => cmd::completions(a),
         Command::Guard(a) => cmd::guard::run(a),

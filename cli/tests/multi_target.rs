@@ -192,7 +192,7 @@ fn kseal_yaml_clusters_write_each_output() {
         2
     );
     // rotate --check compares each output with its own cluster's cert.
-    ok(kseal(d, &["rotate", "--check"], ""));
+    ok(kseal(d, &["rotate", "--check", "--offline"], ""));
 
     // A cluster without an output: nothing is written at all.
     std::fs::write(

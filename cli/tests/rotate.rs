@@ -376,9 +376,13 @@ fn rotate_defaults_to_kseal_yaml_outputs_and_a_key_directory() {
         run.stderr
     );
     assert_eq!(read(d, "app.json"), json_before, "not a configured output");
-    ok(kseal(d, &["rotate", "--check"], ""));
+    ok(kseal(d, &["rotate", "--check", "--offline"], ""));
     // An explicit path that is a configured output takes that output's cert.
-    ok(kseal(d, &["rotate", "app.yaml", "--check"], ""));
+    ok(kseal(
+        d,
+        &["rotate", "app.yaml", "--check", "--offline"],
+        "",
+    ));
 }
 
 #[test]

@@ -8,7 +8,6 @@ use kseal_core::Certificate;
 use crate::{
     args::CertArgs,
     certs::CertSource,
-    cluster::Controller,
     exit::{Code, Failure, Result},
     io,
 };
@@ -16,11 +15,11 @@ use crate::{
 pub(crate) fn run(args: CertArgs) -> Result<()> {
     let pem = match &args.cert_url {
         Some(url) => CertSource::parse(url, None).fetch_pem()?,
-        None => Controller {
-            name: args.controller_name.clone(),
-            namespace: args.controller_namespace.clone(),
-        }
-        .get("/v1/cert.pem")?,
+        None => args
+            .controller
+            .controller()
+            .get("/v1/cert.pem")
+            .map_err(|e| e.hint("or pass --cert-url to fetch the certificate directly"))?,
     };
     let served = Certificate::from_pem(&pem).map_err(|e| {
         Failure::runtime(format!(

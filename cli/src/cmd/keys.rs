@@ -1,5 +1,6 @@
 //! `kseal keys`: which key sealed which files, by the `kseal.dev/key-fingerprint` annotation,
-//! and which of the given certificates no file here references any more.
+//! and which of the given certificates (or, with `--cluster`, of the controller's active keys)
+//! no file here references any more.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use kseal_crds::KEY_FINGERPRINT_ANNOTATION;
 
 use crate::{
     args::KeysArgs,
-    cmd::verify::load_certs,
+    cmd::{rotate, verify::load_certs},
     config::Config,
     exit::{Failure, Result},
     io,
@@ -24,7 +25,11 @@ struct Usage {
 
 pub(crate) fn run(args: KeysArgs) -> Result<()> {
     let config = Config::find(args.config.as_deref(), args.no_config)?;
-    let certs = load_certs(&args.certs, config.as_ref())?;
+    let certs = if args.cluster {
+        Vec::new()
+    } else {
+        load_certs(&args.certs, config.as_ref())?
+    };
     let paths = scan::default_paths(&args.paths, config.as_ref());
     let files = scan::collect_files(&paths, Walk::Manifests)?;
 
@@ -50,6 +55,9 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
             }
         }
     }
+    if args.cluster {
+        return cluster_report(&args, &usage);
+    }
     if total == 0 && certs.is_empty() {
         return Err(Failure::input(format!(
             "no SealedSecret found in {}",
@@ -61,7 +69,7 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
         )));
     }
 
-    let mut rows: Vec<[String; 5]> = vec![[
+    let mut rows: Vec<Vec<String>> = vec![vec![
         "KEY".into(),
         "CERTIFICATE".into(),
         "DOCUMENTS".into(),
@@ -76,7 +84,7 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
     };
     for (fp, u) in usage.iter().filter(|(fp, _)| fp.is_some()) {
         let fp = fp.as_deref().unwrap_or_default();
-        rows.push([
+        rows.push(vec![
             fp.to_owned(),
             cert_for(fp),
             u.documents.to_string(),
@@ -89,7 +97,7 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
         let fp = c.cert.fingerprint().to_string();
         if !usage.contains_key(&Some(fp.clone())) {
             unreferenced += 1;
-            rows.push([
+            rows.push(vec![
                 fp,
                 c.shown.clone(),
                 "0".into(),
@@ -100,7 +108,7 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
     }
     let unknown = usage.get(&None);
     if let Some(u) = unknown {
-        rows.push([
+        rows.push(vec![
             "(no annotation)".into(),
             "-".into(),
             u.documents.to_string(),
@@ -128,9 +136,105 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--cluster`: one row per active key of the controller, newest first, then the keys documents
+/// reference that the cluster does not hold, then the documents without annotation.
+fn cluster_report(args: &KeysArgs, usage: &BTreeMap<Option<String>, Usage>) -> Result<()> {
+    let session = args.controller.controller().connect()?;
+    let newest = rotate::cluster_newest(&session)?;
+    let active = rotate::cluster_certs(&session, &newest)?;
+    let unknown = usage.get(&None).map_or(0, |u| u.documents);
+    let mut rows: Vec<Vec<String>> = vec![
+        [
+            "KEY",
+            "SECRET",
+            "CREATED",
+            "NEWEST",
+            "DOCUMENTS",
+            "STATUS",
+            "FILES",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut retirable = 0;
+    let mut blocked = 0;
+    for c in &active {
+        let u = usage.get(&Some(c.fingerprint.clone()));
+        let documents = u.map_or(0, |u| u.documents);
+        let status = if c.latest || documents > 0 {
+            "in use"
+        } else if unknown > 0 {
+            blocked += 1;
+            "in use"
+        } else {
+            retirable += 1;
+            "safe to retire"
+        };
+        rows.push(vec![
+            c.fingerprint.clone(),
+            if c.secret_name.is_empty() {
+                "-".into()
+            } else {
+                c.secret_name.clone()
+            },
+            c.created.clone().unwrap_or_else(|| "-".into()),
+            if c.latest { "yes" } else { "-" }.into(),
+            documents.to_string(),
+            status.into(),
+            u.map_or_else(|| "-".into(), |u| u.files.join(", ")),
+        ]);
+    }
+    let mut missing = 0;
+    for (fp, u) in usage {
+        let Some(fp) = fp else { continue };
+        if active.iter().any(|c| &c.fingerprint == fp) {
+            continue;
+        }
+        missing += u.documents;
+        rows.push(vec![
+            fp.clone(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            u.documents.to_string(),
+            "not in cluster".into(),
+            u.files.join(", "),
+        ]);
+    }
+    if let Some(u) = usage.get(&None) {
+        rows.push(vec![
+            "(no annotation)".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            u.documents.to_string(),
+            "unknown key".into(),
+            u.files.join(", "),
+        ]);
+    }
+    io::write_stdout(render(&rows).as_bytes())?;
+    if blocked > 0 {
+        eprintln!(
+            "kseal: hint: {unknown} document(s) have no {KEY_FINGERPRINT_ANNOTATION} annotation, so no older key is proven unused; `kseal rotate` re-seals them and adds it"
+        );
+    }
+    if retirable > 0 {
+        eprintln!(
+            "kseal: hint: no file here uses the key(s) marked safe to retire; check other repositories and the SealedSecrets in the cluster first, and keep a backup (`kseal backup`) before removing a key Secret"
+        );
+    }
+    if missing > 0 {
+        eprintln!(
+            "kseal: warning: {missing} document(s) are sealed to keys {} does not hold: they cannot be unsealed there (another cluster's files, or a deleted key)",
+            session.service()
+        );
+    }
+    Ok(())
+}
+
 /// Columns padded to their widest cell; the last column is not padded.
-fn render(rows: &[[String; 5]]) -> String {
-    let mut widths = [0usize; 5];
+fn render(rows: &[Vec<String>]) -> String {
+    let mut widths = vec![0usize; rows.first().map_or(0, Vec::len)];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());

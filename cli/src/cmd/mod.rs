@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub(crate) mod backup;
 pub(crate) mod cert;
 pub(crate) mod guard;
 pub(crate) mod keygen;

@@ -20,6 +20,7 @@ use rand_core::OsRng;
 use crate::{
     args::RotateArgs,
     certs::CertSource,
+    cluster::Session,
     cmd::unseal::load_keys,
     config::Config,
     exit::{Code, Failure, Result},
@@ -55,6 +56,10 @@ pub(crate) enum ResealError {
     Decrypt(Vec<String>),
     /// The document cannot be re-sealed as it is.
     Invalid(String),
+    /// The controller refused it (its message names items, never values).
+    Refused(String),
+    /// Nothing more can be re-sealed (the cluster is unreachable, or keeps limiting us).
+    Abort(Failure),
 }
 
 impl std::fmt::Display for ResealError {
@@ -62,6 +67,8 @@ impl std::fmt::Display for ResealError {
         match self {
             Self::Decrypt(items) => write!(f, "no key could decrypt secret ({})", items.join(", ")),
             Self::Invalid(message) => f.write_str(message),
+            Self::Refused(message) => write!(f, "the controller cannot re-seal it: {message}"),
+            Self::Abort(failure) => f.write_str(&failure.message),
         }
     }
 }
@@ -119,6 +126,122 @@ impl Resealer for OfflineResealer<'_> {
     }
 }
 
+/// Re-seals through the controller's `POST /v1/rotate`: the private keys never leave the
+/// cluster. The answer is checked before it is used: the same item names, each value a sealed
+/// value for the target certificate's key size, the fingerprint annotation (when the
+/// controller sets it) the target's.
+pub(crate) struct ClusterResealer<'a> {
+    pub(crate) session: &'a Session,
+    /// The controller's newest certificate, fetched at the start.
+    pub(crate) cert: &'a Certificate,
+}
+
+impl Resealer for ClusterResealer<'_> {
+    fn target(&self) -> &Fingerprint {
+        self.cert.fingerprint()
+    }
+
+    fn reseal(&self, doc: &SealedSecret) -> std::result::Result<Resealed, ResealError> {
+        let body = serde_json::to_vec(doc)
+            .map_err(|e| ResealError::Invalid(format!("cannot encode it: {e}")))?;
+        let reply = self
+            .session
+            .post_json("/v1/rotate", &body)
+            .map_err(ResealError::Abort)?;
+        match reply.status {
+            200 => {}
+            400 | 409 | 422 | 500 => {
+                let message = String::from_utf8_lossy(&reply.body)
+                    .trim()
+                    .chars()
+                    .take(300)
+                    .collect::<String>();
+                return Err(if message.starts_with("no key could decrypt") {
+                    ResealError::Decrypt(
+                        doc.spec
+                            .encrypted_data
+                            .iter()
+                            .map(|(n, _)| n.to_owned())
+                            .collect(),
+                    )
+                } else {
+                    ResealError::Refused(message)
+                });
+            }
+            _ => {
+                return Err(ResealError::Abort(self.session.unexpected(
+                    "POST",
+                    "/v1/rotate",
+                    &reply,
+                )));
+            }
+        }
+        check_answer(doc, &reply.body, self.cert).map_err(|problem| {
+            ResealError::Refused(format!("unexpected answer from /v1/rotate: {problem}"))
+        })
+    }
+}
+
+/// The new items from a `/v1/rotate` answer, in the document's order, after checking them.
+fn check_answer(
+    doc: &SealedSecret,
+    body: &[u8],
+    cert: &Certificate,
+) -> std::result::Result<Resealed, String> {
+    let answer: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "not JSON".to_owned())?;
+    let Some(data) = answer["spec"]["encryptedData"].as_object() else {
+        if doc.spec.encrypted_data.is_empty() {
+            return Ok(Resealed {
+                items: Vec::new(),
+                opened_with: Vec::new(),
+            });
+        }
+        return Err("no spec.encryptedData".to_owned());
+    };
+    let asked: Vec<&str> = doc.spec.encrypted_data.iter().map(|(n, _)| n).collect();
+    let mut got: Vec<&str> = data.keys().map(String::as_str).collect();
+    let mut wanted = asked.clone();
+    got.sort_unstable();
+    wanted.sort_unstable();
+    if got != wanted {
+        return Err(format!(
+            "items {} instead of {}",
+            got.join(", "),
+            wanted.join(", ")
+        ));
+    }
+    let want_len = cert.modulus_len();
+    let mut items = Vec::new();
+    for name in asked {
+        let value = data[name]
+            .as_str()
+            .ok_or_else(|| format!("item {name} is not a string"))?;
+        let facts =
+            crate::cmd::verify::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
+        if facts.rsa_len != want_len {
+            return Err(format!(
+                "item {name} is sealed for a {}-bit key, but the newest certificate has {} bits (did the key change during the run? run again)",
+                facts.rsa_len * 8,
+                want_len * 8
+            ));
+        }
+        items.push((name.to_owned(), value.to_owned()));
+    }
+    if let Some(fp) = answer["metadata"]["annotations"][KEY_FINGERPRINT_ANNOTATION].as_str()
+        && fp != cert.fingerprint().as_str()
+    {
+        return Err(format!(
+            "sealed to {fp}, not the newest certificate {} (did the key change during the run? run again)",
+            cert.fingerprint()
+        ));
+    }
+    Ok(Resealed {
+        items,
+        opened_with: Vec::new(),
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Re-seal and write.
@@ -147,6 +270,8 @@ struct Tally {
     failed: usize,
     decrypt_failures: usize,
     written: usize,
+    certs_refreshed: usize,
+    certs_stale: usize,
 }
 
 pub(crate) fn run(args: RotateArgs) -> Result<()> {
@@ -159,6 +284,38 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
     };
     let config = Config::find(args.config.as_deref(), args.no_config)?;
     let plan = plan(&args, config.as_ref())?;
+    let mut offline = args.cert.is_some() || !args.keys.is_empty() || args.offline;
+    if !offline && mode != Mode::Write && !crate::cluster::configured() {
+        eprintln!(
+            "kseal: hint: no cluster configured (KUBECONFIG, ~/.kube/config): comparing with the cert files kseal.yaml names, as --offline does"
+        );
+        offline = true;
+    }
+    if !offline {
+        return run_cluster(&args, mode, config.as_ref(), plan).map_err(|e| {
+            if e.message.starts_with("cannot connect to the cluster") && mode == Mode::Write {
+                e.hint(
+                    "or re-seal offline with the old private keys: kseal rotate --key BACKUP_KEYS",
+                )
+            } else {
+                e
+            }
+        });
+    }
+    if mode == Mode::Write && args.keys.is_empty() {
+        return Err(
+            Failure::usage("--offline re-sealing needs the old private keys (--key)").hint(
+                "drop --offline to re-seal through the controller, or pass --key BACKUP_KEYS",
+            ),
+        );
+    }
+    let plan: Vec<(PathBuf, CertSource)> = plan
+        .into_iter()
+        .map(|(file, source)| match source {
+            Some(source) => Ok((file, source)),
+            None => Err(no_cert(&file)),
+        })
+        .collect::<Result<_>>()?;
 
     // Load each certificate once.
     let mut certs: BTreeMap<String, Certificate> = BTreeMap::new();
@@ -176,6 +333,7 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
 
     let mut tally = Tally::default();
     let mut out = String::new();
+    let mut progress = Progress::new(&plan, keys.is_some() && mode != Mode::Check);
     for (file, source) in &plan {
         let cert = &certs[&source_key(source)];
         let resealer = keys.as_ref().map(|keys| OfflineResealer { keys, cert });
@@ -184,17 +342,245 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
             cert.fingerprint(),
             resealer.as_ref().map(|r| r as &dyn Resealer),
             mode,
+            &mut progress,
             &mut tally,
             &mut out,
         )?;
     }
+    progress.clear();
     io::write_stdout(out.as_bytes())?;
+    conclude(
+        &tally,
+        mode,
+        &plan.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+        "re-seal them with `kseal rotate` (through the controller) or `kseal rotate --key BACKUP_KEYS`, then commit the result",
+        "pass every backup key with --key (files or a directory); keys from `kseal backup` or `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are",
+    )
+}
 
+/// One active key of the cluster, from `GET /v1/certs`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClusterCert {
+    pub(crate) fingerprint: String,
+    #[serde(default)]
+    pub(crate) secret_name: String,
+    #[serde(default)]
+    pub(crate) created: Option<String>,
+    #[serde(default)]
+    pub(crate) latest: bool,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ClusterCerts {
+    certificates: Vec<ClusterCert>,
+}
+
+/// The cluster's active keys, newest first: `/v1/certs`, or only the newest when the
+/// controller does not serve that list (Bitnami's).
+pub(crate) fn cluster_certs(session: &Session, newest: &Certificate) -> Result<Vec<ClusterCert>> {
+    let reply = session.request_get("/v1/certs")?;
+    match reply.status {
+        200 => {
+            let list: ClusterCerts = serde_json::from_slice(&reply.body).map_err(|e| {
+                Failure::runtime(format!(
+                    "GET /v1/certs on {}: unexpected answer: {e}",
+                    session.service()
+                ))
+            })?;
+            Ok(list.certificates)
+        }
+        404 => Ok(vec![ClusterCert {
+            fingerprint: newest.fingerprint().to_string(),
+            secret_name: String::new(),
+            created: None,
+            latest: true,
+        }]),
+        _ => Err(session.unexpected("GET", "/v1/certs", &reply)),
+    }
+}
+
+/// The controller's newest certificate (`/v1/cert.pem`).
+pub(crate) fn cluster_newest(session: &Session) -> Result<Certificate> {
+    let pem = session.get("/v1/cert.pem")?;
+    Certificate::from_pem(&pem).map_err(|e| {
+        Failure::runtime(format!(
+            "{} served an unusable certificate: {e}",
+            session.service()
+        ))
+    })
+}
+
+/// `kseal rotate` through the controller: the target is its newest certificate, stale
+/// documents go through `/v1/rotate`, committed cert files are refreshed.
+fn run_cluster(
+    args: &RotateArgs,
+    mode: Mode,
+    config: Option<&Config>,
+    plan: Vec<(PathBuf, Option<CertSource>)>,
+) -> Result<()> {
+    // Several certificates in kseal.yaml: several clusters (or an un-refreshed file).
+    let several = config.is_some_and(|c| c.certs().len() > 1);
+    if several && let Some((file, _)) = plan.iter().find(|(_, source)| source.is_none()) {
+        return Err(Failure::usage(format!(
+            "cannot tell which cluster {} belongs to: kseal.yaml names several certificates and none for this file",
+            file.display()
+        ))
+        .hint("name the file as an `output:` (with its cluster's `cert:`) in kseal.yaml, or rotate it offline with --key and --cert"));
+    }
+    let session = args.controller.controller().connect()?;
+    let newest = cluster_newest(&session)?;
+    let active = cluster_certs(&session, &newest)?;
+    let is_active = |fp: &Fingerprint| active.iter().any(|c| c.fingerprint == fp.as_str());
+
+    // Which files belong to this cluster, decided from their committed certificate.
+    let mut loaded: BTreeMap<String, Option<Certificate>> = BTreeMap::new();
+    let mut mine: Vec<(PathBuf, Option<CertSource>)> = Vec::new();
+    let mut out = String::new();
+    for (file, source) in plan {
+        let Some(source) = source else {
+            // Only without several certificates (checked above).
+            mine.push((file, None));
+            continue;
+        };
+        let cert = loaded
+            .entry(source_key(&source))
+            .or_insert_with(|| source.load(SystemTime::now(), true).ok())
+            .as_ref();
+        match cert {
+            Some(c) if is_active(c.fingerprint()) => mine.push((file, Some(source))),
+            None if !several => mine.push((file, Some(source))),
+            Some(c) if several => out.push_str(&format!(
+                "{:<13} {}: sealed for another cluster: its cert {} ({}) is not a key of {}\n",
+                "skipped",
+                file.display(),
+                source.describe(),
+                c.fingerprint(),
+                session.service()
+            )),
+            None => {
+                return Err(Failure::usage(format!(
+                    "cannot tell which cluster {} belongs to: its cert {} cannot be read",
+                    file.display(),
+                    source.describe()
+                ))
+                .hint(
+                    "fetch it with `kseal cert -w FILE`, or rotate offline with --key and --cert",
+                ));
+            }
+            Some(c) => {
+                return Err(Failure::usage(format!(
+                    "{}: its cert {} ({}) is not one of the keys of {}; is your kubeconfig's current context the right cluster?",
+                    file.display(),
+                    source.describe(),
+                    c.fingerprint(),
+                    session.service()
+                ))
+                .hint("switch context (kubectl config use-context), or rotate offline with --key and --cert"));
+            }
+        }
+    }
+    if mine.is_empty() {
+        io::write_stdout(out.as_bytes())?;
+        return Err(Failure::usage(format!(
+            "no file here belongs to the cluster of {}: none of their certs is one of its keys",
+            session.service()
+        ))
+        .hint("switch your kubeconfig's context to the cluster the files are sealed for"));
+    }
+    if newest.check_not_expired(SystemTime::now()).is_err() {
+        eprintln!(
+            "kseal: warning: the controller's newest certificate has expired; kubeseal refuses to seal with it"
+        );
+    }
+
+    let resealer = ClusterResealer {
+        session: &session,
+        cert: &newest,
+    };
+    let files: Vec<PathBuf> = mine.iter().map(|(f, _)| f.clone()).collect();
+    let mut tally = Tally::default();
+    let mut progress = Progress::new(&mine, mode == Mode::Write);
+    for file in &files {
+        let result = rotate_file(
+            file,
+            newest.fingerprint(),
+            (mode == Mode::Write).then_some(&resealer as &dyn Resealer),
+            mode,
+            &mut progress,
+            &mut tally,
+            &mut out,
+        );
+        if let Err(e) = result {
+            progress.clear();
+            let _ = io::write_stdout(out.as_bytes());
+            return Err(e.hint(format!(
+                "stopped; {} file(s) were already written, run again to continue",
+                tally.written
+            )));
+        }
+    }
+    progress.clear();
+
+    // The committed cert files of this cluster, refreshed to its newest certificate.
+    let mut refreshed: Vec<String> = Vec::new();
+    for (_, source) in &mine {
+        let Some(CertSource::File(path)) = source else {
+            continue;
+        };
+        let key = source_key(source.as_ref().expect("matched Some"));
+        if refreshed.contains(&key) {
+            continue;
+        }
+        refreshed.push(key.clone());
+        let current = loaded.get(&key).and_then(Option::as_ref);
+        if current.is_some_and(|c| c.fingerprint() == newest.fingerprint()) {
+            continue;
+        }
+        let was = current.map_or_else(|| "missing".to_owned(), |c| c.fingerprint().to_string());
+        if mode == Mode::Write {
+            io::write_atomic(path, newest.to_pem().as_bytes(), 0o644)?;
+            out.push_str(&format!(
+                "{:<13} {}: {was} -> {}\n",
+                "refreshed",
+                path.strip_prefix(".").unwrap_or(path).display(),
+                newest.fingerprint()
+            ));
+            tally.certs_refreshed += 1;
+        } else {
+            out.push_str(&format!(
+                "{:<13} {}: is {was}, the cluster's newest is {}\n",
+                "stale cert",
+                path.strip_prefix(".").unwrap_or(path).display(),
+                newest.fingerprint()
+            ));
+            tally.certs_stale += 1;
+        }
+    }
+    io::write_stdout(out.as_bytes())?;
+    conclude(
+        &tally,
+        mode,
+        &files,
+        "re-seal them with `kseal rotate` (it also refreshes the cert files), then commit the result",
+        "the controller holds no key that opens them: sealed for another cluster or namespace/name, altered, or sealed to a key that was deleted; re-seal them from their source",
+    )
+}
+
+/// Prints the summary and decides the exit code.
+fn conclude(
+    tally: &Tally,
+    mode: Mode,
+    files: &[PathBuf],
+    check_hint: &str,
+    decrypt_hint: &str,
+) -> Result<()> {
     if tally.documents == 0 && tally.failed == 0 {
         return Err(Failure::input(format!(
             "no SealedSecret found in {}",
-            plan.iter()
-                .map(|(p, _)| p.display().to_string())
+            files
+                .iter()
+                .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
@@ -211,6 +597,15 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
     if mode == Mode::Write {
         summary.push_str(&format!("; wrote {} file(s)", tally.written));
     }
+    if tally.certs_refreshed > 0 {
+        summary.push_str(&format!(
+            "; refreshed {} cert file(s)",
+            tally.certs_refreshed
+        ));
+    }
+    if tally.certs_stale > 0 {
+        summary.push_str(&format!("; {} cert file(s) stale", tally.certs_stale));
+    }
     if tally.failed > 0 {
         let code = if tally.decrypt_failures > 0 {
             Code::Decrypt
@@ -219,19 +614,79 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
         };
         let mut failure = Failure::new(code, summary);
         if tally.decrypt_failures > 0 {
-            failure = failure.hint("pass every backup key with --key (files or a directory); keys from `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are");
+            failure = failure.hint(decrypt_hint);
         }
         return Err(failure);
     }
-    if mode == Mode::Check && tally.stale > 0 {
+    if mode == Mode::Check && (tally.stale > 0 || tally.certs_stale > 0) {
         return Err(Failure::new(
             Code::Check,
             format!("not every SealedSecret is sealed to the newest certificate: {summary}"),
         )
-        .hint("re-seal them with `kseal rotate --key BACKUP_KEYS`, then commit the result"));
+        .hint(check_hint));
     }
     eprintln!("kseal: {summary}");
     Ok(())
+}
+
+/// A progress bar on stderr, only when stderr is a terminal.
+struct Progress {
+    total: usize,
+    done: usize,
+    on: bool,
+    drawn: bool,
+}
+
+impl Progress {
+    /// Counts the SealedSecrets in `plan`'s files (only when it will be shown).
+    fn new<T>(plan: &[(PathBuf, T)], wanted: bool) -> Self {
+        use std::io::IsTerminal as _;
+        let on = wanted && std::io::stderr().is_terminal();
+        let total = if on {
+            plan.iter()
+                .filter_map(|(file, _)| std::fs::read_to_string(file).ok())
+                .map(|text| {
+                    Stream::parse(&text)
+                        .docs()
+                        .iter()
+                        .filter(|d| d.is_sealed_secret())
+                        .count()
+                })
+                .sum()
+        } else {
+            0
+        };
+        Self {
+            total,
+            done: 0,
+            on: on && total > 0,
+            drawn: false,
+        }
+    }
+
+    fn tick(&mut self) {
+        self.done += 1;
+        if !self.on {
+            return;
+        }
+        let width = 30;
+        let filled = (self.done.min(self.total) * width) / self.total.max(1);
+        eprint!(
+            "\r[{}{}] {}/{} SealedSecret(s)",
+            "#".repeat(filled),
+            " ".repeat(width - filled),
+            self.done.min(self.total),
+            self.total
+        );
+        self.drawn = true;
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            eprint!("\r\x1b[K");
+            self.drawn = false;
+        }
+    }
 }
 
 /// A stable identity for a certificate source, to load each once.
@@ -244,7 +699,7 @@ fn source_key(source: &CertSource) -> String {
 
 /// Which files to rotate, each with the certificate it must be sealed to: `--cert` for every
 /// file, else the cert kseal.yaml names for that output, else kseal.yaml's only cert.
-fn plan(args: &RotateArgs, config: Option<&Config>) -> Result<Vec<(PathBuf, CertSource)>> {
+fn plan(args: &RotateArgs, config: Option<&Config>) -> Result<Vec<(PathBuf, Option<CertSource>)>> {
     let outputs = config.map(Config::outputs).unwrap_or_default();
     let files: Vec<PathBuf> = if args.paths.is_empty() {
         let Some(config) = config else {
@@ -270,22 +725,24 @@ fn plan(args: &RotateArgs, config: Option<&Config>) -> Result<Vec<(PathBuf, Cert
         scan::collect_files(&args.paths, Walk::Manifests)?
     };
     let only_cert = config.map(Config::certs).filter(|c| c.len() == 1);
-    files
+    Ok(files
         .into_iter()
         .map(|file| {
             if let Some(c) = &args.cert {
-                return Ok((file, CertSource::parse(c, None)));
+                return (file, Some(CertSource::parse(c, None)));
             }
-            let config = config.ok_or_else(|| no_cert(&file))?;
+            let Some(config) = config else {
+                return (file, None);
+            };
             let configured = outputs
                 .iter()
                 .find(|o| same_file(&o.path, &file))
                 .and_then(|o| o.cert.clone())
-                .or_else(|| only_cert.as_ref().map(|c| c[0].clone()))
-                .ok_or_else(|| no_cert(&file))?;
-            Ok((file, CertSource::parse(&configured, Some(&config.dir))))
+                .or_else(|| only_cert.as_ref().map(|c| c[0].clone()));
+            let source = configured.map(|c| CertSource::parse(&c, Some(&config.dir)));
+            (file, source)
         })
-        .collect()
+        .collect::<Vec<_>>())
 }
 
 fn no_cert(file: &Path) -> Failure {
@@ -306,6 +763,7 @@ fn rotate_file(
     target: &Fingerprint,
     resealer: Option<&dyn Resealer>,
     mode: Mode,
+    progress: &mut Progress,
     tally: &mut Tally,
     out: &mut String,
 ) -> Result<()> {
@@ -341,6 +799,7 @@ fn rotate_file(
     let mut pending = Vec::new();
     for (order, doc) in docs.into_iter().enumerate() {
         tally.documents += 1;
+        progress.tick();
         let place = format!("{shown}: {}", doc.describe());
         let current = doc.value["metadata"]["annotations"][KEY_FINGERPRINT_ANNOTATION].as_str();
         if current == Some(target.as_str()) {
@@ -394,7 +853,7 @@ fn rotate_file(
                     .map(Fingerprint::as_str)
                     .collect();
                 let from = if from.is_empty() {
-                    "no items".to_owned()
+                    current.unwrap_or("an unknown key").to_owned()
                 } else {
                     from.join(", ")
                 };
@@ -408,6 +867,7 @@ fn rotate_file(
                     )],
                 });
             }
+            Err(ResealError::Abort(failure)) => return Err(failure),
             Err(e) => {
                 if matches!(e, ResealError::Decrypt(_)) {
                     tally.decrypt_failures += 1;
@@ -466,5 +926,94 @@ fn finish(
             Status::Stale => tally.stale += 1,
             Status::Failed => tally.failed += 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert() -> Certificate {
+        Certificate::from_pem(include_bytes!("../../tests/fixtures/test.pem")).unwrap()
+    }
+
+    /// A structurally valid sealed value for a `rsa_len`-byte key (not decryptable).
+    fn blob(rsa_len: usize) -> String {
+        let mut b = u16::try_from(rsa_len).unwrap().to_be_bytes().to_vec();
+        b.resize(kseal_core::sealed::sealed_len(rsa_len, 4), 7);
+        kseal_core::sealed::encode_base64(&b)
+    }
+
+    fn doc(items: &[&str]) -> SealedSecret {
+        let data: serde_json::Map<String, serde_json::Value> = items
+            .iter()
+            .map(|n| ((*n).to_owned(), blob(256).into()))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+            "metadata": {"name": "app", "namespace": "shop"},
+            "spec": {"encryptedData": data, "template": {"metadata": {"name": "app", "namespace": "shop"}}},
+        }))
+        .unwrap()
+    }
+
+    fn answer(items: &[(&str, String)], fingerprint: Option<&str>) -> Vec<u8> {
+        let data: serde_json::Map<String, serde_json::Value> = items
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone().into()))
+            .collect();
+        let mut v = serde_json::json!({
+            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+            "metadata": {"name": "app", "namespace": "shop"},
+            "spec": {"encryptedData": data},
+        });
+        if let Some(fp) = fingerprint {
+            v["metadata"]["annotations"] = serde_json::json!({ KEY_FINGERPRINT_ANNOTATION: fp });
+        }
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn a_good_answer_gives_the_items_in_the_documents_order() {
+        let cert = cert();
+        let fp = cert.fingerprint().to_string();
+        let (b, a) = (blob(256), blob(256));
+        let body = answer(&[("B", b.clone()), ("A", a.clone())], Some(&fp));
+        let resealed = check_answer(&doc(&["A", "B"]), &body, &cert).unwrap();
+        assert_eq!(resealed.items, vec![("A".into(), a), ("B".into(), b)]);
+    }
+
+    #[test]
+    fn a_bad_answer_is_refused() {
+        let cert = cert();
+        let d = doc(&["A", "B"]);
+        let missing = answer(&[("A", blob(256))], None);
+        assert!(
+            check_answer(&d, &missing, &cert)
+                .unwrap_err()
+                .contains("items A instead of A, B")
+        );
+        let wrong_size = answer(&[("A", blob(256)), ("B", blob(512))], None);
+        assert!(
+            check_answer(&d, &wrong_size, &cert)
+                .unwrap_err()
+                .contains("4096-bit key")
+        );
+        let not_sealed = answer(&[("A", blob(256)), ("B", "cGxhaW4=".into())], None);
+        assert!(
+            check_answer(&d, &not_sealed, &cert)
+                .unwrap_err()
+                .starts_with("item B:")
+        );
+        let other_key = answer(
+            &[("A", blob(256)), ("B", blob(256))],
+            Some("SHA256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        );
+        assert!(
+            check_answer(&d, &other_key, &cert)
+                .unwrap_err()
+                .contains("not the newest certificate")
+        );
+        assert!(check_answer(&d, b"<html>", &cert).is_err());
     }
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::{
     args::VerifyArgs,
     certs::CertSource,
+    cluster::Session,
     config::Config,
     exit::{Code, Failure, Result},
     output::API_VERSION,
@@ -44,10 +45,15 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     let certs = load_certs(&args.certs, config.as_ref())?;
     let paths = scan::default_paths(&args.paths, config.as_ref());
     let files = scan::collect_files(&paths, Walk::Manifests)?;
+    let session = if args.cluster {
+        Some(args.controller.controller().connect()?)
+    } else {
+        None
+    };
     let mut totals = Totals::default();
     for file in &files {
         let named = args.paths.contains(file);
-        verify_file(file, named, &certs, &mut totals)?;
+        verify_file(file, named, &certs, session.as_ref(), &mut totals)?;
     }
     if totals.documents == 0 && totals.errors == 0 {
         return Err(
@@ -60,10 +66,28 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
             "kseal: hint: no certificate given (--cert, or cert: in kseal.yaml): key sizes and fingerprints were not checked"
         );
     }
-    let summary = format!(
+    let mut summary = format!(
         "checked {} SealedSecret(s) in {} file(s): {} error(s), {} warning(s)",
         totals.documents, totals.files, totals.errors, totals.warnings
     );
+    if let Some(session) = &session {
+        summary.push_str(&format!(
+            "; {} of {} unseal with the keys of {}",
+            totals.cluster_ok,
+            totals.documents,
+            session.service()
+        ));
+    }
+    if totals.cluster_refused > 0 {
+        return Err(Failure::new(
+            Code::Decrypt,
+            format!(
+                "{} SealedSecret(s) do not unseal with the cluster's keys: {summary}",
+                totals.cluster_refused
+            ),
+        )
+        .hint("sealed for another cluster, another namespace/name, with a deleted key, or altered: seal them again from their source"));
+    }
     if totals.errors > 0 || (args.strict && totals.warnings > 0) {
         let mut failure = Failure::new(
             Code::Check,
@@ -84,6 +108,9 @@ struct Totals {
     documents: usize,
     errors: usize,
     warnings: usize,
+    /// Documents `/v1/verify` accepted (200) and refused (409).
+    cluster_ok: usize,
+    cluster_refused: usize,
 }
 
 fn show_paths(paths: &[PathBuf]) -> String {
@@ -133,6 +160,7 @@ fn verify_file(
     file: &std::path::Path,
     named: bool,
     certs: &[KnownCert],
+    session: Option<&Session>,
     totals: &mut Totals,
 ) -> Result<()> {
     let shown = file.display().to_string();
@@ -178,6 +206,28 @@ fn verify_file(
         }
         totals.errors += findings.errors.len();
         totals.warnings += findings.warnings.len();
+        if let Some(session) = session {
+            let body = serde_json::to_vec(doc.value)
+                .map_err(|e| Failure::runtime(format!("{place}: cannot encode it: {e}")))?;
+            let reply = session.post_json("/v1/verify", &body)?;
+            match reply.status {
+                200 => totals.cluster_ok += 1,
+                409 => {
+                    eprintln!("kseal: error: {place}: does not unseal with the cluster's keys");
+                    totals.cluster_refused += 1;
+                }
+                400 | 500 => {
+                    let message: String = String::from_utf8_lossy(&reply.body)
+                        .trim()
+                        .chars()
+                        .take(300)
+                        .collect();
+                    eprintln!("kseal: error: {place}: the controller cannot read it: {message}");
+                    totals.errors += 1;
+                }
+                _ => return Err(session.unexpected("POST", "/v1/verify", &reply)),
+            }
+        }
     }
     Ok(())
 }
