@@ -38,12 +38,20 @@ trap 'echo "cluster.sh: ERROR: command failed (exit $?) at line $LINENO: $BASH_C
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE=${KSEAL_CLUSTER_DIR:-/tmp/kseal-cluster}
-BRIDGE=${KSEAL_BRIDGE:-kseal0}
-NET=${KSEAL_NET:-198.18.0}
+# "up" records the network settings in the state dir, so every later command
+# (restart, down, run-as-sa, ...) needs only KSEAL_CLUSTER_DIR; the
+# environment still wins over the record.
+SAVED_BRIDGE="" SAVED_NET="" SAVED_SERVICE_CIDR="" SAVED_API_PORT="" SAVED_ETCD_PORT=""
+if [[ -f $STATE/settings ]]; then
+  # shellcheck source=/dev/null
+  . "$STATE/settings"
+fi
+BRIDGE=${KSEAL_BRIDGE:-${SAVED_BRIDGE:-kseal0}}
+NET=${KSEAL_NET:-${SAVED_NET:-198.18.0}}
 API_IP=$NET.1
-SERVICE_CIDR=${KSEAL_SERVICE_CIDR:-198.19.0.0/24}
-API_PORT=${KSEAL_API_PORT:-6443}
-ETCD_PORT=${KSEAL_ETCD_PORT:-12379}
+SERVICE_CIDR=${KSEAL_SERVICE_CIDR:-${SAVED_SERVICE_CIDR:-198.19.0.0/24}}
+API_PORT=${KSEAL_API_PORT:-${SAVED_API_PORT:-6443}}
+ETCD_PORT=${KSEAL_ETCD_PORT:-${SAVED_ETCD_PORT:-12379}}
 ETCD_PEER_PORT=$((ETCD_PORT + 1))
 KUBECONFIG_PATH=$STATE/admin.kubeconfig
 SA_ISSUER=https://kubernetes.default.svc.cluster.local
@@ -431,9 +439,11 @@ cmd_up() {
   fi
   BIN=$(bindir)
   [[ -x $BIN/kube-apiserver ]] || die "no kube-apiserver in '$BIN' (build.sh failed?)"
-  rm -rf "${STATE:?}"/{pki,etcd,logs,pids,net,sa}
+  rm -rf "${STATE:?}"/{pki,etcd,logs,pids,net,sa,settings}
   mkdir -p "$STATE"/{logs,pids,net,sa}
   touch "$STATE/.kseal-cluster" # marks the dir as ours for 'down'
+  printf 'SAVED_BRIDGE=%q SAVED_NET=%q SAVED_SERVICE_CIDR=%q SAVED_API_PORT=%q SAVED_ETCD_PORT=%q\n' \
+    "$BRIDGE" "$NET" "$SERVICE_CIDR" "$API_PORT" "$ETCD_PORT" >"$STATE/settings"
   echo "$BIN" >"$STATE/bindir"
   log "bin dir: $BIN"
 
