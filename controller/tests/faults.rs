@@ -1,5 +1,5 @@
-//! Fault tests of `kseal-controller` on a real control plane (issue 8): restart the API server
-//! and kill etcd in the middle of reconciling 500 SealedSecrets, kill the leader of two
+//! Fault tests of `kseal-controller` on a real control plane (issue 8): take the API server
+//! away for 35 s, restart it and kill etcd in the middle of reconciling 500 SealedSecrets, kill the leader of two
 //! replicas mid-run, corrupt and delete the key Secret, write to the target Secrets against the
 //! controller, and flood it with malformed SealedSecrets mixed with good ones. After each fault
 //! every good SealedSecret must end `Synced=True` with exactly the sealed bytes, nothing is
@@ -46,6 +46,8 @@ const MID_RUN: f64 = 100.0;
 /// Short leader election so failover is quick; the assertion uses these.
 const LEASE: Duration = Duration::from_secs(6);
 const RETRY: Duration = Duration::from_secs(1);
+/// How long the API server stays down in the outage fault.
+const OUTAGE: Duration = Duration::from_secs(35);
 /// Time allowed for each recovery (also bounds the whole file on a busy machine).
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(120);
 const KEY_SECRET: &str = "sealed-secrets-keyfaults";
@@ -528,7 +530,43 @@ async fn faults() {
     );
     let app = [(APP_NS, &expected)];
 
-    // ---- 1. kube-apiserver restarted (SIGTERM, 10 s grace, start again) mid-reconcile ----------
+    // ---- 1. one replica without leader election: kube-apiserver gone for 35 s mid-reconcile ----
+    // Longer than the fast retries (1+2+4+8+16 s), so objects that failed all of them must
+    // still come back soon after the API server does, not after --failed-requeue-period.
+    let mut single = {
+        let mut args = controller_args();
+        args.push("--leader-elect=false".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Controller::start(&cluster.kubeconfig, CTL_NS, &args)
+    };
+    let before = Counts::of(&single);
+    let at = wait_writes(&single, 0.0, MID_RUN).await;
+    let (down, ready) = cluster
+        .restart(&[
+            "kube-apiserver",
+            "--kill",
+            "--down",
+            &OUTAGE.as_secs().to_string(),
+        ])
+        .await;
+    let recovered = wait_recovered(&client, &app, "apiserver-outage").await;
+    assert_healthy(&single, "controller");
+    let (retried, detail) = Counts::of(&single).since(&before);
+    report(
+        "apiserver-outage",
+        recovered,
+        retried,
+        &format!(
+            "--leader-elect=false; fault at {at}/{COUNT} Secrets written; API server SIGKILLed after {down:.1}s, kept down {}s, ready again after {ready:.1}s; recovery counted from ready; errors {detail}",
+            OUTAGE.as_secs()
+        ),
+        COUNT,
+        COUNT,
+    );
+    single.kill();
+
+    // ---- 2. kube-apiserver restarted (SIGTERM, 10 s grace, start again) mid-reconcile ----------
+    delete_targets(&client, APP_NS).await;
     let mut a = start_controller(&cluster.kubeconfig);
     let before = Counts::of(&a);
     let at = wait_writes(&a, 0.0, MID_RUN).await;
@@ -547,7 +585,7 @@ async fn faults() {
         COUNT,
     );
 
-    // ---- 2. etcd killed (SIGKILL) and restarted mid-reconcile -----------------------------------
+    // ---- 3. etcd killed (SIGKILL) and restarted mid-reconcile -----------------------------------
     let before = Counts::of(&a);
     delete_targets(&client, APP_NS).await;
     let at = wait_writes(&a, before.writes, MID_RUN).await;
@@ -566,7 +604,7 @@ async fn faults() {
         COUNT,
     );
 
-    // ---- 3. the leader of two replicas killed (SIGKILL) mid-run ------------------------------
+    // ---- 4. the leader of two replicas killed (SIGKILL) mid-run ------------------------------
     let b = start_controller(&cluster.kubeconfig);
     b.certificate().await;
     tokio::time::sleep(RETRY * 2).await;
@@ -620,7 +658,7 @@ async fn faults() {
     );
     let c = b; // the survivor runs every later fault
 
-    // ---- 4. key Secret corrupted, then deleted, then restored from a backup ----------------
+    // ---- 5. key Secret corrupted, then deleted, then restored from a backup ----------------
     let before = Counts::of(&c);
     let backup = keys.get(KEY_SECRET).await.expect("back up the key Secret");
     let mut corrupt = backup.clone();
@@ -691,7 +729,7 @@ async fn faults() {
         COUNT,
     );
 
-    // ---- 5. conflicting writes to the target Secrets --------------------------------------
+    // ---- 6. conflicting writes to the target Secrets --------------------------------------
     let before = Counts::of(&c);
     let stop = Arc::new(AtomicBool::new(false));
     let (writes, conflicts) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -768,7 +806,7 @@ async fn faults() {
         COUNT,
     );
 
-    // ---- 6. a flood of malformed SealedSecrets mixed with good ones ------------------------
+    // ---- 7. a flood of malformed SealedSecrets mixed with good ones ------------------------
     let before = Counts::of(&c);
     let flood_api: Api<SealedSecret> = Api::namespaced(client.clone(), FLOOD_NS);
     let (good, good_expected) = good_batch(&cert, FLOOD_NS, "good", 100);

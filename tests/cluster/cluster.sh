@@ -15,11 +15,11 @@
 #                                 run CMD as that ServiceAccount, in-cluster style; with
 #                                 --background: detached, stdout = PID, log in the state dir
 #   cluster.sh stop NAME          stop a --background process (SIGTERM, then SIGKILL after 10 s)
-#   cluster.sh restart DAEMON [--kill]
+#   cluster.sh restart DAEMON [--kill] [--down SECONDS]
 #                                 fault injection: stop etcd, kube-apiserver or
-#                                 kube-controller-manager (SIGTERM, or SIGKILL with --kill) and
-#                                 start it again on the same state; waits until the API server is
-#                                 ready; stdout: "down=SECONDS ready=SECONDS"
+#                                 kube-controller-manager (SIGTERM, or SIGKILL with --kill), keep it
+#                                 down SECONDS (0), start it again on the same state; waits until
+#                                 the API server is ready; stdout: "down=SECONDS ready=SECONDS"
 #   cluster.sh pid NAME           PID of a daemon or --background process
 #   cluster.sh expose NS SERVICE NETNS PORT [PORTNAME]
 #                                 selector-less Service + Endpoints + EndpointSlice
@@ -374,14 +374,23 @@ start_kcm() {
 }
 
 # Fault injection for tests: stop one daemon (SIGTERM with the usual 10 s
-# grace, or SIGKILL at once with --kill) and start it again with the same
-# state, then wait until the API server is ready again. Prints
+# grace, or SIGKILL at once with --kill), keep it down --down SECONDS (0),
+# start it again with the same state, then wait until the API server is
+# ready again. Prints
 # "down=SECONDS ready=SECONDS" (stop finished / ready again, from the start
 # of the command) on stdout.
-cmd_restart() { # daemon [--kill]
-  local d=${1:?usage: restart etcd|kube-apiserver|kube-controller-manager [--kill]} mode=${2:-} pid t0 down
+cmd_restart() { # daemon [--kill] [--down SECONDS]
+  local d=${1:?usage: restart etcd|kube-apiserver|kube-controller-manager [--kill] [--down SECONDS]} mode="" pause=0 pid t0 down
+  shift
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --kill) mode=--kill; shift ;;
+      --down) pause=${2:?--down needs seconds}; shift 2 ;;
+      *) die "restart: unknown option '$1' (--kill, --down SECONDS)" ;;
+    esac
+  done
+  [[ $pause =~ ^[0-9]+$ ]] || die "restart: --down takes whole seconds, not '$pause'"
   need_root
-  [[ $mode == "" || $mode == --kill ]] || die "restart: unknown option '$mode' (only --kill)"
   case $d in
     etcd | kube-apiserver | kube-controller-manager) ;;
     *) die "restart: unknown daemon '$d' (etcd, kube-apiserver, kube-controller-manager)" ;;
@@ -403,6 +412,10 @@ cmd_restart() { # daemon [--kill]
     stop_pidfile "$STATE/pids/$d.pid" "$d"
   fi
   down=$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN{printf "%.2f", a-b}')
+  if ((pause > 0)); then
+    log "keeping $d down for $pause s"
+    sleep "$pause"
+  fi
   case $d in
     etcd) start_etcd; wait_for 60 kube-apiserver "kube-apiserver did not become ready after the etcd restart" api_ready ;;
     kube-apiserver) start_apiserver ;;
