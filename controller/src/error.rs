@@ -116,6 +116,18 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
+    /// Whether the API server failed rather than the object: a request that did not get an
+    /// answer, or one answered 409 (conflict), 429 (throttled) or 5xx. Retrying may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Fetch(e) | Self::Update(e) | Self::Status(e) => match e {
+                kube::Error::Api(s) => s.code == 409 || s.code == 429 || s.code >= 500,
+                _ => true,
+            },
+            _ => false,
+        }
+    }
+
     /// The `reason` label of `sealed_secrets_controller_unseal_errors_total`.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -131,6 +143,24 @@ impl ReconcileError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transient_is_the_api_servers_failure() {
+        let api = |code| {
+            let mut s = kube::core::Status::failure("x", "y");
+            s.code = code;
+            kube::Error::Api(s.boxed())
+        };
+        let unreachable = || kube::Error::Service(Box::new(std::io::Error::other("refused")));
+        assert!(ReconcileError::Fetch(unreachable()).is_transient());
+        assert!(ReconcileError::Status(api(409)).is_transient());
+        assert!(ReconcileError::Update(api(503)).is_transient());
+        assert!(ReconcileError::Update(api(429)).is_transient());
+        assert!(!ReconcileError::Update(api(422)).is_transient());
+        assert!(!ReconcileError::Fetch(api(403)).is_transient());
+        assert!(!ReconcileError::Unmanaged("a".into()).is_transient());
+        assert!(!ReconcileError::Unseal(UnsealError::TooLarge { bytes: 1 }).is_transient());
+    }
 
     #[test]
     fn bitnami_wording() {

@@ -74,7 +74,11 @@ pub async fn watch_keys(
     )
     .default_backoff()
     .map(Update::Labelled);
-    let legacy = watch_object(api, &prefix).map(Update::Legacy);
+    // With backoff like the labelled watch: without it an unreachable API server made this
+    // retry (and log) in a tight loop, thousands of times a second.
+    let legacy = watch_object(api, &prefix)
+        .default_backoff()
+        .map(Update::Legacy);
     let mut updates = std::pin::pin!(stream::select(labelled, legacy));
     let mut listing: Option<HashSet<String>> = None;
     let mut listed_once = false;

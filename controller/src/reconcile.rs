@@ -405,14 +405,22 @@ fn status_message(e: &ReconcileError) -> String {
 }
 
 /// Backoff after a failure: 1 s doubling to 5 min for `--max-unseal-retries` attempts, then
-/// `--failed-requeue-period`, so a failing object is never forgotten.
-pub fn error_policy(ss: Arc<SealedSecret>, _error: &ReconcileError, ctx: Arc<Context>) -> Action {
+/// `--failed-requeue-period`, so a failing object is never forgotten. A failure of the API
+/// server itself (unreachable, 5xx, 429, a write conflict) says nothing about the object, so it
+/// never drops to the slow requeue: it retries at the last fast step, and an outage longer than
+/// the fast retries does not leave objects waiting `--failed-requeue-period` after it ends.
+pub fn error_policy(ss: Arc<SealedSecret>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     let oref = ObjectRef::from_obj(&*ss);
     let mut failures = lock(&ctx.failures);
     let n = failures.entry(oref).or_insert(0);
     *n += 1;
+    let attempt = if error.is_transient() {
+        (*n).min(ctx.options.max_retries.max(1))
+    } else {
+        *n
+    };
     Action::requeue(backoff(
-        *n,
+        attempt,
         ctx.options.max_retries,
         ctx.options.failed_requeue,
     ))

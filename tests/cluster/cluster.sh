@@ -15,6 +15,12 @@
 #                                 run CMD as that ServiceAccount, in-cluster style; with
 #                                 --background: detached, stdout = PID, log in the state dir
 #   cluster.sh stop NAME          stop a --background process (SIGTERM, then SIGKILL after 10 s)
+#   cluster.sh restart DAEMON [--kill] [--down SECONDS]
+#                                 fault injection: stop etcd, kube-apiserver or
+#                                 kube-controller-manager (SIGTERM, or SIGKILL with --kill), keep it
+#                                 down SECONDS (0), start it again on the same state; waits until
+#                                 the API server is ready; stdout: "down=SECONDS ready=SECONDS"
+#   cluster.sh pid NAME           PID of a daemon or --background process
 #   cluster.sh expose NS SERVICE NETNS PORT [PORTNAME]
 #                                 selector-less Service + Endpoints + EndpointSlice
 #                                 pointing at the netns address (for the API server's service
@@ -32,12 +38,20 @@ trap 'echo "cluster.sh: ERROR: command failed (exit $?) at line $LINENO: $BASH_C
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE=${KSEAL_CLUSTER_DIR:-/tmp/kseal-cluster}
-BRIDGE=${KSEAL_BRIDGE:-kseal0}
-NET=${KSEAL_NET:-198.18.0}
+# "up" records the network settings in the state dir, so every later command
+# (restart, down, run-as-sa, ...) needs only KSEAL_CLUSTER_DIR; the
+# environment still wins over the record.
+SAVED_BRIDGE="" SAVED_NET="" SAVED_SERVICE_CIDR="" SAVED_API_PORT="" SAVED_ETCD_PORT=""
+if [[ -f $STATE/settings ]]; then
+  # shellcheck source=/dev/null
+  . "$STATE/settings"
+fi
+BRIDGE=${KSEAL_BRIDGE:-${SAVED_BRIDGE:-kseal0}}
+NET=${KSEAL_NET:-${SAVED_NET:-198.18.0}}
 API_IP=$NET.1
-SERVICE_CIDR=${KSEAL_SERVICE_CIDR:-198.19.0.0/24}
-API_PORT=${KSEAL_API_PORT:-6443}
-ETCD_PORT=${KSEAL_ETCD_PORT:-12379}
+SERVICE_CIDR=${KSEAL_SERVICE_CIDR:-${SAVED_SERVICE_CIDR:-198.19.0.0/24}}
+API_PORT=${KSEAL_API_PORT:-${SAVED_API_PORT:-6443}}
+ETCD_PORT=${KSEAL_ETCD_PORT:-${SAVED_ETCD_PORT:-12379}}
 ETCD_PEER_PORT=$((ETCD_PORT + 1))
 KUBECONFIG_PATH=$STATE/admin.kubeconfig
 SA_ISSUER=https://kubernetes.default.svc.cluster.local
@@ -104,9 +118,10 @@ stop_pidfile() { # pidfile label
 start_daemon() { # name binary args...
   local name=$1 bin=$2
   shift 2
-  setsid "$bin" "$@" </dev/null >"$STATE/logs/$name.log" 2>&1 9>&- &
-  record_pid "$STATE/pids/$name.pid" $!
-  log "started $name (pid $!), log: $STATE/logs/$name.log"
+  setsid "$bin" "$@" </dev/null >>"$STATE/logs/$name.log" 2>&1 9>&- &
+  local pid=$! # before record_pid: its process substitution changes $!
+  record_pid "$STATE/pids/$name.pid" "$pid"
+  log "started $name (pid $pid), log: $STATE/logs/$name.log"
 }
 
 # --- bin dir ----------------------------------------------------------------
@@ -309,6 +324,116 @@ wait_for() { # seconds daemon description command...
   die "$what within $secs s; see $logf"
 }
 
+# Each daemon's start, shared by "up" and "restart" (same data dir, certs and
+# flags, so a restarted daemon continues where it stopped).
+start_etcd() {
+  # --unsafe-no-fsync: the data is thrown away anyway, and fsync dominates
+  # etcd latency on a busy 2-core machine. (A SIGKILLed etcd loses nothing:
+  # the writes are in the page cache; only a power loss would need fsync.)
+  start_daemon etcd "$BIN/etcd" \
+    --name kseal --data-dir "$STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "kseal=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync --log-level warn
+  wait_for 20 etcd "etcd did not become healthy" \
+    curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+  log "etcd healthy"
+}
+
+start_apiserver() {
+  local p=$STATE/pki
+  start_daemon kube-apiserver "$BIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address "$API_IP" --advertise-address "$API_IP" --secure-port "$API_PORT" \
+    --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" \
+    --client-ca-file "$p/ca.crt" --cert-dir "$STATE/apiserver-certs" \
+    --authorization-mode Node,RBAC \
+    --service-account-issuer "$SA_ISSUER" --api-audiences "$SA_ISSUER" \
+    --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --profiling=false --v=1
+  wait_for 60 kube-apiserver "kube-apiserver did not become ready" api_ready
+  log "kube-apiserver ready at https://$API_IP:$API_PORT"
+}
+
+start_kcm() {
+  local p=$STATE/pki
+  start_daemon kube-controller-manager "$BIN/kube-controller-manager" \
+    --kubeconfig "$STATE/kube-controller-manager.kubeconfig" \
+    --service-account-private-key-file "$p/sa.key" --root-ca-file "$p/ca.crt" \
+    --use-service-account-credentials --leader-elect=false \
+    --controllers "$KCM_CONTROLLERS" \
+    --secure-port 0 --v=1
+  # Tests may rely on controllers right away (a new namespace's "default"
+  # ServiceAccount, garbage collection), so wait until they visibly work:
+  # the serviceaccount and root-ca-certificate-publisher controllers have
+  # filled the "default" namespace.
+  wait_for 30 kube-controller-manager "kube-controller-manager controllers did not start" kcm_working
+  log "kube-controller-manager controllers running"
+}
+
+# Fault injection for tests: stop one daemon (SIGTERM with the usual 10 s
+# grace, or SIGKILL at once with --kill), keep it down --down SECONDS (0),
+# start it again with the same state, then wait until the API server is
+# ready again. Prints
+# "down=SECONDS ready=SECONDS" (stop finished / ready again, from the start
+# of the command) on stdout.
+cmd_restart() { # daemon [--kill] [--down SECONDS]
+  local d=${1:?usage: restart etcd|kube-apiserver|kube-controller-manager [--kill] [--down SECONDS]} mode="" pause=0 pid t0 down
+  shift
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --kill) mode=--kill; shift ;;
+      --down) pause=${2:?--down needs seconds}; shift 2 ;;
+      *) die "restart: unknown option '$1' (--kill, --down SECONDS)" ;;
+    esac
+  done
+  [[ $pause =~ ^[0-9]+$ ]] || die "restart: --down takes whole seconds, not '$pause'"
+  need_root
+  case $d in
+    etcd | kube-apiserver | kube-controller-manager) ;;
+    *) die "restart: unknown daemon '$d' (etcd, kube-apiserver, kube-controller-manager)" ;;
+  esac
+  exec 9>"$STATE/.lock"
+  flock 9
+  running || die "no cluster running in $STATE (start one with: $0 up)"
+  BIN=$(cat "$STATE/bindir")
+  t0=$EPOCHREALTIME
+  if [[ $mode == --kill ]]; then
+    read -r pid _ <"$STATE/pids/$d.pid"
+    kill -KILL "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 50; i++)); do pid_alive "$STATE/pids/$d.pid" || break; sleep 0.1; done
+    pid_alive "$STATE/pids/$d.pid" && die "$d (pid $pid) survived SIGKILL"
+    rm -f "$STATE/pids/$d.pid"
+    log "killed $d (pid $pid, SIGKILL)"
+  else
+    stop_pidfile "$STATE/pids/$d.pid" "$d"
+  fi
+  down=$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN{printf "%.2f", a-b}')
+  if ((pause > 0)); then
+    log "keeping $d down for $pause s"
+    sleep "$pause"
+  fi
+  case $d in
+    etcd) start_etcd; wait_for 60 kube-apiserver "kube-apiserver did not become ready after the etcd restart" api_ready ;;
+    kube-apiserver) start_apiserver ;;
+    kube-controller-manager) start_kcm ;;
+  esac
+  echo "down=$down ready=$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN{printf "%.2f", a-b}')"
+}
+
+cmd_pid() { # name
+  local n=${1:?usage: pid NAME} f
+  case $n in
+    etcd | kube-apiserver | kube-controller-manager) f=$STATE/pids/$n.pid ;;
+    *) f=$STATE/pids/proc-$n.pid ;;
+  esac
+  pid_alive "$f" || die "$n is not running (no live PID file $f)"
+  cut -d' ' -f1 "$f"
+}
+
 cmd_up() {
   need_root
   mkdir -p "$STATE"
@@ -327,9 +452,11 @@ cmd_up() {
   fi
   BIN=$(bindir)
   [[ -x $BIN/kube-apiserver ]] || die "no kube-apiserver in '$BIN' (build.sh failed?)"
-  rm -rf "${STATE:?}"/{pki,etcd,logs,pids,net,sa}
+  rm -rf "${STATE:?}"/{pki,etcd,logs,pids,net,sa,settings}
   mkdir -p "$STATE"/{logs,pids,net,sa}
   touch "$STATE/.kseal-cluster" # marks the dir as ours for 'down'
+  printf 'SAVED_BRIDGE=%q SAVED_NET=%q SAVED_SERVICE_CIDR=%q SAVED_API_PORT=%q SAVED_ETCD_PORT=%q\n' \
+    "$BRIDGE" "$NET" "$SERVICE_CIDR" "$API_PORT" "$ETCD_PORT" >"$STATE/settings"
   echo "$BIN" >"$STATE/bindir"
   log "bin dir: $BIN"
 
@@ -340,44 +467,9 @@ cmd_up() {
   net_up
   log "bridge $BRIDGE has $API_IP/24"
 
-  # --unsafe-no-fsync: the data is thrown away anyway, and fsync dominates
-  # etcd latency on a busy 2-core machine.
-  start_daemon etcd "$BIN/etcd" \
-    --name kseal --data-dir "$STATE/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "kseal=http://127.0.0.1:$ETCD_PEER_PORT" \
-    --unsafe-no-fsync --log-level warn
-  wait_for 20 etcd "etcd did not become healthy" \
-    curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
-  log "etcd healthy"
-
-  local p=$STATE/pki
-  start_daemon kube-apiserver "$BIN/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-    --bind-address "$API_IP" --advertise-address "$API_IP" --secure-port "$API_PORT" \
-    --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" \
-    --client-ca-file "$p/ca.crt" --cert-dir "$STATE/apiserver-certs" \
-    --authorization-mode Node,RBAC \
-    --service-account-issuer "$SA_ISSUER" --api-audiences "$SA_ISSUER" \
-    --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
-    --service-cluster-ip-range "$SERVICE_CIDR" \
-    --profiling=false --v=1
-  wait_for 60 kube-apiserver "kube-apiserver did not become ready" api_ready
-  log "kube-apiserver ready at https://$API_IP:$API_PORT"
-
-  start_daemon kube-controller-manager "$BIN/kube-controller-manager" \
-    --kubeconfig "$STATE/kube-controller-manager.kubeconfig" \
-    --service-account-private-key-file "$p/sa.key" --root-ca-file "$p/ca.crt" \
-    --use-service-account-credentials --leader-elect=false \
-    --controllers "$KCM_CONTROLLERS" \
-    --secure-port 0 --v=1
-  # Tests may rely on controllers right away (a new namespace's "default"
-  # ServiceAccount, garbage collection), so wait until they visibly work:
-  # the serviceaccount and root-ca-certificate-publisher controllers have
-  # filled the "default" namespace.
-  wait_for 30 kube-controller-manager "kube-controller-manager controllers did not start" kcm_working
-  log "kube-controller-manager controllers running"
+  start_etcd
+  start_apiserver
+  start_kcm
 
   write_env
   log "cluster up"
@@ -483,9 +575,10 @@ cmd_run_as_sa() {
     [[ $bg =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad --background name '$bg'"
     pid_alive "$STATE/pids/proc-$bg.pid" && die "a process named '$bg' is already running"
     setsid "${cmd[@]}" </dev/null >"$STATE/logs/$bg.log" 2>&1 9>&- 8>&- &
-    record_pid "$STATE/pids/proc-$bg.pid" $!
-    log "started $bg (pid $!) as $ns/$sa${netns:+ in netns $netns}; log: $STATE/logs/$bg.log"
-    echo "$!"
+    local pid=$! # before record_pid: its process substitution changes $!
+    record_pid "$STATE/pids/proc-$bg.pid" "$pid"
+    log "started $bg (pid $pid) as $ns/$sa${netns:+ in netns $netns}; log: $STATE/logs/$bg.log"
+    echo "$pid"
   else
     exec "${cmd[@]}"
   fi
@@ -595,6 +688,8 @@ case ${1:-} in
     esac
     ;;
   run-as-sa) shift; cmd_run_as_sa "$@" ;;
+  restart) shift; cmd_restart "$@" ;;
+  pid) shift; cmd_pid "$@" ;;
   stop)
     need_root
     f=$STATE/pids/proc-${2:?usage: stop NAME}.pid
