@@ -31,6 +31,9 @@ cleanup() {
     printf '\n== stopping the control plane\n' >&2
     tests/cluster/cluster.sh down >&2 || rc=1
   fi
+  # The fault tests' private control plane (controller/tests/faults.rs stops it on drop; this
+  # covers a killed run). A no-op when it is not running.
+  KSEAL_CLUSTER_DIR=/tmp/kseal-cluster-faults tests/cluster/cluster.sh down >/dev/null 2>&1 || true
   exit "$rc"
 }
 trap cleanup EXIT
@@ -80,6 +83,12 @@ passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "${TMPDIR:-/tmp}/ksea
 failed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "${TMPDIR:-/tmp}/kseal-cargo-test.log" | awk '{s+=$6} END {print s+0}')
 smoke_passed=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed$' "${TMPDIR:-/tmp}/kseal-smoke.log" | awk '{print $1}' | tail -1)
 smoke_failed=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed$' "${TMPDIR:-/tmp}/kseal-smoke.log" | awk '{print $3}' | tail -1)
+log="${TMPDIR:-/tmp}/kseal-cargo-test.log"
+# Figures the issues ask to see in every run: the interop matrix count and each fault's recovery.
+matrix=$(grep -Eo 'interop matrix: [0-9]+/[0-9]+ cells passed' "$log" | tail -1)
+printf '\n%s\n' "${matrix:-interop matrix: did not run (no count in the cargo test log)}"
+grep -E '^fault [a-z0-9 -]+: recovered in' "$log" || echo "fault tests: no recovery figures in the cargo test log"
+if [ -z "$matrix" ]; then test_rc=1; fi
 printf '\nkseal: all steps finished in %ss (cargo test exit %s, smoke exit %s)\n' \
   "$(( $(date +%s) - all_start ))" "$test_rc" "$smoke_rc" >&2
 echo "cargo tests $passed passed / $failed failed; smoke checks ${smoke_passed:-0} passed / ${smoke_failed:-?} failed"

@@ -457,11 +457,16 @@ fn report(
     synced: usize,
     total: usize,
 ) {
-    println!(
+    // Straight to the process's stderr: the test harness captures `println!` of passing tests,
+    // and these figures belong in every CI log (tests/run-all.sh repeats them at the end).
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
         "fault {name}: recovered in {:.1}s, {retried} requests retried/failed, {synced}/{total} Synced",
         recovered.as_secs_f64()
     );
-    println!("  {name}: {detail}");
+    let _ = writeln!(err, "  {name}: {detail}");
 }
 
 fn controller_args() -> Vec<String> {
