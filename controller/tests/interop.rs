@@ -1,0 +1,745 @@
+//! Interop with the real Bitnami tools (v0.36.0, from the test control plane's harness) on the
+//! real control plane (`tests/cluster/`):
+//!
+//! - the matrix: sealer {kseal, kubeseal} × controller {kseal-controller, Bitnami controller} ×
+//!   scope {strict, namespace-wide, cluster-wide} × key size {2048, 4096} = 24 cells; each seals a
+//!   Secret manifest with binary, empty, UTF-8 and 64 KiB values (kseal cells also a `.env` with
+//!   empty, UTF-8, multi-line and 64 KiB values) and checks the unsealed Secret's bytes exactly;
+//!   the two controllers must also produce the same Secret (type, labels, annotations, owner) for
+//!   the same input. One line per cell and `interop matrix: N/24 cells passed` go to stderr,
+//!   past the test harness's capture, so `tests/run-all.sh` can grep them;
+//! - migration both ways: stop one controller, start the other on the same key Secrets: every
+//!   SealedSecret stays Synced and no unsealed Secret is written (same resourceVersion);
+//! - `kubeseal --fetch-cert`, `--validate`, `--re-encrypt` (after a key renewal) and
+//!   `--recovery-unseal` (with kseal's key Secrets) against kseal's controller at 4096 bits;
+//! - a `spec.template` SealedSecret renders the same bytes in both controllers.
+//!
+//! Controllers are shared across cells (one per controller × key size, each in its own
+//! namespaces) and cells run concurrently. Messages never print values: digests and lengths.
+
+mod support;
+
+use std::{
+    collections::BTreeMap,
+    io::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Secret;
+use kseal_core::ScopeKind;
+use kseal_crds::SealedSecret;
+use kube::{Api, Client, api::PostParams};
+use rand_core::{OsRng, RngCore as _};
+use sha2::{Digest as _, Sha256};
+use support::{bitnami::*, *};
+
+type Data = BTreeMap<String, Vec<u8>>;
+
+/// Writes a line to the process's stderr directly: the test harness captures `eprintln!` of a
+/// passing test, not writes to the stderr handle, so these lines show in every `cargo test` run.
+fn report(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A short digest of Secret data for messages: never the values themselves.
+fn digest(data: &Data) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in data {
+        h.update((k.len() as u64).to_be_bytes());
+        h.update(k.as_bytes());
+        h.update((v.len() as u64).to_be_bytes());
+        h.update(v);
+    }
+    let d = h.finalize();
+    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which keys differ between `got` and `want`, by name and length only.
+fn diff(got: &Data, want: &Data) -> String {
+    let mut out = Vec::new();
+    for (k, v) in want {
+        match got.get(k) {
+            None => out.push(format!("{k}: missing")),
+            Some(g) if g != v => out.push(format!(
+                "{k}: {} bytes, want {} bytes, different content",
+                g.len(),
+                v.len()
+            )),
+            Some(_) => {}
+        }
+    }
+    for k in got.keys().filter(|k| !want.contains_key(*k)) {
+        out.push(format!("{k}: unexpected"));
+    }
+    out.join("; ")
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0; n];
+    OsRng.fill_bytes(&mut v);
+    v
+}
+
+fn random_alnum(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    random_bytes(n)
+        .into_iter()
+        .map(|b| ALPHABET[b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Secret-manifest values: every byte value plus random bytes, empty, UTF-8 (with quotes,
+/// backslash, tab, newline and the canary) and 64 KiB of random bytes.
+fn manifest_values() -> Data {
+    let mut binary: Vec<u8> = (0..=255).collect();
+    binary.extend(random_bytes(256));
+    let utf8 = format!(
+        "Grüße, 日本語, Ελληνικά, 🔐 — \"quoted\" \\ back\tslash\nline 2 {CANARY}"
+    );
+    BTreeMap::from([
+        ("binary.bin".into(), binary),
+        ("empty".into(), Vec::new()),
+        ("utf-8.txt".into(), utf8.into_bytes()),
+        ("big-64KiB".into(), random_bytes(64 * 1024)),
+    ])
+}
+
+/// A `.env` file with empty, UTF-8 (escapes in double quotes), multi-line PEM-like and 64 KiB
+/// values, and the Secret data it means.
+fn dotenv_values() -> (String, Data) {
+    let big = random_alnum(64 * 1024);
+    let pem = format!(
+        "-----BEGIN TEST KEY-----\n{}\n{}\n-----END TEST KEY-----",
+        random_alnum(64),
+        random_alnum(20)
+    );
+    let text = format!(
+        "# interop .env\nEMPTY=\nUTF8=\"Grüße, 日本語, 🔐 — \\\"quoted\\\" and \\\\backslash\"\n\
+         PEM=\"{pem}\"\nexport BIG={big}\nCANARY_VALUE='{CANARY}'\n"
+    );
+    let data = BTreeMap::from([
+        ("EMPTY".into(), Vec::new()),
+        (
+            "UTF8".into(),
+            "Grüße, 日本語, 🔐 — \"quoted\" and \\backslash".as_bytes().to_vec(),
+        ),
+        ("PEM".into(), pem.into_bytes()),
+        ("BIG".into(), big.into_bytes()),
+        ("CANARY_VALUE".into(), CANARY.as_bytes().to_vec()),
+    ]);
+    (text, data)
+}
+
+fn secret_manifest(ns: &str, name: &str, data: &Data) -> Vec<u8> {
+    let data: BTreeMap<&str, String> = data.iter().map(|(k, v)| (k.as_str(), b64(v))).collect();
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns},
+        "type": "Opaque",
+        "data": data
+    }))
+    .unwrap()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Sealer {
+    Kseal,
+    Kubeseal,
+}
+
+impl Sealer {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Kseal => "kseal",
+            Self::Kubeseal => "kubeseal",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Ctl {
+    Kseal,
+    Bitnami,
+}
+
+impl Ctl {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Kseal => "kseal-controller",
+            Self::Bitnami => "bitnami",
+        }
+    }
+}
+
+/// The harness tools every test uses.
+#[derive(Clone)]
+struct Tools {
+    kseal: PathBuf,
+    kubeseal: PathBuf,
+    kubectl: PathBuf,
+}
+
+impl Tools {
+    fn find() -> Self {
+        let bin = harness_bin();
+        Self {
+            kseal: kseal_cli(),
+            kubeseal: bin.join("kubeseal"),
+            kubectl: bin.join("kubectl"),
+        }
+    }
+
+    /// Seals a Secret manifest with `sealer` for `cert` (a PEM file) and `scope`; the parsed
+    /// SealedSecret, or the tool's stderr.
+    async fn seal_manifest(
+        &self,
+        sealer: Sealer,
+        cert: &Path,
+        scope: ScopeKind,
+        manifest: Vec<u8>,
+    ) -> Result<serde_json::Value, String> {
+        let cert = cert.to_str().unwrap().to_owned();
+        let (tool, args): (PathBuf, Vec<String>) = match sealer {
+            Sealer::Kseal => (
+                self.kseal.clone(),
+                ["seal", "--no-config", "--cert", &cert, "--scope", scope.as_str()]
+                    .into_iter()
+                    .chain(["-o", "json", "-"])
+                    .map(String::from)
+                    .collect(),
+            ),
+            Sealer::Kubeseal => (
+                self.kubeseal.clone(),
+                ["--cert", &cert, "--scope", scope.as_str(), "-o", "json"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+            ),
+        };
+        run_json(tool, args, manifest).await
+    }
+
+    /// Seals a `.env` file with kseal.
+    async fn seal_dotenv(
+        &self,
+        cert: &Path,
+        scope: ScopeKind,
+        ns: &str,
+        name: &str,
+        file: &Path,
+    ) -> Result<serde_json::Value, String> {
+        let args = [
+            "seal",
+            "--no-config",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--scope",
+            scope.as_str(),
+            "--name",
+            name,
+            "-n",
+            ns,
+            "-o",
+            "json",
+            file.to_str().unwrap(),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        run_json(self.kseal.clone(), args, Vec::new()).await
+    }
+}
+
+async fn run_json(
+    tool: PathBuf,
+    args: Vec<String>,
+    stdin: Vec<u8>,
+) -> Result<serde_json::Value, String> {
+    let name = tool.file_name().unwrap().to_string_lossy().into_owned();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_tool(&tool, &args, &stdin)
+    })
+    .await
+    .unwrap();
+    if !ok {
+        return Err(format!("{name} failed: {}", err.trim()));
+    }
+    serde_json::from_slice(&out).map_err(|e| format!("{name} printed no JSON SealedSecret: {e}"))
+}
+
+/// Creates `sealed` (tool output) as `ns/name` and returns nothing but errors as text.
+async fn create_as(
+    client: &Client,
+    mut sealed: serde_json::Value,
+    ns: &str,
+    name: &str,
+) -> Result<(), String> {
+    sealed["metadata"]["name"] = name.into();
+    sealed["metadata"]["namespace"] = ns.into();
+    let ss: SealedSecret =
+        serde_json::from_value(sealed).map_err(|e| format!("not a SealedSecret: {e}"))?;
+    Api::<SealedSecret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &ss)
+        .await
+        .map(drop)
+        .map_err(|e| format!("create SealedSecret {ns}/{name}: {e}"))
+}
+
+/// Waits (90 s) until Secret `ns/name` holds exactly `want` and its SealedSecret is Synced=True
+/// for its generation; the Secret, or why not (names and lengths only).
+async fn unsealed(client: &Client, ns: &str, name: &str, want: &Data) -> Result<Secret, String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), ns);
+    let start = Instant::now();
+    loop {
+        let secret = secrets.get_opt(name).await.ok().flatten();
+        let ss = ssapi.get_opt(name).await.ok().flatten();
+        let synced_now = ss.as_ref().and_then(|ss| {
+            let st = ss.status.as_ref()?;
+            let c = st.synced()?;
+            Some((
+                c.status.clone(),
+                c.message.clone().unwrap_or_default(),
+                st.observed_generation.unwrap_or(0) == ss.metadata.generation.unwrap_or(0),
+            ))
+        });
+        if let Some(s) = &secret
+            && secret_data(s) == *want
+            && matches!(&synced_now, Some((st, _, true)) if st == "True")
+        {
+            return Ok(s.clone());
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            let data = secret.as_ref().map_or_else(
+                || "no Secret".to_owned(),
+                |s| format!("data: {}", diff(&secret_data(s), want)),
+            );
+            return Err(format!(
+                "{ns}/{name} after 90 s: {data}; Synced: {synced_now:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// What two controllers must agree on for the same input: everything but names and UIDs.
+#[derive(Debug, PartialEq, Eq)]
+struct Shape {
+    type_: Option<String>,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    immutable: Option<bool>,
+    owners: Vec<(String, String, Option<bool>, Option<bool>)>,
+    data: String,
+}
+
+fn shape(s: &Secret) -> Shape {
+    Shape {
+        type_: s.type_.clone(),
+        labels: s.metadata.labels.clone().unwrap_or_default(),
+        annotations: s.metadata.annotations.clone().unwrap_or_default(),
+        immutable: s.immutable,
+        owners: s
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .map(|o| {
+                (
+                    o.api_version.clone(),
+                    o.kind.clone(),
+                    o.controller,
+                    o.block_owner_deletion,
+                )
+            })
+            .collect(),
+        data: digest(&secret_data(s)),
+    }
+}
+
+/// Checks an unsealed Secret's ownership: controlled by SealedSecret `ns/name` (its UID).
+async fn owned(client: &Client, ns: &str, name: &str, secret: &Secret) -> Result<(), String> {
+    let ss = Api::<SealedSecret>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ok = secret.metadata.owner_references.as_ref().is_some_and(|o| {
+        o.len() == 1
+            && o[0].kind == "SealedSecret"
+            && o[0].api_version == "bitnami.com/v1alpha1"
+            && o[0].controller == Some(true)
+            && Some(&o[0].uid) == ss.metadata.uid.as_ref()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{ns}/{name}: not controlled by its SealedSecret"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The matrix
+
+/// One controller of the matrix and its namespaces: `home` (where cells seal for) and `away`
+/// (where cluster-wide cells are applied).
+struct Target {
+    ctl: Ctl,
+    bits: u32,
+    cert_path: PathBuf,
+    home: String,
+    away: String,
+}
+
+struct Cell {
+    sealer: Sealer,
+    ctl: Ctl,
+    scope: ScopeKind,
+    bits: u32,
+}
+
+impl Cell {
+    fn label(&self) -> String {
+        format!(
+            "{:<8} → {:<16} {:<14} {}",
+            self.sealer.as_str(),
+            self.ctl.as_str(),
+            self.scope.as_str(),
+            self.bits
+        )
+    }
+}
+
+struct CellOutcome {
+    values: usize,
+    bytes: usize,
+    digests: Vec<String>,
+    shapes: Vec<(String, Shape)>,
+}
+
+async fn run_cell(
+    client: Client,
+    tools: Tools,
+    cell: Cell,
+    target: Arc<Target>,
+    scratch: PathBuf,
+) -> Result<CellOutcome, String> {
+    let base = format!(
+        "{}-{}",
+        cell.sealer.as_str(),
+        match cell.scope {
+            ScopeKind::Strict => "strict",
+            ScopeKind::NamespaceWide => "nswide",
+            ScopeKind::ClusterWide => "clwide",
+        }
+    );
+    // Where it is sealed for, and where it is applied: the scope decides how far it may move.
+    let place = |name: &str| -> (String, String) {
+        match cell.scope {
+            ScopeKind::Strict => (target.home.clone(), name.to_owned()),
+            ScopeKind::NamespaceWide => (target.home.clone(), format!("{name}-sealed")),
+            ScopeKind::ClusterWide => (target.home.clone(), format!("{name}-sealed")),
+        }
+    };
+    let apply_ns = match cell.scope {
+        ScopeKind::ClusterWide => target.away.clone(),
+        _ => target.home.clone(),
+    };
+
+    let mut cases: Vec<(String, Data)> = Vec::new();
+    let values = manifest_values();
+    let (seal_ns, seal_name) = place(&base);
+    let sealed = tools
+        .seal_manifest(
+            cell.sealer,
+            &target.cert_path,
+            cell.scope,
+            secret_manifest(&seal_ns, &seal_name, &values),
+        )
+        .await?;
+    create_as(&client, sealed, &apply_ns, &base).await?;
+    cases.push((base.clone(), values));
+
+    if cell.sealer == Sealer::Kseal {
+        let name = format!("{base}-env");
+        let (text, values) = dotenv_values();
+        let file = scratch.join(format!("{}-{}-{name}.env", target.ctl.as_str(), target.bits));
+        std::fs::write(&file, text).unwrap();
+        let (seal_ns, seal_name) = place(&name);
+        let sealed = tools
+            .seal_dotenv(&target.cert_path, cell.scope, &seal_ns, &seal_name, &file)
+            .await;
+        let _ = std::fs::remove_file(&file);
+        create_as(&client, sealed?, &apply_ns, &name).await?;
+        cases.push((name, values));
+    }
+
+    let mut outcome = CellOutcome {
+        values: 0,
+        bytes: 0,
+        digests: Vec::new(),
+        shapes: Vec::new(),
+    };
+    for (name, want) in &cases {
+        let secret = unsealed(&client, &apply_ns, name, want).await?;
+        owned(&client, &apply_ns, name, &secret).await?;
+        if secret.type_.as_deref() != Some("Opaque") {
+            return Err(format!("{apply_ns}/{name}: type {:?}", secret.type_));
+        }
+        outcome.values += want.len();
+        outcome.bytes += want.values().map(Vec::len).sum::<usize>();
+        outcome.digests.push(digest(want));
+        outcome.shapes.push((name.clone(), shape(&secret)));
+    }
+    Ok(outcome)
+}
+
+/// The four controllers of the matrix, their namespaces and RBAC; stopped and deleted on drop
+/// (controllers first).
+struct Fleet {
+    _kseal: Vec<Controller>,
+    _bitnami: Vec<BitnamiController>,
+    _rbac: Vec<BitnamiRbac>,
+    _namespaces: Vec<TestNamespace>,
+    targets: Vec<Arc<Target>>,
+    logs: Vec<PathBuf>,
+}
+
+async fn start_fleet(client: &Client, scratch: &Scratch) -> Fleet {
+    let mut namespaces = Vec::new();
+    let mut rbac = Vec::new();
+    let mut kseal = Vec::new();
+    let mut bitnami = Vec::new();
+    let mut pending = Vec::new();
+    for bits in [2048, 4096] {
+        for ctl in [Ctl::Kseal, Ctl::Bitnami] {
+            let tag = match ctl {
+                Ctl::Kseal => "k",
+                Ctl::Bitnami => "b",
+            };
+            let c = TestNamespace::new(client, &format!("interop-ctl-{tag}{bits}")).await;
+            let home = TestNamespace::new(client, &format!("interop-home-{tag}{bits}")).await;
+            let away = TestNamespace::new(client, &format!("interop-away-{tag}{bits}")).await;
+            let watched = [home.name.as_str(), away.name.as_str()];
+            let index = match ctl {
+                Ctl::Kseal => {
+                    let additional = format!("--additional-namespaces={}", watched.join(","));
+                    kseal.push(start_kseal(
+                        &kubeconfig(),
+                        &c.name,
+                        bits,
+                        &["--all-namespaces=false", &additional],
+                    ));
+                    kseal.len() - 1
+                }
+                Ctl::Bitnami => {
+                    rbac.push(BitnamiRbac::install(client, &c.name, &watched).await);
+                    bitnami.push(BitnamiController::start(&c.name, &watched, bits));
+                    bitnami.len() - 1
+                }
+            };
+            pending.push((ctl, bits, index, home.name.clone(), away.name.clone()));
+            namespaces.extend([c, home, away]);
+        }
+    }
+    let certs = futures::future::join_all(pending.iter().map(|(ctl, _, i, _, _)| {
+        let (api, logs): (String, PathBuf) = match ctl {
+            Ctl::Kseal => (kseal[*i].api.clone(), kseal[*i].log.clone()),
+            Ctl::Bitnami => (
+                bitnami[*i].api.clone(),
+                state_dir()
+                    .join("logs")
+                    .join(format!("{}.log", bitnami[*i].name)),
+            ),
+        };
+        async move {
+            served_certificate(&api, &api, || {
+                std::fs::read_to_string(&logs).unwrap_or_default()
+            })
+            .await
+        }
+    }))
+    .await;
+    let mut targets = Vec::new();
+    for ((ctl, bits, _, home, away), cert) in pending.into_iter().zip(certs) {
+        assert_eq!(
+            cert.modulus_len() * 8,
+            bits as usize,
+            "{} generated a key of another size",
+            ctl.as_str()
+        );
+        let cert_path = scratch.write(
+            &format!("{}-{bits}.pem", ctl.as_str()),
+            cert.to_pem().as_bytes(),
+        );
+        targets.push(Arc::new(Target {
+            ctl,
+            bits,
+            cert_path,
+            home,
+            away,
+        }));
+    }
+    let logs = kseal.iter().map(|c| c.log.clone()).collect();
+    Fleet {
+        _kseal: kseal,
+        _bitnami: bitnami,
+        _rbac: rbac,
+        _namespaces: namespaces,
+        targets,
+        logs,
+    }
+}
+
+/// The 24 cells, concurrently, against four shared controllers; then the two controllers must
+/// have produced the same Secret for every sealer × scope × key size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn matrix() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let started = Instant::now();
+    let tools = Tools::find();
+    let scratch = Scratch::new("kseal-interop");
+    let fleet = start_fleet(&client, &scratch).await;
+    report(&format!(
+        "interop: 4 controllers up in {:.1}s (kseal-controller and Bitnami v0.36.0, 2048 and 4096 bits)",
+        started.elapsed().as_secs_f64()
+    ));
+
+    let mut cells = Vec::new();
+    for bits in [2048, 4096] {
+        for ctl in [Ctl::Kseal, Ctl::Bitnami] {
+            for sealer in [Sealer::Kseal, Sealer::Kubeseal] {
+                for scope in ScopeKind::ALL {
+                    cells.push(Cell {
+                        sealer,
+                        ctl,
+                        scope,
+                        bits,
+                    });
+                }
+            }
+        }
+    }
+    let total = cells.len();
+    let handles: Vec<_> = cells
+        .into_iter()
+        .map(|cell| {
+            let target = fleet
+                .targets
+                .iter()
+                .find(|t| t.ctl == cell.ctl && t.bits == cell.bits)
+                .unwrap()
+                .clone();
+            let (client, tools, scratch) = (client.clone(), tools.clone(), scratch.0.clone());
+            let label = cell.label();
+            let key = (cell.sealer, cell.scope.as_str(), cell.bits, cell.ctl);
+            let start = Instant::now();
+            let task = tokio::spawn(async move {
+                let r = run_cell(client, tools, cell, target, scratch).await;
+                (r, start.elapsed())
+            });
+            (label, key, task)
+        })
+        .collect();
+
+    let mut passed = 0;
+    let mut failures = Vec::new();
+    let mut shapes: BTreeMap<(Sealer, &str, u32), BTreeMap<Ctl, Vec<(String, Shape)>>> =
+        BTreeMap::new();
+    for (i, (label, (sealer, scope, bits, ctl), task)) in handles.into_iter().enumerate() {
+        let (result, elapsed) = task.await.unwrap_or_else(|e| {
+            (
+                Err(format!("cell panicked: {e}")),
+                Duration::default(),
+            )
+        });
+        match result {
+            Ok(o) => {
+                passed += 1;
+                report(&format!(
+                    "interop cell {:>2}/{total} {label}: ok, {} Secret(s), {} values, {} bytes, sha256 {} ({:.1}s)",
+                    i + 1,
+                    o.digests.len(),
+                    o.values,
+                    o.bytes,
+                    o.digests.join(","),
+                    elapsed.as_secs_f64()
+                ));
+                shapes
+                    .entry((sealer, scope, bits))
+                    .or_default()
+                    .insert(ctl, o.shapes);
+            }
+            Err(why) => {
+                report(&format!(
+                    "interop cell {:>2}/{total} {label}: FAILED: {why}",
+                    i + 1
+                ));
+                failures.push(format!("{label}: {why}"));
+            }
+        }
+    }
+
+    // Same input, same Secret: compare kseal-controller's with Bitnami's (the data differs
+    // only in the random values, so the digest is left out; each side was checked above).
+    let mut agree = 0;
+    let mut pairs = 0;
+    for ((sealer, scope, bits), by_ctl) in &shapes {
+        let (Some(k), Some(b)) = (by_ctl.get(&Ctl::Kseal), by_ctl.get(&Ctl::Bitnami)) else {
+            continue;
+        };
+        pairs += 1;
+        let strip = |v: &Vec<(String, Shape)>| -> Vec<String> {
+            v.iter()
+                .map(|(n, s)| {
+                    format!(
+                        "{n}: {:?} {:?} {:?} {:?} {:?}",
+                        s.type_, s.labels, s.annotations, s.immutable, s.owners
+                    )
+                })
+                .collect()
+        };
+        if strip(k) == strip(b) {
+            agree += 1;
+        } else {
+            let why = format!(
+                "{} {scope} {bits}: kseal-controller and Bitnami made different Secrets: {:?} vs {:?}",
+                sealer.as_str(),
+                strip(k),
+                strip(b)
+            );
+            report(&format!("interop: {why}"));
+            failures.push(why);
+        }
+    }
+    report(&format!(
+        "interop: kseal-controller and Bitnami produced the same Secret shape for {agree}/{pairs} sealer × scope × key size"
+    ));
+    let logs: String = fleet
+        .logs
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    assert_no_canary(&[("kseal-controller logs", &logs)]);
+    report(&format!(
+        "interop matrix: {passed}/{total} cells passed ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    ));
+    assert!(
+        failures.is_empty(),
+        "interop failures:\n{}",
+        failures.join("\n")
+    );
+    assert_eq!(passed, 24);
+    drop(fleet);
+}
