@@ -1042,3 +1042,229 @@ async fn migrate_kseal_to_bitnami() {
         started.elapsed().as_secs_f64()
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// kubeseal's other commands against kseal's controller and keys
+
+/// `kubeseal --recovery-unseal` with the given private-key files; the unsealed data or stderr.
+fn recovery_unseal(tools: &Tools, keys: &[&Path], sealed: &[u8]) -> Result<Data, String> {
+    let keys: Vec<&str> = keys.iter().map(|k| k.to_str().unwrap()).collect();
+    let keys = keys.join(",");
+    let (ok, out, err) = run_tool(
+        &tools.kubeseal,
+        &[
+            "--recovery-unseal",
+            "--recovery-private-key",
+            &keys,
+            "-o",
+            "json",
+        ],
+        sealed,
+    );
+    if !ok {
+        return Err(err);
+    }
+    let secret: Secret = serde_json::from_slice(&out).map_err(|e| e.to_string())?;
+    Ok(secret_data(&secret))
+}
+
+/// Against kseal-controller with 4096-bit keys, running as its ServiceAccount in a network
+/// namespace behind the API server's service proxy (the 2048-bit strict-scope basics are in
+/// `e2e.rs`): `kubeseal --fetch-cert`; kubeseal-sealed namespace-wide and cluster-wide and
+/// kseal-sealed SealedSecrets pass `--validate`; `--recovery-unseal` opens each with kseal's key
+/// Secrets as `kubectl get -o yaml` prints them; after a key renewal (SIGUSR1) `--fetch-cert`
+/// gives the new certificate and `--re-encrypt` re-seals to the new key only (proven by
+/// `--recovery-unseal` with the new key alone), and the re-encrypted object unseals to the same
+/// Secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubeseal_commands_against_kseal() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let started = Instant::now();
+    let tools = Tools::find();
+    let scratch = Scratch::new("kseal-interop-kubeseal");
+    let ctl = TestNamespace::new(&client, "interop-ks-ctl").await;
+    let app = TestNamespace::new(&client, "interop-ks-app").await;
+    for (manifest, target) in [
+        ("deploy/kustomize/base/service-account.yaml", &ctl.name),
+        (
+            "deploy/kustomize/namespaced/controller-namespace.yaml",
+            &ctl.name,
+        ),
+        ("deploy/kustomize/namespaced/rbac.yaml", &ctl.name),
+        ("deploy/kustomize/namespaced/rbac.yaml", &app.name),
+    ] {
+        let sub = [
+            ("kube-system", ctl.name.as_str()),
+            ("APP_NAMESPACE", target.as_str()),
+        ];
+        apply_manifests(&client, manifest, &sub).await;
+    }
+    let additional = format!("--additional-namespaces={}", app.name);
+    let controller = NetnsController::start(
+        &ctl.name,
+        SERVICE_ACCOUNT,
+        &["--all-namespaces=false", &additional, "--key-size=4096"],
+    );
+    cluster_sh(&[
+        "expose",
+        &ctl.name,
+        "sealed-secrets-controller",
+        &controller.name,
+        "8080",
+        "http",
+    ]);
+    let first = served_certificate(&controller.api, "kseal-controller", || controller.logs()).await;
+    assert_eq!(first.modulus_len(), 512, "a 4096-bit key");
+    let target = ["--controller-namespace", ctl.name.as_str()];
+    let fetch = || {
+        let (ok, pem, err) = run_tool(&tools.kubeseal, &[&["--fetch-cert"][..], &target].concat(), b"");
+        assert!(ok, "kubeseal --fetch-cert: {err}");
+        kseal_core::Certificate::from_pem(&pem).expect("kubeseal --fetch-cert printed a certificate")
+    };
+    assert_eq!(fetch().fingerprint(), first.fingerprint());
+    let cert_path = scratch.write("first.pem", first.to_pem().as_bytes());
+
+    // Sealed three ways; kubeseal fetches the certificate through the proxy itself.
+    let mut cases: Vec<(String, Data, Vec<u8>)> = Vec::new();
+    for (name, scope, sealer) in [
+        ("kubeseal-nswide", ScopeKind::NamespaceWide, Sealer::Kubeseal),
+        ("kubeseal-clwide", ScopeKind::ClusterWide, Sealer::Kubeseal),
+        ("kseal-strict", ScopeKind::Strict, Sealer::Kseal),
+    ] {
+        let values = manifest_values();
+        let sealed_name = match scope {
+            ScopeKind::Strict => name.to_owned(),
+            _ => format!("{name}-sealed"),
+        };
+        let manifest = secret_manifest(&app.name, &sealed_name, &values);
+        let mut sealed = match sealer {
+            Sealer::Kubeseal => {
+                let args = [&["--scope", scope.as_str(), "-o", "json"][..], &target].concat();
+                let (ok, out, err) = run_tool(&tools.kubeseal, &args, &manifest);
+                assert!(ok, "kubeseal {name}: {err}");
+                serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+            }
+            Sealer::Kseal => tools
+                .seal_manifest(sealer, &cert_path, scope, manifest)
+                .await
+                .unwrap(),
+        };
+        sealed["metadata"]["name"] = name.into();
+        sealed["metadata"]["namespace"] = app.name.as_str().into();
+        let bytes = serde_json::to_vec(&sealed).unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await; // /v1/verify is rate-limited
+        let (ok, _, err) = run_tool(
+            &tools.kubeseal,
+            &[&["--validate"][..], &target].concat(),
+            &bytes,
+        );
+        assert!(ok, "kubeseal --validate {name}: {err}");
+        create_as(&client, sealed, &app.name, name).await.unwrap();
+        cases.push((name.to_owned(), values, bytes));
+    }
+    for (name, want, _) in &cases {
+        unsealed(&client, &app.name, name, want)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    // --recovery-unseal with the key Secrets exactly as a backup has them.
+    let (ok, backup, err) = run_tool(
+        &tools.kubectl,
+        &[
+            "-n",
+            &ctl.name,
+            "get",
+            "secret",
+            "-l",
+            kseal_crds::SEALED_SECRETS_KEY_LABEL,
+            "-o",
+            "yaml",
+        ],
+        b"",
+    );
+    assert!(ok, "kubectl get key Secrets: {err}");
+    let backup = scratch.write("backup.yaml", &backup);
+    for (name, want, sealed) in &cases {
+        let got = recovery_unseal(&tools, &[&backup], sealed)
+            .unwrap_or_else(|e| panic!("kubeseal --recovery-unseal {name}: {e}"));
+        assert!(
+            got == *want,
+            "kubeseal --recovery-unseal {name}: {}",
+            diff(&got, want)
+        );
+    }
+
+    // Renewal, then --fetch-cert and --re-encrypt.
+    let pid = background_pid(&controller.name).to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-USR1", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let second = eventually("a renewed certificate served", || async {
+        let (status, body) = http(&controller.api, "GET", "/v1/cert.pem", b"").ok()?;
+        let cert = kseal_core::Certificate::from_pem(&body).ok()?;
+        (status == 200 && cert.fingerprint() != first.fingerprint()).then_some(cert)
+    })
+    .await;
+    assert_eq!(second.modulus_len(), 512);
+    assert_eq!(fetch().fingerprint(), second.fingerprint());
+    let keys: Api<Secret> = Api::namespaced(client.clone(), &ctl.name);
+    let lp = kube::api::ListParams::default().labels(kseal_crds::SEALED_SECRETS_KEY_LABEL);
+    let new_key = keys
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find_map(|s| {
+            let data = secret_data(&s);
+            let cert = kseal_core::Certificate::from_pem(data.get("tls.crt")?).ok()?;
+            (cert.fingerprint() == second.fingerprint()).then(|| data.get("tls.key").cloned())?
+        })
+        .expect("the renewed key's Secret");
+    let new_key = scratch.write("new.key", &new_key);
+
+    let (name, want, sealed) = &cases[2];
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (ok, re, err) = run_tool(
+        &tools.kubeseal,
+        &[&["--re-encrypt", "-o", "json"][..], &target].concat(),
+        sealed,
+    );
+    assert!(ok, "kubeseal --re-encrypt: {err}");
+    let got = recovery_unseal(&tools, &[&new_key], &re)
+        .unwrap_or_else(|e| panic!("the re-encrypted {name} does not open with the new key: {e}"));
+    assert!(got == *want, "re-encrypted {name}: {}", diff(&got, want));
+    assert!(
+        recovery_unseal(&tools, &[&new_key], sealed).is_err(),
+        "the original {name} opens with the new key alone"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (ok, _, err) = run_tool(&tools.kubeseal, &[&["--validate"][..], &target].concat(), &re);
+    assert!(ok, "kubeseal --validate of the re-encrypted {name}: {err}");
+    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
+    let mut re: SealedSecret = serde_json::from_slice(&re).unwrap();
+    let current = ssapi.get(name).await.unwrap();
+    re.metadata.resource_version = current.metadata.resource_version;
+    ssapi
+        .replace(name, &PostParams::default(), &re)
+        .await
+        .unwrap();
+    unsealed(&client, &app.name, name, want)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let logs = controller.logs();
+    assert_no_canary(&[("controller logs", &logs)]);
+    assert!(!logs.contains("orbidden"), "RBAC denied something");
+    report(&format!(
+        "interop kubeseal against kseal-controller (4096): ok, --fetch-cert, --validate ×4, --recovery-unseal ×{}, renewal, --re-encrypt ({:.1}s)",
+        cases.len() + 2,
+        started.elapsed().as_secs_f64()
+    ));
+}
