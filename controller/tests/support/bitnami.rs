@@ -259,11 +259,7 @@ pub fn state_dir() -> PathBuf {
 
 /// Polls `GET /v1/cert.pem` at `api` for up to 120 s (4096-bit key generation on a busy
 /// machine), printing the tail of the controller's log if it never comes.
-pub async fn served_certificate(
-    api: &str,
-    what: &str,
-    logs: impl Fn() -> String,
-) -> Certificate {
+pub async fn served_certificate(api: &str, what: &str, logs: impl Fn() -> String) -> Certificate {
     let start = std::time::Instant::now();
     loop {
         if let Ok((200, body)) = http(api, "GET", "/v1/cert.pem", b"")
@@ -284,7 +280,12 @@ pub async fn served_certificate(
 }
 
 /// Starts `kseal-controller` like [`Controller::start`] but generating `key_size`-bit keys.
-pub fn start_kseal(kubeconfig: &Path, controller_ns: &str, key_size: u32, extra: &[&str]) -> Controller {
+pub fn start_kseal(
+    kubeconfig: &Path,
+    controller_ns: &str,
+    key_size: u32,
+    extra: &[&str],
+) -> Controller {
     let (api_port, metrics_port) = (free_port(), free_port());
     let dir = std::env::temp_dir().join("kseal-controller-e2e");
     std::fs::create_dir_all(&dir).unwrap();
