@@ -1355,26 +1355,33 @@ const TEMPLATES: &[(&str, &str)] = &[
         "cmp",
         "{{ lt 1 2 }} {{ le 2 2 }} {{ gt \"b\" \"a\" }} {{ ge 1 2 }} {{ ne .user \"x\" }}",
     ),
-];
-
-/// Where kseal-controller renders other bytes than Go's `text/template` + sprig (found by this
-/// suite; see `template_divergences_from_bitnami`).
-const DIVERGENT: &[(&str, &str)] = &[
-    // gtmpl's `urlquery` percent-encodes a small set (space → %20, `@ / & '` kept); Go's is
-    // url.QueryEscape (space → +, everything but [A-Za-z0-9-_.~] escaped).
+    // Go's url.QueryEscape: space as `+`, everything but `A-Za-z0-9-_.~` escaped.
     (
         "urlquery",
-        "{{ urlquery .note }} {{ .password | urlquery }}",
+        "{{ urlquery .note }} {{ .password | urlquery }} {{ urlquery .user 1 2 }}",
     ),
-    // gtmpl's `%q` escapes every non-ASCII char (`\u{fc}`) and adds no quotes; Go's is
-    // strconv.Quote.
-    ("printf-q", "{{ printf \"%q\" .note }}"),
-    // gtmpl's `%05d` pads with spaces ("   42"), its `%-4d` on the left ("   7"); Go's gives
-    // "00042" and "7   ".
-    ("printf-flags", "{{ printf \"%05d|%-4d\" 42 7 }}"),
-    // kseal's `toJson` (serde_json) does not escape `<`, `>`, `&` as Go's encoding/json does
-    // (`\u003c`, `\u003e`, `\u0026`).
-    ("toJson-html", "{{ toJson .password }} {{ toJson .note }}"),
+    // strconv.Quote: quotes added, printable non-ASCII kept, `\"` and `\t` escaped.
+    (
+        "printf-q",
+        "{{ printf \"%q|%+q|%#q\" .note .greeting .user }}",
+    ),
+    (
+        "printf-flags",
+        "{{ printf \"%05d|%-4d|%+05d|%x|%#x|%8.3f|%-6s|\" 42 7 3 255 255 3.14159 .user }}",
+    ),
+    (
+        "printf-misuse",
+        "{{ printf \"%d|%s|%z\" .user 5 1 }}{{ printf \"%d\" }}{{ printf \"%d\" 1 2 }}",
+    ),
+    (
+        "print",
+        "{{ print .missing 1 2 .user }}|{{ list 1 .user | toString }}",
+    ),
+    // encoding/json: `<`, `>`, `&` as \u003c, \u003e, \u0026.
+    (
+        "toJson-html",
+        "{{ toJson .password }} {{ toJson .note }} {{ mustToJson (list .user 1 true) }}",
+    ),
 ];
 
 /// The items the templates see.
@@ -1548,21 +1555,4 @@ async fn template_renders_the_same_in_both_controllers() {
         template_items().len(),
         started.elapsed().as_secs_f64()
     ));
-}
-
-/// The template functions where kseal-controller and Go differ today (see [`DIVERGENT`]).
-/// Ignored so the suite stays green while they are open; run with `--ignored` after a fix in
-/// `controller/src/template.rs`, then move them into [`TEMPLATES`].
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "known divergences from Go: urlquery, printf %q/%05d/%-4d, toJson HTML escaping (controller/src/template.rs)"]
-async fn template_divergences_from_bitnami() {
-    let Some(client) = cluster().await else {
-        return;
-    };
-    let (differing, _) = render_in_both(&client, DIVERGENT).await;
-    assert!(
-        differing.is_empty(),
-        "the controllers rendered different data: {}",
-        differing.join("; ")
-    );
 }
