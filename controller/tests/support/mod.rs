@@ -5,6 +5,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod bitnami;
+
 use std::{
     collections::BTreeMap,
     io::{Read as _, Write as _},
