@@ -92,7 +92,6 @@ async fn main() -> anyhow::Result<()> {
             format!("{}_{}", host.trim(), std::process::id())
         });
     info!(version = env!("CARGO_PKG_VERSION"), %namespace, %identity, "starting kseal-controller");
-
     let keys = Arc::new(KeyRegistry::new(
         &flags.key_prefix,
         flags.key_order_priority,
@@ -168,10 +167,17 @@ async fn main() -> anyhow::Result<()> {
         });
     }
 
+    let scoped = !flags.all_namespaces || !flags.additional_namespaces.trim().is_empty();
+    let namespaces = if scoped {
+        reconcile::watched_namespaces(&namespace, &flags.additional_namespaces)
+    } else {
+        Vec::new()
+    };
     let restarts = if flags.restart_on_change {
         let (notifier, rx) = RestartNotifier::channel();
         tokio::spawn(restart::run(
             client.clone(),
+            namespaces.clone(),
             rx,
             metrics.clone(),
             recorder.clone(),
@@ -197,12 +203,6 @@ async fn main() -> anyhow::Result<()> {
         },
         restarts,
     ));
-    let scoped = !flags.all_namespaces || !flags.additional_namespaces.trim().is_empty();
-    let namespaces = if scoped {
-        reconcile::watched_namespaces(&namespace, &flags.additional_namespaces)
-    } else {
-        Vec::new()
-    };
     let keygen = KeyGenConfig {
         prefix: flags.key_prefix.clone(),
         namespace: namespace.clone(),
