@@ -432,12 +432,15 @@ fn key_backup_rbac_in_chart_and_component() {
     // The Kustomize component gives the same Role rules, binding and flag.
     let dir = std::env::temp_dir().join(format!("kseal-kz-backup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // Kustomize takes relative paths only: up to / from the temp dir, then down.
+    let up = "../".repeat(dir.components().count() - 1);
+    let rel = |p: PathBuf| format!("{up}{}", p.strip_prefix("/").unwrap().display());
     std::fs::write(
         dir.join("kustomization.yaml"),
         format!(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\ncomponents:\n  - {}\n",
-            kustomize_dir().join("base").display(),
-            kustomize_dir().join("components/key-backup-secret").display()
+            rel(kustomize_dir().join("base")),
+            rel(kustomize_dir().join("components/key-backup-secret"))
         ),
     )
     .unwrap();
