@@ -220,7 +220,7 @@ pub struct Flags {
     pub leader_election_identity: Option<String>,
 
     /// SealedSecrets reconciled in parallel (RSA work runs on a blocking thread pool).
-    #[arg(long, env = "SEALED_SECRETS_WORKERS", default_value_t = 4)]
+    #[arg(long, env = "SEALED_SECRETS_WORKERS", default_value_t = 8)]
     pub workers: u16,
 
     /// After `--max-unseal-retries` fast retries, a failing SealedSecret is retried this often.

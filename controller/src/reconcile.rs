@@ -159,9 +159,23 @@ pub enum Lookup {
 /// Secret GET of a reconcile that changes nothing (our own write echoing back) and the GET that
 /// would 404 for a new SealedSecret; it is a hint only: a create that finds the Secret falls
 /// back to a GET.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SecretIndex {
     inner: Mutex<IndexInner>,
+    /// Whether a Secret watch feeds the index (not with `--skip-recreate`).
+    watched: std::sync::atomic::AtomicBool,
+    /// Bumped when a scope's list completes.
+    listed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for SecretIndex {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            watched: std::sync::atomic::AtomicBool::new(false),
+            listed: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -215,6 +229,7 @@ impl SecretIndex {
                     .retain(|(ns, _), _| !(scope.is_empty() || ns == scope));
                 inner.entries.extend(listed);
                 inner.ready.insert(scope.to_owned());
+                self.listed.send_modify(|n| *n += 1);
             }
             watcher::Event::Apply(s) => {
                 let key = Self::key(&s.metadata);
@@ -229,6 +244,44 @@ impl SecretIndex {
             }
             watcher::Event::Delete(s) => {
                 inner.entries.remove(&Self::key(&s.metadata));
+            }
+        }
+    }
+
+    /// Marks the index as fed by a Secret watch (so [`Self::lookup_when_listed`] waits for it).
+    pub fn watch_started(&self) {
+        self.watched
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Like [`Self::lookup`], but right after start-up waits (up to `timeout`) for the watch to
+    /// finish listing, so the first reconciles do not GET Secrets the list would show absent.
+    pub async fn lookup_when_listed(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Lookup {
+        let mut listed = self.listed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let lookup = self.lookup(namespace, name);
+            if lookup != Lookup::Unknown || !self.watched.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                return lookup;
+            }
+            match tokio::time::timeout_at(deadline, listed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    // The watch is failing (see its log); stop waiting for it, GET instead.
+                    if self
+                        .watched
+                        .swap(false, std::sync::atomic::Ordering::Relaxed)
+                    {
+                        warn!("the Secret watch has not listed yet; reading Secrets directly");
+                    }
+                    return self.lookup(namespace, name);
+                }
             }
         }
     }
@@ -282,7 +335,10 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     // or status write echoing back.
     let hash = spec_hash(&ss);
     let verified = lock(&ctx.verified).get(&oref).cloned();
-    let lookup = ctx.secrets.lookup(&namespace, &name);
+    let lookup = ctx
+        .secrets
+        .lookup_when_listed(&namespace, &name, Duration::from_secs(10))
+        .await;
     if let (Some(v), Lookup::Present(rv)) = (&verified, &lookup)
         && v.spec_hash == hash
         && v.secret_resource_version.as_deref() == Some(rv.as_str())
@@ -656,6 +712,7 @@ pub async fn run(
         kube::runtime::controller::Config::default().concurrency(ctx.options.workers.max(1)),
     );
     if !ctx.options.skip_recreate {
+        ctx.secrets.watch_started();
         let scope = secret_api.namespace().unwrap_or_default().to_owned();
         let index_ctx = ctx.clone();
         // Metadata only (`PartialObjectMeta`): Secret data is never listed or cached here.
@@ -756,6 +813,89 @@ mod tests {
         assert_eq!(backoff(5, 5, slow), Duration::from_secs(16));
         assert_eq!(backoff(6, 5, slow), slow);
         assert_eq!(backoff(60, 100, slow), Duration::from_secs(256));
+    }
+
+    fn meta_secret(ns: &str, name: &str, rv: &str, owned: bool) -> PartialObjectMeta<Secret> {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+        let mut m = PartialObjectMeta::<Secret>::default();
+        m.metadata.namespace = Some(ns.into());
+        m.metadata.name = Some(name.into());
+        m.metadata.resource_version = Some(rv.into());
+        if owned {
+            m.metadata.owner_references = Some(vec![OwnerReference {
+                kind: "SealedSecret".into(),
+                name: name.into(),
+                ..OwnerReference::default()
+            }]);
+        }
+        m
+    }
+
+    /// The index knows only SealedSecrets' Secrets, says Unknown until its scope is listed,
+    /// follows changes and deletions, and a re-list replaces only its own scope.
+    #[test]
+    fn secret_index() {
+        use watcher::Event;
+        let index = SecretIndex::default();
+        assert_eq!(index.lookup("a", "db"), Lookup::Unknown);
+        index.observe("a", &Event::Init);
+        index.observe("a", &Event::InitApply(meta_secret("a", "db", "1", true)));
+        index.observe(
+            "a",
+            &Event::InitApply(meta_secret("a", "noise", "2", false)),
+        );
+        assert_eq!(index.lookup("a", "db"), Lookup::Unknown);
+        index.observe("a", &Event::InitDone);
+        assert_eq!(index.lookup("a", "db"), Lookup::Present("1".into()));
+        assert_eq!(index.lookup("a", "noise"), Lookup::Absent);
+        assert_eq!(index.lookup("b", "db"), Lookup::Unknown);
+        index.observe("a", &Event::Apply(meta_secret("a", "db", "3", true)));
+        assert_eq!(index.lookup("a", "db"), Lookup::Present("3".into()));
+        // Ownership removed: no longer ours.
+        index.observe("a", &Event::Apply(meta_secret("a", "db", "4", false)));
+        assert_eq!(index.lookup("a", "db"), Lookup::Absent);
+        index.observe("a", &Event::Apply(meta_secret("a", "db", "5", true)));
+        index.observe("a", &Event::Delete(meta_secret("a", "db", "5", true)));
+        assert_eq!(index.lookup("a", "db"), Lookup::Absent);
+        // Another scope's list leaves scope a alone.
+        index.observe("a", &Event::Apply(meta_secret("a", "x", "6", true)));
+        index.observe("b", &Event::Init);
+        index.observe("b", &Event::InitApply(meta_secret("b", "y", "7", true)));
+        index.observe("b", &Event::InitDone);
+        assert_eq!(index.lookup("a", "x"), Lookup::Present("6".into()));
+        assert_eq!(index.lookup("b", "y"), Lookup::Present("7".into()));
+        // A re-list of a drops what vanished meanwhile.
+        index.observe("a", &Event::Init);
+        index.observe("a", &Event::InitDone);
+        assert_eq!(index.lookup("a", "x"), Lookup::Absent);
+        assert_eq!(index.lookup("b", "y"), Lookup::Present("7".into()));
+    }
+
+    #[tokio::test]
+    async fn lookup_waits_for_the_list_only_when_watched() {
+        let index = std::sync::Arc::new(SecretIndex::default());
+        // No watch (--skip-recreate): no waiting.
+        let t = std::time::Instant::now();
+        assert_eq!(
+            index
+                .lookup_when_listed("a", "db", Duration::from_secs(5))
+                .await,
+            Lookup::Unknown
+        );
+        assert!(t.elapsed() < Duration::from_secs(1));
+        index.watch_started();
+        let feeder = index.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            feeder.observe("", &watcher::Event::Init);
+            feeder.observe("", &watcher::Event::InitDone);
+        });
+        assert_eq!(
+            index
+                .lookup_when_listed("a", "db", Duration::from_secs(5))
+                .await,
+            Lookup::Absent
+        );
     }
 
     #[test]
