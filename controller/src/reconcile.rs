@@ -715,8 +715,10 @@ pub async fn run(
         ctx.secrets.watch_started();
         let scope = secret_api.namespace().unwrap_or_default().to_owned();
         let index_ctx = ctx.clone();
-        // Metadata only (`PartialObjectMeta`): Secret data is never listed or cached here.
-        let owned = watcher(secret_api, watcher::Config::default().any_semantic())
+        // Metadata only (`PartialObjectMeta`): Secret data is never listed or cached here. The
+        // list stays paginated (no watch-cache list), so many unrelated Secrets never make one
+        // huge response.
+        let owned = watcher(secret_api, watcher::Config::default())
             .default_backoff()
             .inspect(move |ev| {
                 if let Ok(ev) = ev {

@@ -317,7 +317,7 @@ where
         Api::namespaced(client.clone(), scope)
     };
     let scope = scope.to_owned();
-    watcher(api, watcher::Config::default().any_semantic())
+    watcher(api, watcher::Config::default())
         .default_backoff()
         .map(move |ev| {
             let error = match ev {
