@@ -1181,6 +1181,48 @@ async fn key_backups_follow_every_key() {
         );
     }
 
+    // kseal rotate --key <backup>: a file sealed to the old key A is re-sealed to B offline.
+    let old_file = dir.join("old.sealed.yaml");
+    let old_ss = seal(&a, &app.name, "old", items);
+    std::fs::write(&old_file, serde_yaml::to_string(&old_ss).unwrap()).unwrap();
+    let cert_b = dir.join("b.pem");
+    std::fs::write(&cert_b, b.to_pem()).unwrap();
+    let (ok, _, err) = run_tool(
+        &kseal_cli(),
+        &[
+            "rotate",
+            old_file.to_str().unwrap(),
+            "--key",
+            file.to_str().unwrap(),
+            "--cert",
+            cert_b.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(ok, "kseal rotate --key <backup>: {err}");
+    let rotated: SealedSecret = serde_yaml::from_slice(&std::fs::read(&old_file).unwrap()).unwrap();
+    assert_eq!(
+        rotated.key_fingerprint_hint(),
+        Some(b.fingerprint().as_str()),
+        "rotate did not re-seal to the newest key"
+    );
+    let (ok, out, err) = run_tool(
+        &kseal_cli(),
+        &[
+            "unseal",
+            "--key",
+            file.to_str().unwrap(),
+            old_file.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(ok, "kseal unseal of the rotated file: {err}");
+    let opened: Secret = serde_yaml::from_slice(&out).unwrap();
+    assert!(
+        secret_data(&opened) == expect(items),
+        "the rotated file opens to other data"
+    );
+
     // No key material anywhere: a line from the middle of each private key's PEM body, as
     // stored, and in the base64 the backup Secret carries.
     let list: serde_json::Value = serde_yaml::from_slice(&std::fs::read(&file).unwrap()).unwrap();
