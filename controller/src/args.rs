@@ -220,7 +220,7 @@ pub struct Flags {
     pub leader_election_identity: Option<String>,
 
     /// SealedSecrets reconciled in parallel (RSA work runs on a blocking thread pool).
-    #[arg(long, env = "SEALED_SECRETS_WORKERS", default_value_t = 4)]
+    #[arg(long, env = "SEALED_SECRETS_WORKERS", default_value_t = 8)]
     pub workers: u16,
 
     /// After `--max-unseal-retries` fast retries, a failing SealedSecret is retried this often.
@@ -231,6 +231,20 @@ pub struct Flags {
     /// `kseal.dev/restart-on-secret-change` (see the README).
     #[arg(long, env = "SEALED_SECRETS_RESTART_ON_CHANGE", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub restart_on_change: bool,
+
+    /// `NAMESPACE/NAME`: the leader keeps an Opaque Secret there holding every active key (data
+    /// `keys.yaml`, a `v1 List` of the key Secrets), rewritten after every key change.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_BACKUP_SECRET",
+        value_name = "NAMESPACE/NAME"
+    )]
+    pub key_backup_secret: Option<String>,
+
+    /// Directory (a mounted volume): the leader keeps `keys.yaml` there (mode 0600, written
+    /// atomically), the same `v1 List` as `--key-backup-secret`.
+    #[arg(long, env = "SEALED_SECRETS_KEY_BACKUP_DIR", value_name = "PATH")]
+    pub key_backup_dir: Option<std::path::PathBuf>,
 }
 
 /// Parses a Go `time.Duration` string: `720h`, `1h30m`, `2.5s`, `500ms`, `0`.

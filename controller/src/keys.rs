@@ -365,6 +365,35 @@ impl KeyRegistry {
         self.changed.send_replace(generation);
     }
 
+    /// The key backup (`crate::backup`): every active key as a `v1 List` of key Secrets in
+    /// `namespace`, newest first, and the Secret names; `None` when there is no key.
+    pub fn backup(&self, namespace: &str) -> Option<(SecretBytes, Vec<String>)> {
+        let inner = self.read();
+        let snapshot = inner.snapshot.clone();
+        let mut pems = Vec::new();
+        let mut keys = Vec::new();
+        for cert in &snapshot.certificates {
+            if let Some(entry) = inner.entries.get(&cert.secret_name) {
+                pems.push(entry.certificate.to_pem());
+                keys.push(entry);
+            }
+        }
+        if keys.is_empty() {
+            return None;
+        }
+        let listed: Vec<crate::backup::BackupKey<'_>> = keys
+            .iter()
+            .zip(&pems)
+            .map(|(entry, pem)| crate::backup::BackupKey {
+                secret_name: &entry.secret_name,
+                certificate_pem: pem,
+                key_pem: entry.key_pem.expose(),
+            })
+            .collect();
+        let body = crate::backup::render(namespace, &listed);
+        Some((body, keys.iter().map(|e| e.secret_name.clone()).collect()))
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         // A poisoned lock means a panic while holding it; the data is still consistent
         // enough to serve (every write is a single insert/remove or a whole swap).

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod backup;
 pub mod decide;
 pub mod error;
 pub mod keys;

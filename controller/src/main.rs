@@ -9,6 +9,7 @@ use futures::future::join_all;
 use k8s_openapi::api::{coordination::v1::Lease, core::v1::Secret};
 use kseal_controller::{
     args::Flags,
+    backup::{self, BackupConfig},
     decide::UnsealOptions,
     events::Recorder,
     http::{self, ApiState, RateLimiter},
@@ -92,6 +93,28 @@ async fn main() -> anyhow::Result<()> {
             format!("{}_{}", host.trim(), std::process::id())
         });
     info!(version = env!("CARGO_PKG_VERSION"), %namespace, %identity, "starting kseal-controller");
+    let backup_config = BackupConfig {
+        secret: flags
+            .key_backup_secret
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| backup::parse_secret_target(s, &namespace, &flags.key_prefix))
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        dir: flags
+            .key_backup_dir
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty()),
+        namespace: namespace.clone(),
+    };
+    if let Some(dir) = &backup_config.dir
+        && !dir.is_dir()
+    {
+        bail!(
+            "--key-backup-dir {}: not a directory (mount a volume there)",
+            dir.display()
+        );
+    }
 
     let keys = Arc::new(KeyRegistry::new(
         &flags.key_prefix,
@@ -168,10 +191,17 @@ async fn main() -> anyhow::Result<()> {
         });
     }
 
+    let scoped = !flags.all_namespaces || !flags.additional_namespaces.trim().is_empty();
+    let namespaces = if scoped {
+        reconcile::watched_namespaces(&namespace, &flags.additional_namespaces)
+    } else {
+        Vec::new()
+    };
     let restarts = if flags.restart_on_change {
         let (notifier, rx) = RestartNotifier::channel();
         tokio::spawn(restart::run(
             client.clone(),
+            namespaces.clone(),
             rx,
             metrics.clone(),
             recorder.clone(),
@@ -197,12 +227,6 @@ async fn main() -> anyhow::Result<()> {
         },
         restarts,
     ));
-    let scoped = !flags.all_namespaces || !flags.additional_namespaces.trim().is_empty();
-    let namespaces = if scoped {
-        reconcile::watched_namespaces(&namespace, &flags.additional_namespaces)
-    } else {
-        Vec::new()
-    };
     let keygen = KeyGenConfig {
         prefix: flags.key_prefix.clone(),
         namespace: namespace.clone(),
@@ -237,9 +261,16 @@ async fn main() -> anyhow::Result<()> {
                     sigusr1.clone(),
                     leader.clone(),
                 );
+                let backups = backup::run(
+                    client.clone(),
+                    backup_config.clone(),
+                    keys.clone(),
+                    metrics.clone(),
+                );
                 let mut lost = leader.clone();
                 tokio::select! {
                     () = controllers => error!("reconcilers stopped"),
+                    () = backups => {}
                     () = async { maintainer.await; futures::future::pending::<()>().await } => {}
                     () = async { while *lost.borrow_and_update() { if lost.changed().await.is_err() { break } } } => {
                         info!("not leading any more: reconcilers stopped");

@@ -49,6 +49,12 @@ pub struct Metrics {
     /// kseal: `sealed_secrets_controller_restarts_total`: workload pod templates re-annotated by
     /// restart-on-change.
     pub restarts: Counter,
+    /// kseal: `sealed_secrets_controller_key_backup_failures_total{target}`: failed writes of
+    /// the key backup (`secret` or `dir`); each is retried.
+    pub key_backup_failures: Family<Labels, Counter>,
+    /// kseal: `sealed_secrets_controller_key_backup_last_success_timestamp_seconds{target}`:
+    /// when the backup was last written or found up to date.
+    pub key_backup_last_success: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -81,6 +87,8 @@ impl Metrics {
             rsa_operations: Counter::default(),
             secret_writes: Family::default(),
             restarts: Counter::default(),
+            key_backup_failures: Family::default(),
+            key_backup_last_success: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -134,7 +142,34 @@ impl Metrics {
             "Workloads restarted because a followed Secret changed",
             m.restarts.clone(),
         );
+        registry.register(
+            "key_backup_failures",
+            "Failed writes of the key backup by target (secret, dir)",
+            m.key_backup_failures.clone(),
+        );
+        registry.register(
+            "key_backup_last_success_timestamp_seconds",
+            "Unix time the key backup was last written or found up to date, by target",
+            m.key_backup_last_success.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// Counts a failed key backup write.
+    pub fn key_backup_failure(&self, target: &str) {
+        self.key_backup_failures
+            .get_or_create(&vec![("target".into(), target.into())])
+            .inc();
+    }
+
+    /// Records a key backup written or found up to date now.
+    pub fn key_backup_success(&self, target: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.key_backup_last_success
+            .get_or_create(&vec![("target".into(), target.into())])
+            .set(now);
     }
 
     /// Counts a failed reconcile.

@@ -21,7 +21,9 @@ use std::{
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::{
-    api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp,
+    api::core::v1::Secret,
+    apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time},
+    jiff::Timestamp,
 };
 use kseal_crds::{
     CLUSTER_WIDE_ANNOTATION, KEY_FINGERPRINT_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, SealedSecret,
@@ -93,6 +95,8 @@ pub struct Context {
     pub options: ReconcileOptions,
     /// Restart-on-change hook: told about every Secret written.
     pub restarts: Option<RestartNotifier>,
+    /// What the Secret watch knows about produced Secrets (existence, resourceVersion).
+    pub secrets: SecretIndex,
     failures: Mutex<HashMap<ObjectRef<SealedSecret>, u32>>,
     verified: Mutex<HashMap<ObjectRef<SealedSecret>, Verified>>,
 }
@@ -122,6 +126,7 @@ impl Context {
             recorder,
             options,
             restarts,
+            secrets: SecretIndex::default(),
             failures: Mutex::default(),
             verified: Mutex::default(),
         }
@@ -134,6 +139,164 @@ impl Context {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the metadata-only Secret watch says about one Secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The watch has not listed this namespace yet.
+    Unknown,
+    /// No Secret of a SealedSecret by that name (an unrelated Secret may still exist).
+    Absent,
+    /// A SealedSecret's Secret with this resourceVersion.
+    Present(String),
+}
+
+/// An index of the Secrets that belong (or may belong) to SealedSecrets, fed by the
+/// metadata-only Secret watch that also triggers reconciles. It holds names and
+/// resourceVersions only, and only for Secrets with a SealedSecret owner or a
+/// `sealedsecrets.bitnami.com/` annotation, so unrelated Secrets cost no memory. It saves the
+/// Secret GET of a reconcile that changes nothing (our own write echoing back) and the GET that
+/// would 404 for a new SealedSecret; it is a hint only: a create that finds the Secret falls
+/// back to a GET.
+#[derive(Debug)]
+pub struct SecretIndex {
+    inner: Mutex<IndexInner>,
+    /// Whether a Secret watch feeds the index (not with `--skip-recreate`).
+    watched: std::sync::atomic::AtomicBool,
+    /// Bumped when a scope's list completes.
+    listed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for SecretIndex {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            watched: std::sync::atomic::AtomicBool::new(false),
+            listed: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct IndexInner {
+    entries: HashMap<(String, String), String>,
+    /// Scopes whose list is complete: a namespace, or "" for all namespaces.
+    ready: HashSet<String>,
+    /// Entries of a (re-)list in progress, per scope.
+    listing: HashMap<String, HashMap<(String, String), String>>,
+}
+
+impl SecretIndex {
+    fn relevant(meta: &ObjectMeta) -> bool {
+        meta.owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.kind == "SealedSecret")
+            || meta
+                .annotations
+                .iter()
+                .flatten()
+                .any(|(k, _)| k.starts_with("sealedsecrets.bitnami.com/"))
+    }
+
+    fn key(meta: &ObjectMeta) -> (String, String) {
+        (
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        )
+    }
+
+    /// Feeds one event of the Secret watch over `scope` (a namespace, or "" for all).
+    pub fn observe(&self, scope: &str, event: &watcher::Event<PartialObjectMeta<Secret>>) {
+        let mut inner = lock(&self.inner);
+        match event {
+            watcher::Event::Init => {
+                inner.listing.insert(scope.to_owned(), HashMap::new());
+            }
+            watcher::Event::InitApply(s) => {
+                if Self::relevant(&s.metadata)
+                    && let Some(rv) = s.metadata.resource_version.clone()
+                    && let Some(listing) = inner.listing.get_mut(scope)
+                {
+                    listing.insert(Self::key(&s.metadata), rv);
+                }
+            }
+            watcher::Event::InitDone => {
+                let listed = inner.listing.remove(scope).unwrap_or_default();
+                inner
+                    .entries
+                    .retain(|(ns, _), _| !(scope.is_empty() || ns == scope));
+                inner.entries.extend(listed);
+                inner.ready.insert(scope.to_owned());
+                self.listed.send_modify(|n| *n += 1);
+            }
+            watcher::Event::Apply(s) => {
+                let key = Self::key(&s.metadata);
+                match s.metadata.resource_version.clone() {
+                    Some(rv) if Self::relevant(&s.metadata) => {
+                        inner.entries.insert(key, rv);
+                    }
+                    _ => {
+                        inner.entries.remove(&key);
+                    }
+                }
+            }
+            watcher::Event::Delete(s) => {
+                inner.entries.remove(&Self::key(&s.metadata));
+            }
+        }
+    }
+
+    /// Marks the index as fed by a Secret watch (so [`Self::lookup_when_listed`] waits for it).
+    pub fn watch_started(&self) {
+        self.watched
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Like [`Self::lookup`], but right after start-up waits (up to `timeout`) for the watch to
+    /// finish listing, so the first reconciles do not GET Secrets the list would show absent.
+    pub async fn lookup_when_listed(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Lookup {
+        let mut listed = self.listed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let lookup = self.lookup(namespace, name);
+            if lookup != Lookup::Unknown || !self.watched.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                return lookup;
+            }
+            match tokio::time::timeout_at(deadline, listed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    // The watch is failing (see its log); stop waiting for it, GET instead.
+                    if self
+                        .watched
+                        .swap(false, std::sync::atomic::Ordering::Relaxed)
+                    {
+                        warn!("the Secret watch has not listed yet; reading Secrets directly");
+                    }
+                    return self.lookup(namespace, name);
+                }
+            }
+        }
+    }
+
+    /// What the watch says about Secret `namespace/name`.
+    pub fn lookup(&self, namespace: &str, name: &str) -> Lookup {
+        let inner = lock(&self.inner);
+        if !(inner.ready.contains("") || inner.ready.contains(namespace)) {
+            return Lookup::Unknown;
+        }
+        inner
+            .entries
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map_or(Lookup::Absent, |rv| Lookup::Present(rv.clone()))
+    }
 }
 
 /// What decides whether a SealedSecret must be unsealed again: its identity, generation (spec)
@@ -167,36 +330,41 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     if ss.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let existing = secrets.get_opt(&name).await.map_err(ReconcileError::Fetch);
-    let existing = match existing {
-        Ok(e) => e,
-        Err(e) => return finish(&ss, &ctx, Err(e), false).await,
-    };
-
-    // Skip the RSA work when nothing that matters changed since the last successful reconcile.
+    // Skip everything when nothing that matters changed since the last complete reconcile
+    // (Secret written or found equal, status written): the usual case is our own Secret write
+    // or status write echoing back.
     let hash = spec_hash(&ss);
+    let verified = lock(&ctx.verified).get(&oref).cloned();
+    let lookup = ctx
+        .secrets
+        .lookup_when_listed(&namespace, &name, Duration::from_secs(10))
+        .await;
+    if let (Some(v), Lookup::Present(rv)) = (&verified, &lookup)
+        && v.spec_hash == hash
+        && v.secret_resource_version.as_deref() == Some(rv.as_str())
+    {
+        debug!("unchanged since the last reconcile");
+        return Ok(Action::await_change());
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    // A new SealedSecret whose Secret the watch has never seen: create without a GET first
+    // (a Secret that exists after all makes the create fail, and then it is read).
+    let known_absent = lookup == Lookup::Absent && verified.is_none();
+    let existing = if known_absent {
+        None
+    } else {
+        match secrets.get_opt(&name).await.map_err(ReconcileError::Fetch) {
+            Ok(e) => e,
+            Err(e) => return finish(&ss, &ctx, Err(e), false, hash).await,
+        }
+    };
     let current = Verified {
         spec_hash: hash,
         secret_resource_version: existing
             .as_ref()
             .and_then(|s| s.metadata.resource_version.clone()),
     };
-    let synced_now = ss
-        .status
-        .as_ref()
-        .and_then(SealedSecretStatus::synced)
-        .is_some_and(|c| c.is_true())
-        && ss
-            .status
-            .as_ref()
-            .and_then(|s| s.observed_generation)
-            .unwrap_or(0)
-            == ss.metadata.generation.unwrap_or(0);
-    if existing.is_some()
-        && (synced_now || !ctx.options.update_status)
-        && lock(&ctx.verified).get(&oref) == Some(&current)
-    {
+    if existing.is_some() && verified.as_ref() == Some(&current) {
         debug!("unchanged since the last reconcile");
         return Ok(Action::await_change());
     }
@@ -223,76 +391,77 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
                 keys = ?unsealed.keys_used.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "unsealed"
             );
-            apply(
-                &ss,
-                &ctx,
-                &secrets,
-                unsealed.secret,
-                existing.as_ref(),
-                hash,
-            )
-            .await
+            apply(&ss, &ctx, &secrets, unsealed.secret, existing).await
         }
     };
-    let wrote = matches!(result, Ok(true));
-    finish(&ss, &ctx, result.map(|_| ()), wrote).await
+    let wrote = matches!(result, Ok((true, _)));
+    finish(&ss, &ctx, result.map(|(_, rv)| rv), wrote, hash).await
 }
 
-/// Writes the Secret as [`decide::plan`] says; returns whether anything was written.
+/// Writes the Secret as [`decide::plan`] says; returns whether anything was written and the
+/// Secret's resourceVersion. `existing: None` may be a guess (the watch had not seen it): a
+/// create that finds the Secret reads it and plans again.
 async fn apply(
     ss: &SealedSecret,
     ctx: &Context,
     secrets: &Api<Secret>,
     desired: Secret,
-    existing: Option<&Secret>,
-    hash: u64,
-) -> Result<bool, ReconcileError> {
+    existing: Option<Secret>,
+) -> Result<(bool, Option<String>), ReconcileError> {
     let name = ss.name_any();
-    let oref = ObjectRef::from_obj(ss);
-    let plan = decide::plan(ss, desired, existing);
-    let (written, rv) = match plan {
-        Plan::Create(secret) => {
-            let created = secrets
-                .create(&PostParams::default(), &secret)
-                .await
-                .map_err(ReconcileError::Update)?;
-            info!("created Secret");
-            ctx.metrics
-                .secret_writes
-                .get_or_create(&vec![("operation".into(), "create".into())])
-                .inc();
-            (true, created.metadata.resource_version)
-        }
-        Plan::Update(secret) => {
-            let updated = secrets
-                .replace(&name, &PostParams::default(), &secret)
-                .await
-                .map_err(|e| immutable_or_update(&name, e))?;
-            info!("updated Secret");
-            ctx.metrics
-                .secret_writes
-                .get_or_create(&vec![("operation".into(), "update".into())])
-                .inc();
-            (true, updated.metadata.resource_version)
-        }
-        Plan::Unchanged => (
-            false,
-            existing.and_then(|s| s.metadata.resource_version.clone()),
-        ),
-        Plan::Immutable => return Err(immutable_message(&name)),
-        Plan::Unmanaged => return Err(ReconcileError::Unmanaged(name)),
+    let mut existing = existing;
+    let mut retried = false;
+    let (written, rv) = loop {
+        let plan = decide::plan(ss, desired.clone(), existing.as_ref());
+        break match plan {
+            Plan::Create(secret) => {
+                match secrets.create(&PostParams::default(), &secret).await {
+                    Ok(created) => {
+                        info!("created Secret");
+                        ctx.metrics
+                            .secret_writes
+                            .get_or_create(&vec![("operation".into(), "create".into())])
+                            .inc();
+                        (true, created.metadata.resource_version)
+                    }
+                    Err(kube::Error::Api(ae)) if ae.code == 409 && !retried => {
+                        // It exists after all (not ours, or the watch is behind): read it.
+                        retried = true;
+                        existing = secrets
+                            .get_opt(&name)
+                            .await
+                            .map_err(ReconcileError::Fetch)?;
+                        continue;
+                    }
+                    Err(e) => return Err(ReconcileError::Update(e)),
+                }
+            }
+            Plan::Update(secret) => {
+                let updated = secrets
+                    .replace(&name, &PostParams::default(), &secret)
+                    .await
+                    .map_err(|e| immutable_or_update(&name, e))?;
+                info!("updated Secret");
+                ctx.metrics
+                    .secret_writes
+                    .get_or_create(&vec![("operation".into(), "update".into())])
+                    .inc();
+                (true, updated.metadata.resource_version)
+            }
+            Plan::Unchanged => (
+                false,
+                existing
+                    .as_ref()
+                    .and_then(|s| s.metadata.resource_version.clone()),
+            ),
+            Plan::Immutable => return Err(immutable_message(&name)),
+            Plan::Unmanaged => return Err(ReconcileError::Unmanaged(name)),
+        };
     };
-    lock(&ctx.verified).insert(
-        oref,
-        Verified {
-            spec_hash: hash,
-            secret_resource_version: rv,
-        },
-    );
     if written && let Some(restarts) = &ctx.restarts {
         restarts.secret_changed(&ss.namespace().unwrap_or_default(), &name);
     }
-    Ok(written)
+    Ok((written, rv))
 }
 
 fn immutable_message(name: &str) -> ReconcileError {
@@ -311,17 +480,58 @@ fn immutable_or_update(name: &str, e: kube::Error) -> ReconcileError {
     }
 }
 
-/// Records the outcome: status (when it flipped, the generation moved or the message changed),
-/// an event (on change only), metrics; returns what the controller should do next.
-async fn finish(
+/// The status after this attempt, and whether it must be written (flipped, generation moved,
+/// or the message changed).
+fn next_status(
     ss: &SealedSecret,
+    message: Option<&str>,
+    now: Time,
+) -> (
+    SealedSecretStatus,
+    bool,
+    Option<kseal_crds::SealedSecretCondition>,
+) {
+    let old = ss.status.clone().unwrap_or_default();
+    let old_condition = old.synced().cloned();
+    let mut status = old;
+    let flipped_or_generation =
+        status.record_sync(message.map_or(Ok(()), Err), now, ss.metadata.generation);
+    let message_changed = old_condition
+        .as_ref()
+        .is_some_and(|c| c.message.as_deref() != message);
+    (
+        status,
+        flipped_or_generation || message_changed,
+        old_condition,
+    )
+}
+
+async fn put_status(
+    api: &Api<SealedSecret>,
+    ss: &SealedSecret,
+    status: SealedSecretStatus,
+) -> Result<(), kube::Error> {
+    let mut body = ss.clone();
+    body.status = Some(status);
+    body.metadata.managed_fields = None;
+    api.replace_status(&ss.name_any(), &PostParams::default(), &body)
+        .await
+        .map(drop)
+}
+
+/// Records the outcome: status (when it flipped, the generation moved or the message changed),
+/// an event (on change only), metrics; returns what the controller should do next. A complete
+/// success is remembered so the echo of our own writes costs nothing.
+async fn finish(
+    ss: &Arc<SealedSecret>,
     ctx: &Context,
-    result: Result<(), ReconcileError>,
+    result: Result<Option<String>, ReconcileError>,
     wrote: bool,
+    hash: u64,
 ) -> Result<Action, ReconcileError> {
     let namespace = ss.namespace().unwrap_or_default();
     let name = ss.name_any();
-    let oref = ObjectRef::from_obj(ss);
+    let oref = ObjectRef::from_obj(&**ss);
     let instance = ss
         .labels()
         .get("app.kubernetes.io/instance")
@@ -329,43 +539,60 @@ async fn finish(
         .unwrap_or_default();
 
     let message = result.as_ref().err().map(status_message);
-    let old = ss.status.clone().unwrap_or_default();
-    let old_condition = old.synced().cloned();
-    let mut status = old.clone();
-    let now = Time(Timestamp::now());
-    let flipped_or_generation = status.record_sync(
-        message.as_deref().map_or(Ok(()), Err),
-        now,
-        ss.metadata.generation,
-    );
-    let message_changed = old_condition.as_ref().and_then(|c| c.message.clone()) != message
-        && old_condition.is_some();
-    let changed = flipped_or_generation || message_changed;
+    let (status, mut changed, old_condition) =
+        next_status(ss, message.as_deref(), Time(Timestamp::now()));
 
     if ctx.options.update_status && changed {
         let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
-        let mut body = ss.clone();
-        body.status = Some(status);
-        body.metadata.managed_fields = None;
-        if let Err(e) = api
-            .replace_status(&name, &PostParams::default(), &body)
-            .await
+        let mut outcome = put_status(&api, ss, status).await;
+        if let Err(kube::Error::Api(ae)) = &outcome
+            && ae.code == 409
         {
+            // Our copy is stale (e.g. our own earlier status write): decide again on the
+            // current object instead of failing and redoing the RSA work.
+            outcome = match api.get(&name).await {
+                Ok(latest) if latest.metadata.generation == ss.metadata.generation => {
+                    let (status, again, _) =
+                        next_status(&latest, message.as_deref(), Time(Timestamp::now()));
+                    changed = again;
+                    if again {
+                        put_status(&api, &latest, status).await
+                    } else {
+                        Ok(())
+                    }
+                }
+                Ok(_) => outcome,
+                Err(e) => Err(e),
+            };
+        }
+        if let Err(e) = outcome {
             warn!(error = %e, "cannot update status");
             ctx.metrics.unseal_error("status", &namespace);
+            lock(&ctx.verified).remove(&oref);
             // Status conflicts resolve on the next attempt with a fresh object.
             return Err(ReconcileError::Status(e));
         }
     }
 
     match result {
-        Ok(()) => {
+        Ok(rv) => {
             lock(&ctx.failures).remove(&oref);
+            lock(&ctx.verified).insert(
+                oref,
+                Verified {
+                    spec_hash: hash,
+                    secret_resource_version: rv,
+                },
+            );
             ctx.metrics.condition(&namespace, &name, &instance, 1);
             if wrote || changed {
-                ctx.recorder
-                    .publish(ss, EventType::Normal, UNSEALED, UNSEALED_MESSAGE)
-                    .await;
+                publish(
+                    ctx,
+                    ss,
+                    EventType::Normal,
+                    UNSEALED,
+                    UNSEALED_MESSAGE.to_owned(),
+                );
             }
             Ok(Action::await_change())
         }
@@ -382,9 +609,7 @@ async fn finish(
             };
             warn!(reason, error = %text, "reconcile failed");
             if changed || old_condition.is_none() {
-                ctx.recorder
-                    .publish(ss, EventType::Warning, reason, &text)
-                    .await;
+                publish(ctx, ss, EventType::Warning, reason, text);
             }
             if matches!(e, ReconcileError::Immutable(_)) {
                 // Retrying cannot help; a spec change or a deleted Secret triggers again.
@@ -394,6 +619,21 @@ async fn finish(
             Err(e)
         }
     }
+}
+
+/// Records an event in the background: the reconcile does not wait for the API server.
+fn publish(
+    ctx: &Context,
+    ss: &Arc<SealedSecret>,
+    type_: EventType,
+    reason: &'static str,
+    message: String,
+) {
+    let (recorder, ss) = (ctx.recorder.clone(), ss.clone());
+    tokio::spawn(
+        async move { recorder.publish(&*ss, type_, reason, &message).await }
+            .instrument(tracing::Span::current()),
+    );
 }
 
 /// The text for the status condition (Bitnami writes the bare error, without "Failed to unseal").
@@ -446,10 +686,21 @@ pub async fn run(
     if !ctx.options.label_selector.is_empty() {
         config = config.labels(&ctx.options.label_selector);
     }
+    // The initial lists come from the API server's watch cache (resourceVersion=0), as
+    // client-go informers do: no quorum read of every object from etcd.
+    config = config.any_semantic();
     let (reader, writer) = kube::runtime::reflector::store();
     let gc_ctx = ctx.clone();
     let stream = watcher(ss_api, config)
         .default_backoff()
+        // The store keeps what reconciles read: not managedFields or kubectl's copy of the
+        // whole object (status writes go to the status subresource, which keeps the rest).
+        .modify(|ss: &mut SealedSecret| {
+            ss.metadata.managed_fields = None;
+            if let Some(a) = ss.metadata.annotations.as_mut() {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+        })
         .reflect(writer)
         .then(move |ev| {
             let ctx = gc_ctx.clone();
@@ -469,8 +720,19 @@ pub async fn run(
         kube::runtime::controller::Config::default().concurrency(ctx.options.workers.max(1)),
     );
     if !ctx.options.skip_recreate {
+        ctx.secrets.watch_started();
+        let scope = secret_api.namespace().unwrap_or_default().to_owned();
+        let index_ctx = ctx.clone();
+        // Metadata only (`PartialObjectMeta`): Secret data is never listed or cached here. The
+        // list stays paginated (no watch-cache list), so many unrelated Secrets never make one
+        // huge response.
         let owned = watcher(secret_api, watcher::Config::default())
             .default_backoff()
+            .inspect(move |ev| {
+                if let Ok(ev) = ev {
+                    index_ctx.secrets.observe(&scope, ev);
+                }
+            })
             .touched_objects();
         controller = controller.owns_stream(owned);
     }
@@ -561,6 +823,89 @@ mod tests {
         assert_eq!(backoff(5, 5, slow), Duration::from_secs(16));
         assert_eq!(backoff(6, 5, slow), slow);
         assert_eq!(backoff(60, 100, slow), Duration::from_secs(256));
+    }
+
+    fn meta_secret(ns: &str, name: &str, rv: &str, owned: bool) -> PartialObjectMeta<Secret> {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+        let mut m = PartialObjectMeta::<Secret>::default();
+        m.metadata.namespace = Some(ns.into());
+        m.metadata.name = Some(name.into());
+        m.metadata.resource_version = Some(rv.into());
+        if owned {
+            m.metadata.owner_references = Some(vec![OwnerReference {
+                kind: "SealedSecret".into(),
+                name: name.into(),
+                ..OwnerReference::default()
+            }]);
+        }
+        m
+    }
+
+    /// The index knows only SealedSecrets' Secrets, says Unknown until its scope is listed,
+    /// follows changes and deletions, and a re-list replaces only its own scope.
+    #[test]
+    fn secret_index() {
+        use watcher::Event;
+        let index = SecretIndex::default();
+        assert_eq!(index.lookup("a", "db"), Lookup::Unknown);
+        index.observe("a", &Event::Init);
+        index.observe("a", &Event::InitApply(meta_secret("a", "db", "1", true)));
+        index.observe(
+            "a",
+            &Event::InitApply(meta_secret("a", "noise", "2", false)),
+        );
+        assert_eq!(index.lookup("a", "db"), Lookup::Unknown);
+        index.observe("a", &Event::InitDone);
+        assert_eq!(index.lookup("a", "db"), Lookup::Present("1".into()));
+        assert_eq!(index.lookup("a", "noise"), Lookup::Absent);
+        assert_eq!(index.lookup("b", "db"), Lookup::Unknown);
+        index.observe("a", &Event::Apply(meta_secret("a", "db", "3", true)));
+        assert_eq!(index.lookup("a", "db"), Lookup::Present("3".into()));
+        // Ownership removed: no longer ours.
+        index.observe("a", &Event::Apply(meta_secret("a", "db", "4", false)));
+        assert_eq!(index.lookup("a", "db"), Lookup::Absent);
+        index.observe("a", &Event::Apply(meta_secret("a", "db", "5", true)));
+        index.observe("a", &Event::Delete(meta_secret("a", "db", "5", true)));
+        assert_eq!(index.lookup("a", "db"), Lookup::Absent);
+        // Another scope's list leaves scope a alone.
+        index.observe("a", &Event::Apply(meta_secret("a", "x", "6", true)));
+        index.observe("b", &Event::Init);
+        index.observe("b", &Event::InitApply(meta_secret("b", "y", "7", true)));
+        index.observe("b", &Event::InitDone);
+        assert_eq!(index.lookup("a", "x"), Lookup::Present("6".into()));
+        assert_eq!(index.lookup("b", "y"), Lookup::Present("7".into()));
+        // A re-list of a drops what vanished meanwhile.
+        index.observe("a", &Event::Init);
+        index.observe("a", &Event::InitDone);
+        assert_eq!(index.lookup("a", "x"), Lookup::Absent);
+        assert_eq!(index.lookup("b", "y"), Lookup::Present("7".into()));
+    }
+
+    #[tokio::test]
+    async fn lookup_waits_for_the_list_only_when_watched() {
+        let index = std::sync::Arc::new(SecretIndex::default());
+        // No watch (--skip-recreate): no waiting.
+        let t = std::time::Instant::now();
+        assert_eq!(
+            index
+                .lookup_when_listed("a", "db", Duration::from_secs(5))
+                .await,
+            Lookup::Unknown
+        );
+        assert!(t.elapsed() < Duration::from_secs(1));
+        index.watch_started();
+        let feeder = index.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            feeder.observe("", &watcher::Event::Init);
+            feeder.observe("", &watcher::Event::InitDone);
+        });
+        assert_eq!(
+            index
+                .lookup_when_listed("a", "db", Duration::from_secs(5))
+                .await,
+            Lookup::Absent
+        );
     }
 
     #[test]

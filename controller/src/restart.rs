@@ -8,7 +8,9 @@
 //! give equal hashes; it is a digest, never a value, but a very weak value could still be
 //! guessed offline by someone who can read the workload (documented in the README).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::StreamExt as _;
 
 use k8s_openapi::api::{
     apps::v1::{DaemonSet, Deployment, StatefulSet},
@@ -16,7 +18,11 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{ListParams, Patch, PatchParams},
+    api::{PartialObjectMeta, Patch, PatchParams},
+    runtime::{
+        WatchStreamExt as _,
+        watcher::{self, Event, watcher},
+    },
 };
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
@@ -89,34 +95,249 @@ pub fn secrets_hash(secrets: &[(String, Option<Secret>)]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A workload kind restart-on-change follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Kind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+}
+
+/// (namespace, kind, name) of a workload.
+type WorkloadKey = (String, Kind, String);
+
+/// Workloads that opted in, from metadata-only watches: (namespace, kind, name) → followed
+/// Secret names. Only annotated workloads are kept.
+#[derive(Debug, Default)]
+struct Followers {
+    entries: BTreeMap<WorkloadKey, Vec<String>>,
+    /// (kind, scope) pairs whose list is complete.
+    ready: std::collections::HashSet<(Kind, String)>,
+    listing: std::collections::HashMap<(Kind, String), BTreeMap<WorkloadKey, Vec<String>>>,
+}
+
+impl Followers {
+    fn observe<K: Resource>(
+        &mut self,
+        kind: Kind,
+        scope: &str,
+        event: Event<PartialObjectMeta<K>>,
+    ) {
+        let key =
+            |m: &PartialObjectMeta<K>| (m.namespace().unwrap_or_default(), kind, m.name_any());
+        match event {
+            Event::Init => {
+                self.listing
+                    .insert((kind, scope.to_owned()), BTreeMap::new());
+            }
+            Event::InitApply(m) => {
+                let names = followed(m.annotations());
+                if !names.is_empty()
+                    && let Some(l) = self.listing.get_mut(&(kind, scope.to_owned()))
+                {
+                    l.insert(key(&m), names);
+                }
+            }
+            Event::InitDone => {
+                let listed = self
+                    .listing
+                    .remove(&(kind, scope.to_owned()))
+                    .unwrap_or_default();
+                self.entries
+                    .retain(|(ns, k, _), _| !(*k == kind && (scope.is_empty() || ns == scope)));
+                self.entries.extend(listed);
+                self.ready.insert((kind, scope.to_owned()));
+            }
+            Event::Apply(m) => {
+                let names = followed(m.annotations());
+                if names.is_empty() {
+                    self.entries.remove(&key(&m));
+                } else {
+                    self.entries.insert(key(&m), names);
+                }
+            }
+            Event::Delete(m) => {
+                self.entries.remove(&key(&m));
+            }
+        }
+    }
+}
+
+fn lock(f: &std::sync::Mutex<Followers>) -> std::sync::MutexGuard<'_, Followers> {
+    // Every update is a single insert, remove or swap: still consistent after a panic.
+    f.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A workload watch's progress: (kind, scope, the error if the watch failed).
+type FollowerEvent = (Kind, String, Option<watcher::Error>);
+
 /// Consumes Secret-change notifications and re-annotates the workloads that follow them.
+///
+/// Workloads are known from metadata-only watches of Deployments, StatefulSets and DaemonSets
+/// in `namespaces` (empty: all), started at the first notification (a replica that never writes
+/// a Secret never watches). Notifications that arrive together are handled as one batch.
 pub async fn run(
     client: Client,
+    namespaces: Vec<String>,
     mut rx: mpsc::UnboundedReceiver<(String, String)>,
     metrics: std::sync::Arc<Metrics>,
     recorder: Recorder,
 ) {
-    while let Some((namespace, secret)) = rx.recv().await {
-        let c = &client;
-        let (m, r) = (&metrics, &recorder);
-        follow::<Deployment>(c, &namespace, &secret, m, r, |d| {
-            d.spec.as_ref().map(|s| &s.template)
-        })
-        .await;
-        follow::<StatefulSet>(c, &namespace, &secret, m, r, |d| {
-            d.spec.as_ref().map(|s| &s.template)
-        })
-        .await;
-        follow::<DaemonSet>(c, &namespace, &secret, m, r, |d| {
-            d.spec.as_ref().map(|s| &s.template)
-        })
-        .await;
+    let Some(first) = rx.recv().await else {
+        return;
+    };
+    let scopes: Vec<String> = if namespaces.is_empty() {
+        vec![String::new()]
+    } else {
+        namespaces
+    };
+    let followers = std::sync::Arc::new(std::sync::Mutex::new(Followers::default()));
+    let mut watches = Vec::new();
+    for scope in &scopes {
+        watches.push(watch_kind::<Deployment>(
+            &client,
+            scope,
+            Kind::Deployment,
+            followers.clone(),
+        ));
+        watches.push(watch_kind::<StatefulSet>(
+            &client,
+            scope,
+            Kind::StatefulSet,
+            followers.clone(),
+        ));
+        watches.push(watch_kind::<DaemonSet>(
+            &client,
+            scope,
+            Kind::DaemonSet,
+            followers.clone(),
+        ));
+    }
+    let expected = watches.len();
+    let mut watches = futures::stream::select_all(watches);
+    let mut pending: BTreeSet<(String, String)> = BTreeSet::from([first]);
+    loop {
+        let ready = lock(&followers).ready.len() >= expected;
+        if ready && !pending.is_empty() {
+            // Everything queued meanwhile joins this batch.
+            while let Ok(n) = rx.try_recv() {
+                pending.insert(n);
+            }
+            let batch = std::mem::take(&mut pending);
+            let due: BTreeMap<WorkloadKey, Vec<String>> = {
+                lock(&followers)
+                    .entries
+                    .iter()
+                    .filter(|((ns, _, _), names)| {
+                        names
+                            .iter()
+                            .any(|n| batch.contains(&(ns.clone(), n.clone())))
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            for ((namespace, kind, workload), names) in due {
+                let secret = names
+                    .iter()
+                    .find(|n| batch.contains(&(namespace.clone(), (*n).clone())))
+                    .cloned()
+                    .unwrap_or_default();
+                let (c, m, r) = (&client, &metrics, &recorder);
+                match kind {
+                    Kind::Deployment => {
+                        restart::<Deployment>(
+                            c,
+                            &namespace,
+                            &workload,
+                            &names,
+                            &secret,
+                            m,
+                            r,
+                            |d| d.spec.as_ref().map(|s| &s.template),
+                        )
+                        .await
+                    }
+                    Kind::StatefulSet => {
+                        restart::<StatefulSet>(
+                            c,
+                            &namespace,
+                            &workload,
+                            &names,
+                            &secret,
+                            m,
+                            r,
+                            |d| d.spec.as_ref().map(|s| &s.template),
+                        )
+                        .await
+                    }
+                    Kind::DaemonSet => {
+                        restart::<DaemonSet>(c, &namespace, &workload, &names, &secret, m, r, |d| {
+                            d.spec.as_ref().map(|s| &s.template)
+                        })
+                        .await
+                    }
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            n = rx.recv() => match n {
+                Some(n) => { pending.insert(n); }
+                None => return,
+            },
+            e = watches.next() => {
+                if let Some((kind, scope, Some(error))) = e {
+                    warn!(kind = ?kind, %scope, %error, "restart-on-change: workload watch failed; retrying");
+                }
+            }
+        }
     }
 }
 
-async fn follow<K>(
+/// A metadata-only watch of one workload kind in `scope` ("" for all namespaces) feeding
+/// `followers`; yields errors only.
+fn watch_kind<K>(
+    client: &Client,
+    scope: &str,
+    kind: Kind,
+    followers: std::sync::Arc<std::sync::Mutex<Followers>>,
+) -> futures::stream::BoxStream<'static, FollowerEvent>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let api: Api<PartialObjectMeta<K>> = if scope.is_empty() {
+        Api::all(client.clone())
+    } else {
+        Api::namespaced(client.clone(), scope)
+    };
+    let scope = scope.to_owned();
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .map(move |ev| {
+            let error = match ev {
+                Ok(ev) => {
+                    lock(&followers).observe(kind, &scope, ev);
+                    None
+                }
+                Err(e) => Some(e),
+            };
+            (kind, scope.clone(), error)
+        })
+        .boxed()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn restart<K>(
     client: &Client,
     namespace: &str,
+    workload: &str,
+    names: &[String],
     secret: &str,
     metrics: &Metrics,
     recorder: &Recorder,
@@ -128,57 +349,46 @@ async fn follow<K>(
         + std::fmt::Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let list = match api.list_metadata(&ListParams::default()).await {
-        Ok(l) => l,
-        Err(error) => {
-            warn!(%namespace, kind = %K::kind(&()), %error, "restart-on-change: cannot list workloads");
-            return;
-        }
-    };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    for meta in list.items {
-        let names = followed(meta.annotations());
-        if !names.iter().any(|n| n == secret) {
-            continue;
+    let mut found = Vec::new();
+    for name in names {
+        found.push((name.clone(), secrets.get_opt(name).await.ok().flatten()));
+    }
+    let hash = secrets_hash(&found);
+    let Ok(object) = api.get(workload).await else {
+        return;
+    };
+    if !followed(object.annotations()).iter().any(|n| n == secret) {
+        return;
+    }
+    let current = template(&object)
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(HASH_ANNOTATION));
+    if current == Some(&hash) {
+        return;
+    }
+    let patch = serde_json::json!({
+        "spec": {"template": {"metadata": {"annotations": {HASH_ANNOTATION: hash}}}}
+    });
+    match api
+        .patch(workload, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => {
+            metrics.restarts.inc();
+            info!(%namespace, kind = %K::kind(&()), %workload, %secret, "restarting workload: followed Secret changed");
+            recorder
+                .publish(
+                    &object,
+                    EventType::Normal,
+                    RESTARTED,
+                    &format!("Secret {secret:?} changed; rolling out new pods"),
+                )
+                .await;
         }
-        let workload = meta.name_any();
-        let mut found = Vec::new();
-        for name in &names {
-            found.push((name.clone(), secrets.get_opt(name).await.ok().flatten()));
-        }
-        let hash = secrets_hash(&found);
-        let Ok(object) = api.get(&workload).await else {
-            continue;
-        };
-        let current = template(&object)
-            .and_then(|t| t.metadata.as_ref())
-            .and_then(|m| m.annotations.as_ref())
-            .and_then(|a| a.get(HASH_ANNOTATION));
-        if current == Some(&hash) {
-            continue;
-        }
-        let patch = serde_json::json!({
-            "spec": {"template": {"metadata": {"annotations": {HASH_ANNOTATION: hash}}}}
-        });
-        match api
-            .patch(&workload, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => {
-                metrics.restarts.inc();
-                info!(%namespace, kind = %K::kind(&()), %workload, %secret, "restarting workload: followed Secret changed");
-                recorder
-                    .publish(
-                        &object,
-                        EventType::Normal,
-                        RESTARTED,
-                        &format!("Secret {secret:?} changed; rolling out new pods"),
-                    )
-                    .await;
-            }
-            Err(error) => {
-                warn!(%namespace, %workload, %error, "restart-on-change: cannot patch workload");
-            }
+        Err(error) => {
+            warn!(%namespace, %workload, %error, "restart-on-change: cannot patch workload");
         }
     }
 }

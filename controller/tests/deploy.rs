@@ -381,6 +381,123 @@ fn chart_lints_and_renders_its_promises() {
     }
 }
 
+/// Key backups (issue 7): `keyBackup.secret` renders the flag and a Role + RoleBinding in the
+/// backup namespace limited to that Secret by name (create cannot be), the same as the Kustomize
+/// component `key-backup-secret`; `keyBackup.dir` + `keyBackup.volume` mount the volume there;
+/// the schema rejects a malformed target.
+#[test]
+fn key_backup_rbac_in_chart_and_component() {
+    let Some(bin) = tools() else {
+        return;
+    };
+    let (helm, kubectl) = (bin.join("helm"), bin.join("kubectl"));
+    let chart = chart();
+    let c = path_str(&chart);
+    let target = "keyBackup.secret=sealed-secrets-backup/sealed-secrets-keys";
+    run(&helm, &["lint", "--strict", c, "--set", target]);
+    let objects = docs(&run(
+        &helm,
+        &["template", "r", c, "-n", "kube-system", "--set", target],
+    ));
+    let role = find(&objects, "Role", "sealed-secrets-controller-key-backup");
+    assert_eq!(role["metadata"]["namespace"], "sealed-secrets-backup");
+    let binding = find(
+        &objects,
+        "RoleBinding",
+        "sealed-secrets-controller-key-backup",
+    );
+    assert_eq!(binding["metadata"]["namespace"], "sealed-secrets-backup");
+    assert_eq!(binding["subjects"][0]["name"], "sealed-secrets-controller");
+    assert_eq!(binding["subjects"][0]["namespace"], "kube-system");
+    let rules = role["rules"].as_array().unwrap();
+    assert_eq!(
+        rules[0]["resourceNames"],
+        serde_json::json!(["sealed-secrets-keys"])
+    );
+    assert_eq!(rules[0]["verbs"], serde_json::json!(["get", "update"]));
+    assert_eq!(rules[1]["verbs"], serde_json::json!(["create"]));
+    assert!(rules[1].get("resourceNames").is_none());
+    let args = |objects: &[serde_json::Value]| -> Vec<String> {
+        find(objects, "Deployment", "sealed-secrets-controller")["spec"]["template"]["spec"]
+            ["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let flag = "--key-backup-secret=sealed-secrets-backup/sealed-secrets-keys".to_owned();
+    assert!(args(&objects).contains(&flag), "{:?}", args(&objects));
+
+    // The Kustomize component gives the same Role rules, binding and flag.
+    let dir = std::env::temp_dir().join(format!("kseal-kz-backup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Kustomize takes relative paths only: up to / from the temp dir, then down.
+    let up = "../".repeat(dir.components().count() - 1);
+    let rel = |p: PathBuf| format!("{up}{}", p.strip_prefix("/").unwrap().display());
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\ncomponents:\n  - {}\n",
+            rel(kustomize_dir().join("base")),
+            rel(kustomize_dir().join("components/key-backup-secret"))
+        ),
+    )
+    .unwrap();
+    let kz = docs(&run(&kubectl, &["kustomize", path_str(&dir)]));
+    let _ = std::fs::remove_dir_all(&dir);
+    let kz_role = find(&kz, "Role", "sealed-secrets-key-backup");
+    assert_eq!(kz_role["metadata"]["namespace"], "sealed-secrets-backup");
+    assert_eq!(kz_role["rules"], role["rules"]);
+    let kz_binding = find(&kz, "RoleBinding", "sealed-secrets-key-backup");
+    assert_eq!(kz_binding["subjects"], binding["subjects"]);
+    assert!(args(&kz).contains(&flag), "{:?}", args(&kz));
+
+    // A directory on a volume.
+    let objects = docs(&run(
+        &helm,
+        &[
+            "template",
+            "r",
+            c,
+            "--set",
+            "keyBackup.dir=/var/lib/kseal-backup",
+            "--set",
+            "keyBackup.volume.persistentVolumeClaim.claimName=kseal-keys",
+        ],
+    ));
+    assert!(args(&objects).contains(&"--key-backup-dir=/var/lib/kseal-backup".to_owned()));
+    let pod =
+        &find(&objects, "Deployment", "sealed-secrets-controller")["spec"]["template"]["spec"];
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["name"] == "key-backup" && m["mountPath"] == "/var/lib/kseal-backup"),
+        "{mounts:?}"
+    );
+    let volumes = pod["volumes"].as_array().unwrap();
+    assert!(
+        volumes.iter().any(|v| v["name"] == "key-backup"
+            && v["persistentVolumeClaim"]["claimName"] == "kseal-keys"),
+        "{volumes:?}"
+    );
+    // No backup by default: no Role, no flag.
+    let text = run(&helm, &["template", "r", c]);
+    assert!(
+        !text.contains("key-backup"),
+        "a key backup is rendered by default"
+    );
+    for bad in [
+        "keyBackup.secret=nope",
+        "keyBackup.secret=a/b/c",
+        "keyBackup.sekret=a/b",
+    ] {
+        let (ok, _, _) = try_run(&helm, &["template", "r", c, "--set", bad], b"", None);
+        assert!(!ok, "--set {bad} was accepted");
+    }
+}
+
 /// The committed sealed files of the example open with the test-only example keys and hold
 /// exactly the fake values of `.env.<env>.example` (kustomize overlay and Helm copies).
 #[test]

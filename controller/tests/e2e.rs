@@ -1012,3 +1012,313 @@ async fn immutable_secret() {
         ("events", &all_events_json(&client, &app.name).await),
     ]);
 }
+
+/// The fingerprints of the keys in a backup `v1 List`, in file order (newest first).
+fn backup_fingerprints(list: &[u8]) -> Vec<String> {
+    kseal_core::manifest::parse_private_keys(list)
+        .map(|keys| {
+            keys.iter()
+                .map(|k| k.fingerprint().as_str().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Issue 7: `--key-backup-secret` (another namespace) and `--key-backup-dir` hold every active
+/// key from the start and follow a SIGUSR1 renewal within seconds; the backup opens a
+/// SealedSecret sealed to the new key offline with `kseal unseal --key` and `kubeseal
+/// --recovery-unseal`; the backup Secret is never loaded as a key; no key material or canary
+/// in logs, events or metrics.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_backups_follow_every_key() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
+    let app = TestNamespace::new(&client, "kseal-app").await;
+    let backup = TestNamespace::new(&client, "kseal-bak").await;
+    let dir = std::env::temp_dir()
+        .join("kseal-controller-e2e")
+        .join(format!("backup-{}", ctl.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keys.yaml");
+    let mut args = scoped(&app.name);
+    args.push(format!("--key-backup-secret={}/sealing-keys", backup.name));
+    args.push(format!("--key-backup-dir={}", dir.display()));
+    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&args));
+    let a = controller.certificate().await;
+    let backups: Api<Secret> = Api::namespaced(client.clone(), &backup.name);
+    let secret_keys = || async {
+        let s = backups.get_opt("sealing-keys").await.ok()??;
+        secret_data(&s).remove("keys.yaml")
+    };
+    let want_a = vec![a.fingerprint().as_str().to_owned()];
+    wait_for(
+        "backup Secret holds key A",
+        Duration::from_secs(30),
+        || async { (backup_fingerprints(&secret_keys().await?) == want_a).then_some(()) },
+    )
+    .await;
+    wait_for(
+        "backup file holds key A",
+        Duration::from_secs(30),
+        || async { (backup_fingerprints(&std::fs::read(&file).ok()?) == want_a).then_some(()) },
+    )
+    .await;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "backup file mode {mode:o}");
+    }
+    let stored = backups.get("sealing-keys").await.unwrap();
+    let labels = stored.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get(kseal_controller::backup::BACKUP_LABEL)
+            .map(String::as_str),
+        Some("true")
+    );
+    assert!(!labels.contains_key(kseal_crds::SEALED_SECRETS_KEY_LABEL));
+    assert_eq!(stored.type_.as_deref(), Some("Opaque"));
+
+    // SIGUSR1 on the leader: a new key B; both backups hold B and A within seconds.
+    wait_for("leader", Duration::from_secs(30), || async {
+        controller.is_leader().then_some(())
+    })
+    .await;
+    controller.signal("USR1");
+    let api = controller.api.clone();
+    let b = wait_for(
+        "certificate B after SIGUSR1",
+        Duration::from_secs(60),
+        || {
+            let api = api.clone();
+            let a = a.fingerprint().clone();
+            async move {
+                let (_, body) = http(&api, "GET", "/v1/cert.pem", b"").ok()?;
+                let c = kseal_core::Certificate::from_pem(&body).ok()?;
+                (c.fingerprint() != &a).then_some(c)
+            }
+        },
+    )
+    .await;
+    let served = std::time::Instant::now();
+    let want_ba = vec![
+        b.fingerprint().as_str().to_owned(),
+        a.fingerprint().as_str().to_owned(),
+    ];
+    wait_for(
+        "backup Secret holds B and A",
+        Duration::from_secs(10),
+        || async { (backup_fingerprints(&secret_keys().await?) == want_ba).then_some(()) },
+    )
+    .await;
+    wait_for(
+        "backup file holds B and A",
+        Duration::from_secs(10),
+        || async { (backup_fingerprints(&std::fs::read(&file).ok()?) == want_ba).then_some(()) },
+    )
+    .await;
+    eprintln!(
+        "backups held the new key {:?} after it was served",
+        served.elapsed()
+    );
+    // The backup is not a key: still exactly two keys loaded.
+    assert_eq!(
+        controller.metric("sealed_secrets_controller_keys"),
+        Some(2.0)
+    );
+
+    // A SealedSecret sealed to B, unsealed in the cluster and offline from each backup.
+    let items: &[(&str, &[u8])] = &[("PASSWORD", CANARY.as_bytes()), ("USER", b"admin")];
+    let ss = seal(&b, &app.name, "db", items);
+    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
+    ssapi.create(&PostParams::default(), &ss).await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    secret_with(&secrets, "db", &expect(items)).await;
+    let from_secret = dir.join("from-secret.yaml");
+    std::fs::write(&from_secret, secret_keys().await.unwrap()).unwrap();
+    let sealed_file = dir.join("db.sealed.json");
+    std::fs::write(&sealed_file, serde_json::to_vec(&ss).unwrap()).unwrap();
+    for keys in [&from_secret, &file] {
+        let (ok, out, err) = run_tool(
+            &kseal_cli(),
+            &[
+                "unseal",
+                "--key",
+                keys.to_str().unwrap(),
+                sealed_file.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert!(ok, "kseal unseal --key {}: {err}", keys.display());
+        let opened: Secret = serde_yaml::from_slice(&out).expect("kseal unseal prints a Secret");
+        assert!(
+            secret_data(&opened) == expect(items),
+            "kseal unseal with {} gave other data ({} items)",
+            keys.display(),
+            secret_data(&opened).len()
+        );
+        let (ok, out, err) = run_tool(
+            &harness_bin().join("kubeseal"),
+            &[
+                "--recovery-unseal",
+                "--recovery-private-key",
+                keys.to_str().unwrap(),
+            ],
+            &serde_json::to_vec(&ss).unwrap(),
+        );
+        assert!(
+            ok,
+            "kubeseal --recovery-unseal with {}: {err}",
+            keys.display()
+        );
+        let opened: Secret = serde_yaml::from_slice(&out).expect("kubeseal prints a Secret");
+        assert!(
+            secret_data(&opened) == expect(items),
+            "kubeseal --recovery-unseal with {} gave other data",
+            keys.display()
+        );
+    }
+
+    // kseal rotate --key <backup>: a file sealed to the old key A is re-sealed to B offline.
+    let old_file = dir.join("old.sealed.yaml");
+    let old_ss = seal(&a, &app.name, "old", items);
+    std::fs::write(&old_file, serde_yaml::to_string(&old_ss).unwrap()).unwrap();
+    let cert_b = dir.join("b.pem");
+    std::fs::write(&cert_b, b.to_pem()).unwrap();
+    let (ok, _, err) = run_tool(
+        &kseal_cli(),
+        &[
+            "rotate",
+            old_file.to_str().unwrap(),
+            "--key",
+            file.to_str().unwrap(),
+            "--cert",
+            cert_b.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(ok, "kseal rotate --key <backup>: {err}");
+    let rotated: SealedSecret = serde_yaml::from_slice(&std::fs::read(&old_file).unwrap()).unwrap();
+    assert_eq!(
+        rotated.key_fingerprint_hint(),
+        Some(b.fingerprint().as_str()),
+        "rotate did not re-seal to the newest key"
+    );
+    let (ok, out, err) = run_tool(
+        &kseal_cli(),
+        &[
+            "unseal",
+            "--key",
+            file.to_str().unwrap(),
+            old_file.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(ok, "kseal unseal of the rotated file: {err}");
+    let opened: Secret = serde_yaml::from_slice(&out).unwrap();
+    assert!(
+        secret_data(&opened) == expect(items),
+        "the rotated file opens to other data"
+    );
+
+    // No key material anywhere: a line from the middle of each private key's PEM body, as
+    // stored, and in the base64 the backup Secret carries.
+    let list: serde_json::Value = serde_yaml::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let mut needles = Vec::new();
+    for item in list["items"].as_array().unwrap() {
+        let b64 = item["data"]["tls.key"].as_str().unwrap().to_owned();
+        needles.push(b64[b64.len() / 2..b64.len() / 2 + 48].to_owned());
+        let pem = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &b64).unwrap();
+        let pem = String::from_utf8(pem).unwrap();
+        let lines: Vec<&str> = pem.lines().collect();
+        needles.push(lines[lines.len() / 2].to_owned());
+    }
+    let logs = controller.logs();
+    let events = [
+        all_events_json(&client, &ctl.name).await,
+        all_events_json(&client, &app.name).await,
+        all_events_json(&client, &backup.name).await,
+    ]
+    .concat();
+    let metrics = controller.metrics_text();
+    for (what, text) in [("logs", &logs), ("events", &events), ("metrics", &metrics)] {
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "a private key PEM header in {what}"
+        );
+        for needle in &needles {
+            assert!(!text.contains(needle.as_str()), "key material in {what}");
+        }
+    }
+    assert!(
+        metrics.contains(
+            "sealed_secrets_controller_key_backup_last_success_timestamp_seconds{target=\"secret\"}"
+        ) && metrics.contains("target=\"dir\""),
+        "backup metrics missing"
+    );
+    assert!(
+        !metrics.contains("sealed_secrets_controller_key_backup_failures_total{"),
+        "a backup write failed"
+    );
+    assert_no_canary(&[
+        ("controller logs", &logs),
+        ("events", &events),
+        ("metrics", &metrics),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A backup target that cannot be written (a foreign Secret holds the name) is logged and
+/// counted, never overwritten, and unsealing goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_backup_failure_does_not_stop_unsealing() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
+    let app = TestNamespace::new(&client, "kseal-app").await;
+    let foreign: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let mut theirs = Secret::default();
+    theirs.metadata.name = Some("taken".into());
+    theirs.string_data = Some(BTreeMap::from([("k".into(), "theirs".into())]));
+    foreign
+        .create(&PostParams::default(), &theirs)
+        .await
+        .unwrap();
+    let mut args = scoped(&app.name);
+    args.push(format!("--key-backup-secret={}/taken", app.name));
+    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&args));
+    let cert = controller.certificate().await;
+    wait_for(
+        "a counted backup failure",
+        Duration::from_secs(30),
+        || async {
+            (controller
+                .metric("sealed_secrets_controller_key_backup_failures_total{target=\"secret\"}")?
+                >= 1.0)
+                .then_some(())
+        },
+    )
+    .await;
+    let items: &[(&str, &[u8])] = &[("K", CANARY.as_bytes())];
+    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
+    ssapi
+        .create(
+            &PostParams::default(),
+            &seal(&cert, &app.name, "app", items),
+        )
+        .await
+        .unwrap();
+    secret_with(&foreign, "app", &expect(items)).await;
+    let kept = foreign.get("taken").await.unwrap();
+    assert!(
+        secret_data(&kept) == expect(&[("k", b"theirs")]),
+        "the foreign Secret was overwritten"
+    );
+    let logs = controller.logs();
+    assert!(logs.contains("key backup failed"), "failure not logged");
+    assert!(!logs.contains("PRIVATE KEY"));
+    assert_no_canary(&[("controller logs", &logs)]);
+}

@@ -79,6 +79,6 @@ helm.sh/chart: {{ include "kseal.chart" . }}
 # Restart on change (kseal.dev/restart-on-secret-change).
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
-  verbs: [get, list, patch]
+  verbs: [get, list, watch, patch]
 {{- end }}
 {{- end -}}
