@@ -44,7 +44,7 @@ use std::{
 
 use k8s_openapi::{
     api::{
-        core::v1::{Event, ServiceAccount},
+        core::v1::{Event, Secret, ServiceAccount},
         rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject},
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
@@ -336,6 +336,11 @@ struct Phase {
     rsa_per_value: Option<f64>,
     reconciles: f64,
     diff: RequestDiff,
+    /// Secrets in the app namespace created or changed (resourceVersion), whoever wrote them:
+    /// unlike `diff`, not disturbed by other clients of a shared API server.
+    secrets_changed: usize,
+    /// SealedSecrets in the app namespace whose resourceVersion changed (status writes).
+    sealed_changed: usize,
     peak_rss_kib: u64,
 }
 
@@ -641,6 +646,8 @@ async fn phase(
     let who = format!("[{} {} keys {label}]", setup.imp.name(), setup.keys.len());
     let event_namespaces = [ns.ctl.as_str(), ns.app.as_str()];
     let sealed: Api<SealedSecret> = Api::namespaced(client.clone(), &ns.app);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.app);
+    let versions_before = (versions(&secrets).await?, versions(&sealed).await?);
     let before = Snapshot::take(client, &event_namespaces).await?;
 
     let (running, started) = start(setup, ns, label)?;
@@ -714,8 +721,11 @@ async fn phase(
             ("LIST events", own_event_lists),
         ],
     );
+    let versions_after = (versions(&secrets).await?, versions(&sealed).await?);
     cleanup.stop_controller(Some(setup.env));
     Ok(Phase {
+        secrets_changed: changed(&versions_before.0, &versions_after.0),
+        sealed_changed: changed(&versions_before.1, &versions_after.1),
         seconds,
         rsa_per_value: (setup.imp == Impl::Kseal).then(|| metrics.sum(RSA_OPS) / n as f64),
         reconciles: metrics.sum(UNSEALS),
@@ -830,6 +840,39 @@ fn check_alive(cleanup: &mut Cleanup) -> Result<(), String> {
         return Err(format!("the controller exited early (see {log})"));
     }
     Ok(())
+}
+
+/// Name → resourceVersion of every object of `api`.
+async fn versions<K>(api: &Api<K>) -> Result<BTreeMap<String, String>, String>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let mut params = ListParams::default().limit(500);
+    let mut out = BTreeMap::new();
+    loop {
+        let list = api
+            .list_metadata(&params)
+            .await
+            .map_err(|e| format!("list: {e}"))?;
+        for item in list.items {
+            out.insert(
+                item.metadata.name.unwrap_or_default(),
+                item.metadata.resource_version.unwrap_or_default(),
+            );
+        }
+        match list.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Objects in `after` that are new or have another resourceVersion than in `before`.
+fn changed(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> usize {
+    after
+        .iter()
+        .filter(|(name, rv)| before.get(*name) != Some(*rv))
+        .count()
 }
 
 /// The sum of Event counts in the namespaces.
@@ -1295,7 +1338,7 @@ fn report(
         let _ = writeln!(out, "controller detail:");
         let _ = writeln!(
             out,
-            "  {:<8} {:>4} {:<8} {:>9} {:>9} {:>10} {:>9} {:>8} {:>8} {:>7} {:>9}",
+            "  {:<8} {:>4} {:<8} {:>9} {:>9} {:>10} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9}",
             "impl",
             "keys",
             "phase",
@@ -1306,6 +1349,8 @@ fn report(
             "Secret w",
             "status w",
             "events",
+            "Sec chg",
+            "SS chg",
             "peak RSS"
         );
         for r in runs {
@@ -1316,7 +1361,7 @@ fn report(
                 let Some(p) = p else { continue };
                 let _ = writeln!(
                     out,
-                    "  {:<8} {:>4} {phase:<8} {:>9.1} {:>9} {:>10} {:>9} {:>8} {:>8} {:>7} {:>5.0} MiB",
+                    "  {:<8} {:>4} {phase:<8} {:>9.1} {:>9} {:>10} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} {:>5.0} MiB",
                     r.imp.name(),
                     r.keys,
                     p.seconds,
@@ -1326,6 +1371,8 @@ fn report(
                     p.diff.secret_writes as i64,
                     p.diff.status_writes as i64,
                     p.diff.events,
+                    p.secrets_changed,
+                    p.sealed_changed,
                     p.peak_rss_kib as f64 / 1024.0
                 );
             }
@@ -1339,7 +1386,10 @@ fn report(
              own lists; includes kube-controller-manager and anything else using the API server); \
              Secret w / status w = successful POST/PUT/PATCH of secrets and sealedsecrets/status \
              (failed ones are listed below as [code]); events = new or repeated Events in the key \
-             and app namespaces; peak RSS = VmHWM of the controller process at the end of the phase."
+             and app namespaces; Sec chg / SS chg = \
+             Secrets / SealedSecrets in the app namespace created or with a new resourceVersion \
+             (namespace-scoped, so other clients cannot inflate them; a no-op write does not \
+             count); peak RSS = VmHWM of the controller process at the end of the phase."
         );
         let _ = writeln!(out);
         let _ = writeln!(out, "API requests by verb and resource:");
