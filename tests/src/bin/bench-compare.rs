@@ -835,9 +835,12 @@ fn check_alive(cleanup: &mut Cleanup) -> Result<(), String> {
         }),
     };
     if exited {
-        let log = running.log.display().to_string();
-        cleanup.running = None;
-        return Err(format!("the controller exited early (see {log})"));
+        // Left in `cleanup`: stopping an exited process is harmless, and for Bitnami it also
+        // removes cluster.sh's PID file.
+        return Err(format!(
+            "the controller exited early (see {})",
+            running.log.display()
+        ));
     }
     Ok(())
 }
