@@ -1,3 +1,4 @@
 //! Shared helpers for kseal cross-crate tests.
 
+pub mod bench;
 pub mod vectors;

@@ -26,40 +26,32 @@
 //! controller process are removed at the end, on error and on Ctrl-C.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     fmt::Write as _,
     path::{Path, PathBuf},
     process::{Child, Command, ExitCode, Stdio},
-    sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
-use k8s_openapi::{
-    ByteString,
-    api::core::v1::{Event, Namespace, Secret},
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+use kseal_core::{Certificate, KeySize, PrivateKey, keys};
+use kseal_crds::SealedSecret;
+use kseal_tests::bench::{
+    cluster::{
+        Snapshot, count_synced, create_key_secrets, create_namespace, create_sealed_secrets,
+        delete_namespaces, ensure_crd, free_port, generate_keys, peak_rss_kib, scrape, stop,
+        wait_deleted,
+    },
+    machine,
 };
-use kseal_core::{CertParams, Certificate, KeySize, PrivateKey, keys};
-use kseal_crds::{
-    KEY_FINGERPRINT_ANNOTATION, SEALED_SECRETS_KEY_LABEL, SealedSecret, SealedSecretSpec,
-};
-use kube::{
-    Api, Client,
-    api::{DeleteParams, ListParams, PostParams},
-};
+use kube::{Api, Client};
 use rand_core::{OsRng, RngCore as _};
 
-/// Parallel creates while setting up (bounded so the API server is not swamped).
-const CREATE_CONCURRENCY: usize = 32;
 /// How often the controller's metrics (and, near the end, the SealedSecrets) are polled.
 const POLL: Duration = Duration::from_millis(500);
 /// Quiet time after a phase before its counters are read, so late writes are not missed.
 const SETTLE: Duration = Duration::from_secs(3);
 /// A phase that takes longer than this fails the benchmark.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(45 * 60);
-/// Page size of the SealedSecret list used to check `Synced`.
-const LIST_PAGE: u32 = 500;
 
 /// Command-line options.
 #[derive(Debug)]
@@ -149,11 +141,8 @@ impl Cleanup {
         if let Some(child) = self.controller.take() {
             stop(child);
         }
-        let api: Api<Namespace> = Api::all(client.clone());
-        for ns in self.namespaces.drain(..) {
-            // Deletion finishes in the background (the namespace controller empties it).
-            let _ = api.delete(&ns, &DeleteParams::default()).await;
-        }
+        // Deletion finishes in the background (the namespace controller empties them).
+        delete_namespaces(client, &std::mem::take(&mut self.namespaces)).await;
     }
 }
 
@@ -267,32 +256,7 @@ async fn bench_key_count(
     eprintln!("[{k} keys] namespaces {ctl_ns}, {app_ns}");
 
     // K key Secrets, shaped as Bitnami's controller writes them.
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ctl_ns);
-    for (i, (key, cert)) in keys.iter().enumerate() {
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some(format!("sealed-secrets-key{i:02}")),
-                labels: Some(BTreeMap::from([(
-                    SEALED_SECRETS_KEY_LABEL.into(),
-                    "active".into(),
-                )])),
-                ..ObjectMeta::default()
-            },
-            type_: Some("kubernetes.io/tls".into()),
-            data: Some(BTreeMap::from([
-                ("tls.crt".into(), ByteString(cert.to_pem().into_bytes())),
-                (
-                    "tls.key".into(),
-                    ByteString(key.to_pkcs1_pem().expose().as_bytes().to_vec()),
-                ),
-            ])),
-            ..Secret::default()
-        };
-        secrets
-            .create(&PostParams::default(), &secret)
-            .await
-            .map_err(|e| format!("create key Secret: {e}"))?;
-    }
+    create_key_secrets(client, &ctl_ns, keys).await?;
 
     // N SealedSecrets sealed to the oldest key, created in parallel.
     let started = Instant::now();
@@ -407,288 +371,23 @@ async fn finish_phase(
     let peak_rss_kib = peak_rss_kib(pid)?;
     let after = Snapshot::take(client, namespaces).await?;
 
-    let mut requests_by_kind = BTreeMap::new();
-    for (kind, value) in &after.requests {
-        let diff = value - before.requests.get(kind).copied().unwrap_or(0.0);
-        if diff > 0.0 {
-            requests_by_kind.insert(kind.clone(), diff);
-        }
-    }
-    // This program's own list calls are not the controller's: the Synced checks, and the
-    // Event lists of the `before` snapshot (taken after its metrics were read).
-    for (kind, own) in [
-        ("LIST sealedsecrets", own_requests),
-        ("LIST events", namespaces.len() as f64),
-    ] {
-        if let Some(v) = requests_by_kind.get_mut(kind) {
-            *v -= own;
-        }
-    }
-    requests_by_kind.retain(|_, v| *v > 0.0);
-    let sum = |f: &dyn Fn(&str) -> bool| -> f64 {
-        requests_by_kind
-            .iter()
-            .filter(|(k, _)| f(k))
-            .map(|(_, v)| v)
-            .sum()
-    };
-    // The API server labels requests with HTTP verbs (POST = create, PUT = update).
-    let is_write = |k: &str| {
-        ["POST ", "PUT ", "PATCH ", "APPLY "]
-            .iter()
-            .any(|v| k.starts_with(v))
-    };
-    let events = after
-        .events
-        .iter()
-        .map(|(uid, count)| {
-            i64::from(*count) - i64::from(before.events.get(uid).copied().unwrap_or(0))
-        })
-        .sum();
+    // This program's own list calls are not the controller's: the Synced checks.
+    let diff = after.diff(
+        before,
+        namespaces.len(),
+        &[("LIST sealedsecrets", own_requests)],
+    );
     Ok(Figures {
         seconds,
         rsa_operations: metrics.sum("sealed_secrets_controller_rsa_operations_total") / n as f64,
         reconciles: metrics.sum("sealed_secrets_controller_unseal_requests_total"),
-        api_requests: sum(&|_| true),
-        secret_writes: sum(&|k| is_write(k) && k.ends_with(" secrets")),
-        status_writes: sum(&|k| is_write(k) && k.ends_with(" sealedsecrets/status")),
-        events,
+        api_requests: diff.total,
+        secret_writes: diff.secret_writes,
+        status_writes: diff.status_writes,
+        events: diff.events,
         peak_rss_kib,
-        requests_by_kind,
+        requests_by_kind: diff.by_kind,
     })
-}
-
-/// The API server's request counters and the Events of the benchmark namespaces at one moment.
-#[derive(Debug)]
-struct Snapshot {
-    /// `apiserver_request_total` summed by `VERB resource[/subresource]`, with ` [code]` appended
-    /// for a non-2xx answer.
-    requests: HashMap<String, f64>,
-    /// Event UID → count.
-    events: HashMap<String, i32>,
-}
-
-impl Snapshot {
-    async fn take(client: &Client, namespaces: &[&str]) -> Result<Self, String> {
-        let request = http::Request::get("/metrics")
-            .body(Vec::new())
-            .map_err(|e| e.to_string())?;
-        let text = client
-            .request_text(request)
-            .await
-            .map_err(|e| format!("API server /metrics: {e}"))?;
-        let mut requests = HashMap::new();
-        for (labels, value) in Metrics(text).samples("apiserver_request_total") {
-            let resource = labels
-                .get("resource")
-                .map(String::as_str)
-                .unwrap_or_default();
-            if resource.is_empty() {
-                continue; // non-resource URLs such as /metrics, /healthz
-            }
-            let mut kind = format!(
-                "{} {resource}",
-                labels.get("verb").map(String::as_str).unwrap_or("?")
-            );
-            if let Some(sub) = labels.get("subresource").filter(|s| !s.is_empty()) {
-                kind = format!("{kind}/{sub}");
-            }
-            // Failed requests (e.g. 409 Conflict) are counted apart: they changed nothing.
-            if let Some(code) = labels.get("code").filter(|c| !c.starts_with('2')) {
-                kind = format!("{kind} [{code}]");
-            }
-            *requests.entry(kind).or_insert(0.0) += value;
-        }
-        let mut events = HashMap::new();
-        for ns in namespaces {
-            let api: Api<Event> = Api::namespaced(client.clone(), ns);
-            let list = api
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| format!("list events: {e}"))?;
-            for e in list.items {
-                events.insert(e.metadata.uid.unwrap_or_default(), e.count.unwrap_or(1));
-            }
-        }
-        Ok(Self { requests, events })
-    }
-}
-
-/// A Prometheus text exposition.
-#[derive(Debug, Default)]
-struct Metrics(String);
-
-impl Metrics {
-    /// Every sample of metric `name` as (labels, value).
-    fn samples(&self, name: &str) -> Vec<(HashMap<String, String>, f64)> {
-        self.0
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|line| {
-                let rest = line.strip_prefix(name)?;
-                let (labels, value) = if let Some(rest) = rest.strip_prefix('{') {
-                    let (labels, value) = rest.split_once('}')?;
-                    (labels, value)
-                } else if rest.starts_with(' ') {
-                    ("", rest)
-                } else {
-                    return None; // another metric with this prefix
-                };
-                let value = value.split_whitespace().next()?.parse().ok()?;
-                let labels = labels
-                    .split("\",")
-                    .filter_map(|pair| {
-                        let (k, v) = pair.split_once('=')?;
-                        Some((
-                            k.trim_matches(',').to_owned(),
-                            v.trim_matches('"').to_owned(),
-                        ))
-                    })
-                    .collect();
-                Some((labels, value))
-            })
-            .collect()
-    }
-
-    /// The sum of every sample of `name`.
-    fn sum(&self, name: &str) -> f64 {
-        self.samples(name).iter().map(|(_, v)| v).sum()
-    }
-}
-
-/// The controller's `/metrics` over plain HTTP/1.0.
-async fn scrape(addr: &str) -> Result<Metrics, String> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("metrics {addr}: {e}"))?;
-    stream
-        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        stream.read_to_string(&mut response),
-    )
-    .await
-    .map_err(|_| "metrics timed out".to_owned())?
-    .map_err(|e| e.to_string())?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    Ok(Metrics(body.to_owned()))
-}
-
-/// Counts SealedSecrets with `Synced=True` for their current generation; also returns the number
-/// of list requests it made.
-async fn count_synced(api: &Api<SealedSecret>) -> Result<(usize, f64), String> {
-    let mut params = ListParams::default().limit(LIST_PAGE);
-    let (mut synced, mut pages) = (0, 0.0);
-    loop {
-        let list = api
-            .list(&params)
-            .await
-            .map_err(|e| format!("list SealedSecrets: {e}"))?;
-        pages += 1.0;
-        synced += list
-            .items
-            .iter()
-            .filter(|ss| {
-                ss.status.as_ref().is_some_and(|st| {
-                    st.observed_generation.unwrap_or(0) == ss.metadata.generation.unwrap_or(0)
-                        && st.synced().is_some_and(|c| c.is_true())
-                })
-            })
-            .count();
-        match list.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok((synced, pages)),
-        }
-    }
-}
-
-/// Generates `count` key pairs on every core; key i has NotBefore `count - i` hours ago.
-fn generate_keys(
-    count: usize,
-    key_size: KeySize,
-) -> Result<Vec<(PrivateKey, Certificate)>, String> {
-    let now = SystemTime::now();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut slots: Vec<Option<Result<(PrivateKey, Certificate), String>>> =
-        (0..count).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        for (t, chunk) in slots.chunks_mut(count.div_ceil(threads)).enumerate() {
-            let first = t * count.div_ceil(threads);
-            scope.spawn(move || {
-                for (j, slot) in chunk.iter_mut().enumerate() {
-                    let i = first + j;
-                    let mut serial = [0; 16];
-                    OsRng.fill_bytes(&mut serial);
-                    let params = CertParams {
-                        key_size,
-                        not_before: now - Duration::from_secs(3600 * (count - i) as u64),
-                        validity: keys::DEFAULT_KEY_TTL,
-                        common_name: String::new(),
-                        serial,
-                    };
-                    *slot = Some(keys::generate(&params).map_err(|e| e.to_string()));
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|s| s.unwrap_or_else(|| Err("key not generated".into())))
-        .collect()
-}
-
-/// Seals one item per SealedSecret (strict scope, as `kseal seal` does) and creates them with
-/// at most [`CREATE_CONCURRENCY`] requests in flight.
-async fn create_sealed_secrets(
-    client: &Client,
-    ns: &str,
-    n: usize,
-    cert: &Certificate,
-) -> Result<(), String> {
-    let api: Api<SealedSecret> = Api::namespaced(client.clone(), ns);
-    let permits = Arc::new(tokio::sync::Semaphore::new(CREATE_CONCURRENCY));
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let name = format!("bench-{i:05}");
-        let mut ss = SealedSecret::new(&name, SealedSecretSpec::default());
-        ss.metadata.namespace = Some(ns.into());
-        let scope = ss.scope().map_err(|e| e.to_string())?;
-        let value = format!("value-{i}-{:016x}", OsRng.next_u64());
-        ss.spec.encrypted_data.insert(
-            "value",
-            kseal_core::seal_base64(cert, &scope, value.as_bytes(), &mut OsRng),
-        );
-        ss.metadata.annotations = Some(BTreeMap::from([(
-            KEY_FINGERPRINT_ANNOTATION.to_owned(),
-            cert.fingerprint().to_string(),
-        )]));
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| e.to_string())?;
-        let api = api.clone();
-        tasks.spawn(async move {
-            let result = api.create(&PostParams::default(), &ss).await.map(drop);
-            drop(permit);
-            result.map_err(|e| format!("create SealedSecret {name}: {e}"))
-        });
-        // Surface errors early instead of after thousands of requests.
-        while let Some(done) = tasks.try_join_next() {
-            done.map_err(|e| e.to_string())??;
-        }
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.map_err(|e| e.to_string())??;
-    }
-    Ok(())
 }
 
 /// A started controller process.
@@ -736,13 +435,6 @@ fn start_controller(
     })
 }
 
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
-}
-
 /// Fails if the controller exited early.
 fn check_alive(cleanup: &mut Cleanup) -> Result<(), String> {
     if let Some(child) = cleanup.controller.as_mut()
@@ -756,96 +448,6 @@ fn check_alive(cleanup: &mut Cleanup) -> Result<(), String> {
     Ok(())
 }
 
-/// SIGTERM (with kill(1), no unsafe code), then SIGKILL after 20 s.
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// `VmHWM` (peak resident set) of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> Result<u64, String> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "no VmHWM".into())
-}
-
-async fn create_namespace(client: &Client, name: &str) -> Result<(), String> {
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels: Some(BTreeMap::from([("kseal-bench".into(), "true".into())])),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .map(drop)
-        .map_err(|e| format!("create namespace {name}: {e}"))
-}
-
-/// Waits (up to 10 minutes) until the namespaces are gone.
-async fn wait_deleted(client: &Client, namespaces: &[String]) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let started = Instant::now();
-    for ns in namespaces {
-        while started.elapsed() < Duration::from_secs(600)
-            && matches!(api.get_opt(ns).await, Ok(Some(_)))
-        {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-    eprintln!(
-        "  namespaces deleted in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-}
-
-/// Installs the SealedSecret CRD if missing and waits until it is established.
-async fn ensure_crd(client: &Client) -> Result<(), String> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    match crds
-        .create(&PostParams::default(), &kseal_crds::crd())
-        .await
-    {
-        Ok(_) | Err(kube::Error::Api(_)) => {}
-        Err(e) => return Err(format!("create the CRD: {e}")),
-    }
-    for _ in 0..120 {
-        let established = crds
-            .get("sealedsecrets.bitnami.com")
-            .await
-            .ok()
-            .and_then(|crd| {
-                crd.status?.conditions.map(|c| {
-                    c.iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                })
-            });
-        if established == Some(true) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Err("the SealedSecret CRD was not established within 30 s".into())
-}
-
 /// The table and its context (date, machine, command), as printed and saved.
 fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds: f64) -> String {
     let mut out = String::new();
@@ -856,8 +458,8 @@ fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds:
         out,
         "machine: {} cores (nproc), CPU {}, load average {} at end",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        cpu_model(),
-        load_average()
+        machine::cpu_model(),
+        machine::load_average()
     );
     let _ = writeln!(
         out,
@@ -930,22 +532,4 @@ fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds:
         }
     }
     out
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
 }
