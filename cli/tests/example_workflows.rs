@@ -15,8 +15,8 @@ fn kseal_lines() -> Vec<(String, String)> {
     files.sort();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let workflow: serde_yaml::Value = serde_yaml::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let workflow: serde_yaml::Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         for job in workflow["jobs"].as_mapping().unwrap().values() {
             for step in job["steps"].as_sequence().unwrap() {
@@ -34,9 +34,7 @@ fn kseal_lines() -> Vec<(String, String)> {
                         continue;
                     }
                     let command = &line[start..];
-                    let end = command
-                        .find(['>', '|', ';', '&'])
-                        .unwrap_or(command.len());
+                    let end = command.find(['>', '|', ';', '&']).unwrap_or(command.len());
                     found.push((name.clone(), command[..end].trim().to_owned()));
                 }
             }
@@ -49,7 +47,13 @@ fn kseal_lines() -> Vec<(String, String)> {
 fn every_kseal_command_in_the_example_workflows_parses() {
     let lines = kseal_lines();
     // deploy.yml runs guard and verify; rotate.yml runs rotate --check, rotate and verify --cluster.
-    for wanted in ["kseal guard", "kseal verify", "kseal rotate", "--check", "--cluster"] {
+    for wanted in [
+        "kseal guard",
+        "kseal verify",
+        "kseal rotate",
+        "--check",
+        "--cluster",
+    ] {
         assert!(
             lines.iter().any(|(_, l)| l.contains(wanted)),
             "no workflow runs `{wanted}`: {lines:?}"
