@@ -835,35 +835,7 @@ async fn kubeseal_through_service_proxy() {
     };
     let ctl = TestNamespace::new(&client, "kseal-ctl").await;
     let app = TestNamespace::new(&client, "kseal-app").await;
-    for (manifest, target) in [
-        ("deploy/kustomize/base/service-account.yaml", &ctl.name),
-        (
-            "deploy/kustomize/namespaced/controller-namespace.yaml",
-            &ctl.name,
-        ),
-        ("deploy/kustomize/namespaced/rbac.yaml", &ctl.name),
-        ("deploy/kustomize/namespaced/rbac.yaml", &app.name),
-    ] {
-        let sub = [
-            ("kube-system", ctl.name.as_str()),
-            ("APP_NAMESPACE", target.as_str()),
-        ];
-        apply_manifests(&client, manifest, &sub).await;
-    }
-    let additional = format!("--additional-namespaces={}", app.name);
-    let controller = NetnsController::start(
-        &ctl.name,
-        "sealed-secrets-controller",
-        &["--all-namespaces=false", &additional, "--key-size=2048"],
-    );
-    cluster_sh(&[
-        "expose",
-        &ctl.name,
-        "sealed-secrets-controller",
-        &controller.name,
-        "8080",
-        "http",
-    ]);
+    let controller = proxied_controller(&client, &ctl.name, &app.name, &["--key-size=2048"]).await;
     let kubeseal = harness_bin().join("kubeseal");
     let target = ["--controller-namespace", ctl.name.as_str()];
 

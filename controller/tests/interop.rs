@@ -1095,35 +1095,7 @@ async fn kubeseal_commands_against_kseal() {
     let scratch = Scratch::new("kseal-interop-kubeseal");
     let ctl = TestNamespace::new(&client, "interop-ks-ctl").await;
     let app = TestNamespace::new(&client, "interop-ks-app").await;
-    for (manifest, target) in [
-        ("deploy/kustomize/base/service-account.yaml", &ctl.name),
-        (
-            "deploy/kustomize/namespaced/controller-namespace.yaml",
-            &ctl.name,
-        ),
-        ("deploy/kustomize/namespaced/rbac.yaml", &ctl.name),
-        ("deploy/kustomize/namespaced/rbac.yaml", &app.name),
-    ] {
-        let sub = [
-            ("kube-system", ctl.name.as_str()),
-            ("APP_NAMESPACE", target.as_str()),
-        ];
-        apply_manifests(&client, manifest, &sub).await;
-    }
-    let additional = format!("--additional-namespaces={}", app.name);
-    let controller = NetnsController::start(
-        &ctl.name,
-        SERVICE_ACCOUNT,
-        &["--all-namespaces=false", &additional, "--key-size=4096"],
-    );
-    cluster_sh(&[
-        "expose",
-        &ctl.name,
-        "sealed-secrets-controller",
-        &controller.name,
-        "8080",
-        "http",
-    ]);
+    let controller = proxied_controller(&client, &ctl.name, &app.name, &["--key-size=4096"]).await;
     let first = served_certificate(&controller.api, "kseal-controller", || controller.logs()).await;
     assert_eq!(first.modulus_len(), 512, "a 4096-bit key");
     let target = ["--controller-namespace", ctl.name.as_str()];

@@ -20,8 +20,8 @@ use kseal_crds::SealedSecret;
 use kube::{Api, api::PostParams};
 use rand_core::{OsRng, RngCore as _};
 use support::{
-    NetnsController, TestNamespace, apply_manifests, cluster, cluster_sh, harness_bin, http,
-    kseal_cli, run_tool, secret_data, wait_for,
+    TestNamespace, cluster, harness_bin, http, kseal_cli, proxied_controller, run_tool,
+    secret_data, wait_for,
 };
 
 /// Runs `kseal ARGS` in `dir`; returns (exit code, stdout, stderr). Stdout may hold secrets
@@ -147,42 +147,14 @@ async fn rotate_through_the_controller() {
     };
     let ctl = TestNamespace::new(&client, "kseal-rctl").await;
     let app = TestNamespace::new(&client, "kseal-rapp").await;
-    for (manifest, target) in [
-        ("deploy/kustomize/base/service-account.yaml", &ctl.name),
-        (
-            "deploy/kustomize/namespaced/controller-namespace.yaml",
-            &ctl.name,
-        ),
-        ("deploy/kustomize/namespaced/rbac.yaml", &ctl.name),
-        ("deploy/kustomize/namespaced/rbac.yaml", &app.name),
-    ] {
-        let sub = [
-            ("kube-system", ctl.name.as_str()),
-            ("APP_NAMESPACE", target.as_str()),
-        ];
-        apply_manifests(&client, manifest, &sub).await;
-    }
-    let additional = format!("--additional-namespaces={}", app.name);
     // A strict rate limit, so the CLI's 429 handling is exercised.
-    let controller = NetnsController::start(
+    let controller = proxied_controller(
+        &client,
         &ctl.name,
-        "sealed-secrets-controller",
-        &[
-            "--all-namespaces=false",
-            &additional,
-            "--key-size=2048",
-            "--rate-limit=1",
-            "--rate-limit-burst=1",
-        ],
-    );
-    cluster_sh(&[
-        "expose",
-        &ctl.name,
-        "sealed-secrets-controller",
-        &controller.name,
-        "8080",
-        "http",
-    ]);
+        &app.name,
+        &["--key-size=2048", "--rate-limit=1", "--rate-limit-burst=1"],
+    )
+    .await;
     let api = controller.api.clone();
     let metrics_addr = api.replace(":8080", ":8081");
     let served = |api: String| async move {

@@ -592,3 +592,42 @@ pub fn kseal_cli() -> PathBuf {
     );
     path
 }
+
+/// kseal-controller as a cluster runs it, reachable through the API server's service proxy
+/// (for kubeseal and the `kseal` CLI): applies the namespaced RBAC of `controller/deploy/`
+/// (ServiceAccount `sealed-secrets-controller` and its Role in `ctl_ns`, the unsealer Role in
+/// `ctl_ns` and `app_ns`), starts the controller as that ServiceAccount in its own network
+/// namespace watching `app_ns`, with `extra` flags, and exposes it as Service
+/// `ctl_ns/sealed-secrets-controller` port `http`.
+pub async fn proxied_controller(
+    client: &Client,
+    ctl_ns: &str,
+    app_ns: &str,
+    extra: &[&str],
+) -> NetnsController {
+    for (manifest, target) in [
+        ("deploy/kustomize/base/service-account.yaml", ctl_ns),
+        (
+            "deploy/kustomize/namespaced/controller-namespace.yaml",
+            ctl_ns,
+        ),
+        ("deploy/kustomize/namespaced/rbac.yaml", ctl_ns),
+        ("deploy/kustomize/namespaced/rbac.yaml", app_ns),
+    ] {
+        let sub = [("kube-system", ctl_ns), ("APP_NAMESPACE", target)];
+        apply_manifests(client, manifest, &sub).await;
+    }
+    let additional = format!("--additional-namespaces={app_ns}");
+    let mut args = vec!["--all-namespaces=false", additional.as_str()];
+    args.extend_from_slice(extra);
+    let controller = NetnsController::start(ctl_ns, "sealed-secrets-controller", &args);
+    cluster_sh(&[
+        "expose",
+        ctl_ns,
+        "sealed-secrets-controller",
+        &controller.name,
+        "8080",
+        "http",
+    ]);
+    controller
+}
