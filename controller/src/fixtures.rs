@@ -61,8 +61,9 @@ pub(crate) fn sealed(ns: &str, name: &str, items: &[(&str, &[u8])], key: usize) 
 pub(crate) fn seal_into(ss: &mut SealedSecret, scope: &Scope, items: &[(&str, &[u8])], key: usize) {
     let cert = cert(key);
     for (k, v) in items {
-        ss.spec
-            .encrypted_data
-            .insert(*k, kseal_core::seal_base64(&cert, scope, v, &mut rng()));
+        ss.spec.encrypted_data.insert(
+            *k,
+            kseal_core::seal_base64_with_rng(&cert, scope, v, &mut rng()),
+        );
     }
 }

@@ -31,7 +31,6 @@ use axum::{
 };
 use kseal_core::{Fingerprint, sealed};
 use kseal_crds::{EncryptedValue, KEY_FINGERPRINT_ANNOTATION, SealedSecret};
-use rand_core::OsRng;
 use serde::Deserialize as _;
 
 use crate::{
@@ -324,7 +323,7 @@ pub fn reseal(
             .map_err(|e| format!("{e} ({name})"))?;
         fresh.insert(
             name,
-            kseal_core::seal_base64(latest, &scope, opened.plaintext.expose(), &mut OsRng),
+            kseal_core::seal_base64(latest, &scope, opened.plaintext.expose()),
         );
     }
     ss.spec.encrypted_data = fresh;
@@ -335,7 +334,6 @@ pub fn reseal(
             latest,
             &scope,
             opened.plaintext.expose(),
-            &mut OsRng,
         )));
     }
     if let Some(a) = ss.metadata.annotations.as_mut()

@@ -20,9 +20,24 @@ const ZERO_NONCE: [u8; 12] = [0; 12];
 
 /// Seals `plaintext` for `cert` under `scope`, returning the binary sealed value.
 ///
-/// `rng` supplies the data key and the OAEP seed; pass a CSPRNG (`OsRng`) in production and a
-/// seeded one only for test vectors.
-pub fn seal(
+/// The data key and the OAEP seed come from AWS-LC's CSPRNG (seeded from the OS), and the RSA
+/// block is computed by AWS-LC with the key parsed once per [`Certificate`]. This is the path for
+/// every real seal; [`seal_with_rng`] exists for reproducible test vectors.
+pub fn seal(cert: &Certificate, scope: &Scope, plaintext: &[u8]) -> Vec<u8> {
+    let mut data_key = Zeroizing::new([0u8; DATA_KEY_LEN]);
+    aws_lc_rs::rand::fill(&mut *data_key).expect("invariant: the system CSPRNG is available");
+    let rsa_block = cert
+        .encrypting_key()
+        .encrypt_data_key(&scope.label(), &data_key);
+    assemble(&rsa_block, &data_key, plaintext)
+}
+
+/// [`seal`], with `rng` supplying the data key and the OAEP seed: the same output format,
+/// computed with the pure-Rust `rsa` crate so a seeded RNG gives byte-identical output.
+///
+/// For test vectors and fixtures only. It is several times slower than [`seal`], and only as
+/// secret as `rng` is unpredictable.
+pub fn seal_with_rng(
     cert: &Certificate,
     scope: &Scope,
     plaintext: &[u8],
@@ -30,26 +45,37 @@ pub fn seal(
 ) -> Vec<u8> {
     let mut data_key = Zeroizing::new([0u8; DATA_KEY_LEN]);
     rng.fill_bytes(&mut *data_key);
-    let rsa_block = oaep::encrypt_data_key(cert.public_key(), &scope.label(), &data_key, rng);
-    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&*data_key));
+    let rsa_block =
+        oaep::encrypt_data_key_with_rng(cert.public_key(), &scope.label(), &data_key, rng);
+    assemble(&rsa_block, &data_key, plaintext)
+}
+
+/// `rsa_block ‖ AES-256-GCM(data_key, zero nonce, plaintext)` in the §2 framing.
+fn assemble(rsa_block: &[u8], data_key: &[u8; DATA_KEY_LEN], plaintext: &[u8]) -> Vec<u8> {
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(data_key));
     let aead = cipher
         .encrypt(Nonce::from_slice(&ZERO_NONCE), plaintext)
         .expect("invariant: AES-GCM encryption of under 64 GiB cannot fail");
     SealedValue {
-        rsa_block: &rsa_block,
+        rsa_block,
         aead: &aead,
     }
     .to_bytes()
 }
 
 /// [`seal`], then padded standard base64 as it appears in `spec.encryptedData`.
-pub fn seal_base64(
+pub fn seal_base64(cert: &Certificate, scope: &Scope, plaintext: &[u8]) -> String {
+    sealed::encode_base64(&seal(cert, scope, plaintext))
+}
+
+/// [`seal_with_rng`], then padded standard base64 (test vectors and fixtures only).
+pub fn seal_base64_with_rng(
     cert: &Certificate,
     scope: &Scope,
     plaintext: &[u8],
     rng: &mut dyn CryptoRngCore,
 ) -> String {
-    sealed::encode_base64(&seal(cert, scope, plaintext, rng))
+    sealed::encode_base64(&seal_with_rng(cert, scope, plaintext, rng))
 }
 
 /// A successfully opened value.

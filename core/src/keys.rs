@@ -6,7 +6,11 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use rsa::{BigUint, RsaPublicKey, pkcs8::DecodePublicKey, traits::PublicKeyParts};
+use rsa::{
+    BigUint, RsaPublicKey,
+    pkcs8::{DecodePublicKey, EncodePublicKey},
+    traits::PublicKeyParts,
+};
 use sha2::{Digest, Sha256};
 use x509_cert::der::{Decode, DecodePem, Encode, pem::LineEnding};
 
@@ -95,6 +99,8 @@ fn ssh_mpint(out: &mut Vec<u8>, magnitude: &[u8]) {
 pub struct Certificate {
     der: Vec<u8>,
     public_key: RsaPublicKey,
+    /// The same key parsed once into AWS-LC, for production sealing.
+    encrypt: oaep::EncryptingKey,
     not_before: SystemTime,
     not_after: SystemTime,
     fingerprint: Fingerprint,
@@ -141,8 +147,13 @@ impl Certificate {
         )
         .map_err(|e| KeyError::BadCertificate(format!("RSA public key: {e}")))?;
         check_key_size(public_key.size() * 8)?;
+        let spki = public_key
+            .to_public_key_der()
+            .map_err(|e| KeyError::BadCertificate(format!("RSA public key: {e}")))?;
+        let encrypt = oaep::EncryptingKey::from_spki_der(spki.as_bytes())?;
         Ok(Self {
             fingerprint: Fingerprint::of(&public_key),
+            encrypt,
             not_before: tbs.validity.not_before.to_system_time(),
             not_after: tbs.validity.not_after.to_system_time(),
             public_key,
@@ -164,6 +175,11 @@ impl Certificate {
     /// The RSA public key.
     pub fn public_key(&self) -> &RsaPublicKey {
         &self.public_key
+    }
+
+    /// The AWS-LC form of the public key.
+    pub(crate) fn encrypting_key(&self) -> &oaep::EncryptingKey {
+        &self.encrypt
     }
 
     /// The modulus size in bytes: the length of every RSA block sealed to this certificate.

@@ -3,8 +3,10 @@
 //! kseal seals Kubernetes Secret values into SealedSecrets that are byte-compatible with
 //! Bitnami sealed-secrets. This crate holds everything that needs no cluster, file system,
 //! environment or clock: the sealed-value format, the hybrid RSA-OAEP + AES-256-GCM construction,
-//! certificates and private keys, the strict `.env` parser and Kubernetes name rules. Time and
-//! randomness are parameters, so every function here is deterministic given its inputs.
+//! certificates and private keys, the strict `.env` parser and Kubernetes name rules. Time is a
+//! parameter. Randomness is a parameter everywhere except [`seal`] (and key generation), which
+//! draw from AWS-LC's OS-seeded CSPRNG; [`seal_with_rng`] is the deterministic twin for test
+//! vectors.
 #![deny(missing_docs)]
 
 pub mod dotenv;
@@ -19,7 +21,9 @@ pub mod sealed;
 pub mod secret;
 
 pub use error::{KeyError, OpenError};
-pub use hybrid::{Opened, open, open_base64, seal, seal_base64};
+pub use hybrid::{
+    Opened, open, open_base64, seal, seal_base64, seal_base64_with_rng, seal_with_rng,
+};
 pub use keys::{CertParams, Certificate, Fingerprint, KeySet, KeySize, PrivateKey};
 pub use names::{NameError, NamespaceName, ObjectName, SecretKeyName};
 pub use scope::{Scope, ScopeKind};

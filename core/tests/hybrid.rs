@@ -7,7 +7,7 @@ use std::{
 
 use kseal_core::{
     CertParams, Certificate, KeySet, KeySize, NamespaceName, ObjectName, OpenError, PrivateKey,
-    Scope, keys, open, open_base64, seal, seal_base64, sealed,
+    Scope, keys, open, open_base64, seal, seal_base64, seal_with_rng, sealed,
 };
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 
@@ -80,12 +80,7 @@ fn round_trip_every_scope_and_key_size() {
     for size in SIZES {
         let keys = keyset(size);
         for scope in scopes() {
-            let text = seal_base64(
-                &pair(size).cert,
-                &scope,
-                b"postgres://u:p@db/app",
-                &mut rng(),
-            );
+            let text = seal_base64(&pair(size).cert, &scope, b"postgres://u:p@db/app");
             let prefix = if size == KeySize::Rsa2048 { "AQ" } else { "Ag" };
             assert!(text.starts_with(prefix), "{size:?} prefix");
             let opened = open_base64(&keys, &scope, &text, None).unwrap();
@@ -102,7 +97,7 @@ fn empty_binary_and_large_values() {
     let cert = &pair(KeySize::Rsa4096).cert;
     let scope = Scope::ClusterWide;
     // R4: an empty value is a 530-byte blob, 708 base64 characters.
-    let empty = seal_base64(cert, &scope, b"", &mut rng());
+    let empty = seal_base64(cert, &scope, b"");
     assert_eq!(empty.len(), 708);
     assert!(
         open_base64(&keys, &scope, &empty, None)
@@ -112,14 +107,14 @@ fn empty_binary_and_large_values() {
     );
     // R5: every byte value.
     let all: Vec<u8> = (0..=255).collect();
-    let blob = seal(cert, &scope, &all, &mut rng());
+    let blob = seal(cert, &scope, &all);
     assert_eq!(
         open(&keys, &scope, &blob, None).unwrap().plaintext.expose(),
         &all[..]
     );
     // R6: just under 1 MiB.
     let big = vec![0x5a; (1 << 20) - 1];
-    let blob = seal(cert, &scope, &big, &mut rng());
+    let blob = seal(cert, &scope, &big);
     assert_eq!(blob.len(), sealed::sealed_len(512, big.len()));
     assert_eq!(
         open(&keys, &scope, &blob, None).unwrap().plaintext.expose(),
@@ -148,7 +143,7 @@ fn wrong_label_for_every_pair_of_scopes() {
         Scope::ClusterWide,
     ];
     for sealed_as in &all {
-        let text = seal_base64(cert, sealed_as, b"v", &mut rng());
+        let text = seal_base64(cert, sealed_as, b"v");
         for opened_as in &all {
             let result = open_base64(&keys, opened_as, &text, None);
             if sealed_as == opened_as {
@@ -168,12 +163,7 @@ fn wrong_label_for_every_pair_of_scopes() {
 fn malformed_input_gets_the_one_coarse_error() {
     let keys = keyset(KeySize::Rsa4096);
     let scope = strict("ns", "a");
-    let good = seal(
-        &pair(KeySize::Rsa4096).cert,
-        &scope,
-        b"CANARY-value",
-        &mut rng(),
-    );
+    let good = seal(&pair(KeySize::Rsa4096).cert, &scope, b"CANARY-value");
     let flip = |i: usize| {
         let mut b = good.clone();
         b[i] ^= 1;
@@ -233,7 +223,7 @@ fn key_set_order_hint_and_fallback() {
     let k4096 = PrivateKey::from_pem(pair(KeySize::Rsa4096).key_pem.as_bytes()).unwrap();
     let fp1 = k1.fingerprint().clone();
     let scope = Scope::ClusterWide;
-    let blob = seal(&c1, &scope, b"x", &mut rng());
+    let blob = seal(&c1, &scope, b"x");
     let set: KeySet = [k4096, k2, k1].into_iter().collect();
     let opened = open(&set, &scope, &blob, None).unwrap();
     assert_eq!(opened.key, fp1);
@@ -302,6 +292,79 @@ fn item_names_are_not_bound() {
     let scope = Scope::NamespaceWide {
         namespace: ns("ns"),
     };
-    let text = seal_base64(&pair(KeySize::Rsa2048).cert, &scope, b"v", &mut rng());
+    let text = seal_base64(&pair(KeySize::Rsa2048).cert, &scope, b"v");
     assert!(open_base64(&keys, &scope, &text, None).is_ok());
+}
+
+/// Opens a binary sealed value with the RustCrypto `rsa` crate and `aes-gcm` directly, so the
+/// AWS-LC sealing path is checked against an independent OAEP implementation.
+fn open_with_rsa_crate(key_pem: &str, scope: &Scope, blob: &[u8]) -> Vec<u8> {
+    use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce, aead::Aead as _};
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    let (_, der) = x509_cert::der::pem::decode_vec(key_pem.as_bytes()).unwrap();
+    let key = rsa::RsaPrivateKey::from_pkcs1_der(&der).unwrap();
+    let len = usize::from(u16::from_be_bytes([blob[0], blob[1]]));
+    let (block, aead) = blob[2..].split_at(len);
+    let label = String::from_utf8(scope.label()).unwrap();
+    let padding = rsa::Oaep::new_with_label::<sha2::Sha256, _>(label);
+    let data_key = key
+        .decrypt(padding, block)
+        .expect("rsa crate: OAEP decryption");
+    Aes256Gcm::new_from_slice(&data_key)
+        .unwrap()
+        .decrypt(Nonce::from_slice(&[0; 12]), aead)
+        .expect("aes-gcm: tag check")
+}
+
+#[test]
+fn aws_lc_sealed_values_open_with_aws_lc_and_the_rsa_crate() {
+    for size in SIZES {
+        let keys = keyset(size);
+        let p = pair(size);
+        for scope in scopes() {
+            let blob = seal(&p.cert, &scope, b"postgres://u:p@db/app");
+            assert_eq!(blob.len(), sealed::sealed_len(p.cert.modulus_len(), 21));
+            assert_eq!(
+                usize::from(u16::from_be_bytes([blob[0], blob[1]])),
+                p.cert.modulus_len(),
+                "{size:?} {scope}: RSA block is one modulus long"
+            );
+            let opened = open(&keys, &scope, &blob, None).unwrap();
+            assert!(opened.plaintext.expose() == b"postgres://u:p@db/app");
+            let by_rsa_crate = open_with_rsa_crate(&p.key_pem, &scope, &blob);
+            assert!(
+                by_rsa_crate == b"postgres://u:p@db/app",
+                "{size:?} {scope}: rsa crate opened a different plaintext"
+            );
+        }
+    }
+}
+
+#[test]
+fn seeded_values_open_with_aws_lc_and_the_rsa_crate() {
+    for size in SIZES {
+        let keys = keyset(size);
+        let p = pair(size);
+        for scope in scopes() {
+            let blob = seal_with_rng(&p.cert, &scope, b"v", &mut rng());
+            assert!(open(&keys, &scope, &blob, None).unwrap().plaintext.expose() == b"v");
+            assert!(open_with_rsa_crate(&p.key_pem, &scope, &blob) == b"v");
+        }
+    }
+}
+
+#[test]
+fn seeded_sealing_is_reproducible_and_production_sealing_is_not() {
+    let cert = &pair(KeySize::Rsa2048).cert;
+    let scope = strict("myns", "myname");
+    assert_eq!(
+        seal_with_rng(cert, &scope, b"v", &mut rng()),
+        seal_with_rng(cert, &scope, b"v", &mut rng())
+    );
+    let a = seal(cert, &scope, b"v");
+    let b = seal(cert, &scope, b"v");
+    // Fresh data key and OAEP seed each time: neither the RSA block nor the AES part repeats.
+    let k = cert.modulus_len();
+    assert_ne!(a[2..2 + k], b[2..2 + k], "RSA blocks repeat");
+    assert_ne!(a[2 + k..], b[2 + k..], "AES parts repeat");
 }

@@ -32,7 +32,8 @@ use std::{
 };
 
 use kseal_core::{
-    Certificate, KeySet, NamespaceName, ObjectName, PrivateKey, Scope, ScopeKind, seal, sealed,
+    Certificate, KeySet, NamespaceName, ObjectName, PrivateKey, Scope, ScopeKind, seal_with_rng,
+    sealed,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng as _;
@@ -398,7 +399,12 @@ impl Generator {
     fn seal(name: &str, s: &Sealing<'_>) -> Result<Vec<u8>, String> {
         let cert = load_cert(s.key)?;
         let scope = scope_of(s.scope, s.namespace, s.name)?;
-        Ok(seal(&cert, &scope, s.plaintext, &mut Self::rng(name)))
+        Ok(seal_with_rng(
+            &cert,
+            &scope,
+            s.plaintext,
+            &mut Self::rng(name),
+        ))
     }
 
     fn push(&mut self, name: &str, vector: Vector) {

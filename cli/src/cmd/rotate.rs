@@ -15,7 +15,6 @@ use std::{
 
 use kseal_core::{Certificate, Fingerprint, KeySet, open_base64, seal_base64};
 use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret};
-use rand_core::OsRng;
 
 use crate::{
     args::RotateArgs,
@@ -109,8 +108,7 @@ impl Resealer for OfflineResealer<'_> {
             match opened {
                 Ok(opened) => {
                     // The plaintext lives in a zeroizing buffer and is dropped right here.
-                    let sealed =
-                        seal_base64(self.cert, &scope, opened.plaintext.expose(), &mut OsRng);
+                    let sealed = seal_base64(self.cert, &scope, opened.plaintext.expose());
                     items.push((name.to_owned(), sealed));
                     if !opened_with.contains(&opened.key) {
                         opened_with.push(opened.key);

@@ -16,7 +16,6 @@ use kseal_crds::{
     CLUSTER_WIDE_ANNOTATION, KEY_FINGERPRINT_ANNOTATION, NAMESPACE_WIDE_ANNOTATION,
     scope_kind_from_annotations,
 };
-use rand_core::OsRng;
 
 use crate::{
     args::{EnvFormatArg, FormatArg, KeysArg, ScopeArg, SealArgs},
@@ -658,7 +657,7 @@ fn seal_target(t: &Target, cert: &Certificate) -> SealedDoc {
             .map(|(k, v)| {
                 (
                     k.to_string(),
-                    kseal_core::seal_base64(cert, &t.scope, v.expose(), &mut OsRng),
+                    kseal_core::seal_base64(cert, &t.scope, v.expose()),
                 )
             })
             .collect(),
@@ -751,7 +750,7 @@ fn run_raw(args: &SealArgs, settings: &Settings, config: Option<&Config>) -> Res
     let scope = make_scope(kind, name.as_ref(), namespace.as_ref(), "--raw")?;
     let cert = resolve_cert(args, settings, config)?
         .load(SystemTime::now(), args.unsafe_allow_expired_cert)?;
-    let sealed = kseal_core::seal_base64(&cert, &scope, value.expose(), &mut OsRng);
+    let sealed = kseal_core::seal_base64(&cert, &scope, value.expose());
     io::write_stdout(sealed.as_bytes())?;
     match kind {
         ScopeKind::Strict => {}

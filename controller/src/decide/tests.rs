@@ -210,7 +210,7 @@ fn legacy_v1_data() {
         "stringData": {"B": "two"}
     });
     let scope = ss.scope().unwrap();
-    ss.spec.data = Some(kseal_core::seal_base64(
+    ss.spec.data = Some(kseal_core::seal_base64_with_rng(
         &cert(0),
         &scope,
         inner.to_string().as_bytes(),

@@ -301,7 +301,7 @@ pub fn seal_items(
     for (k, v) in items {
         ss.spec
             .encrypted_data
-            .insert(*k, kseal_core::seal_base64(cert, scope, v, &mut OsRng));
+            .insert(*k, kseal_core::seal_base64(cert, scope, v));
     }
 }
 

@@ -379,7 +379,7 @@ pub async fn create_sealed_secrets(
         let value = format!("value-{i}-{:016x}", OsRng.next_u64());
         ss.spec.encrypted_data.insert(
             "value",
-            kseal_core::seal_base64(cert, &scope, value.as_bytes(), &mut OsRng),
+            kseal_core::seal_base64(cert, &scope, value.as_bytes()),
         );
         ss.metadata.annotations = Some(BTreeMap::from([(
             KEY_FINGERPRINT_ANNOTATION.to_owned(),
