@@ -343,8 +343,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         && v.spec_hash == hash
         && v.secret_resource_version.as_deref() == Some(rv.as_str())
     {
-        debug!("unchanged since the last reconcile");
-        return Ok(Action::await_change());
+        return unchanged(&ss, &ctx, Some(rv.clone()), hash).await;
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     // A new SealedSecret whose Secret the watch has never seen: create without a GET first
@@ -365,8 +364,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
             .and_then(|s| s.metadata.resource_version.clone()),
     };
     if existing.is_some() && verified.as_ref() == Some(&current) {
-        debug!("unchanged since the last reconcile");
-        return Ok(Action::await_change());
+        return unchanged(&ss, &ctx, current.secret_resource_version, hash).await;
     }
 
     ctx.metrics.unseal_requests.inc();
@@ -396,6 +394,24 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     };
     let wrote = matches!(result, Ok((true, _)));
     finish(&ss, &ctx, result.map(|(_, rv)| rv), wrote, hash).await
+}
+
+/// The Secret is the one this spec was last verified against: no RSA work. The status can still
+/// be behind: a failed attempt's `Synced=False` write may reach our cache only after the attempt
+/// that fixed the Secret judged the (then still `True`) status current. Only then is the status
+/// written again, without unsealing.
+async fn unchanged(
+    ss: &Arc<SealedSecret>,
+    ctx: &Context,
+    secret_resource_version: Option<String>,
+    hash: u64,
+) -> Result<Action, ReconcileError> {
+    if ctx.options.update_status && next_status(ss, None, Time(Timestamp::now())).1 {
+        debug!("Secret unchanged since the last reconcile; status behind");
+        return finish(ss, ctx, Ok(secret_resource_version), false, hash).await;
+    }
+    debug!("unchanged since the last reconcile");
+    Ok(Action::await_change())
 }
 
 /// Writes the Secret as [`decide::plan`] says; returns whether anything was written and the
@@ -814,6 +830,22 @@ pub fn watched_namespaces(own: &str, additional: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A status that says `Synced=False` (a failed attempt's write, seen late) needs a write
+    /// even when the Secret is the verified one; `Synced=True` at this generation does not.
+    #[test]
+    fn status_behind_is_detected() {
+        let now = Time(Timestamp::now());
+        let mut ss = SealedSecret::new("s", Default::default());
+        ss.metadata.generation = Some(3);
+        let mut failed = SealedSecretStatus::default();
+        failed.record_sync(Err("Secret \"s\" was modified"), now.clone(), Some(3));
+        ss.status = Some(failed);
+        assert!(next_status(&ss, None, now.clone()).1);
+        let (synced, _, _) = next_status(&ss, None, now.clone());
+        ss.status = Some(synced);
+        assert!(!next_status(&ss, None, now).1);
+    }
 
     #[test]
     fn backoff_then_slow() {
