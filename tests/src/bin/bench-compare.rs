@@ -1130,7 +1130,7 @@ fn report(
             out,
             "controllers: Bitnami `controller` {} with its DEFAULTS (--kubeclient-qps 5 \
              --kubeclient-burst 10, what users get), run as its ServiceAccount in a network \
-             namespace (cluster.sh run-as-sa); kseal-controller with its defaults (4 workers, \
+             namespace (cluster.sh run-as-sa); kseal-controller with its defaults (8 workers, \
              --leader-elect=false) as a host process with the admin kubeconfig; one at a time, \
              same kube-apiserver + etcd (tests/cluster)",
             bitnami_version.unwrap_or("?")

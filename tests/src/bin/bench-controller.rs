@@ -470,7 +470,7 @@ fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds:
         out,
         "setup:   {} SealedSecrets x 1 item, strict scope, sealed to the OLDEST of K RSA-{} keys \
          (generated in {keygen_seconds:.0} s) with the kseal.dev/key-fingerprint hint; one controller \
-         (--leader-elect=false, default 4 workers) watching the key and app namespaces; real \
+         (--leader-elect=false, default 8 workers) watching the key and app namespaces; real \
          kube-apiserver + etcd from tests/cluster",
         options.count, options.key_bits
     );
