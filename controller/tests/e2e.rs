@@ -441,27 +441,7 @@ async fn renewal_verify_rotate() {
     let app = TestNamespace::new(&client, "kseal-app").await;
     let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&scoped(&app.name)));
     let old = controller.certificate().await;
-    // Wait until leading (the key maintainer runs on the leader only).
-    wait_for("leader", Duration::from_secs(30), || async {
-        controller.is_leader().then_some(())
-    })
-    .await;
-    controller.signal("USR1");
-    let api = controller.api.clone();
-    let new = wait_for(
-        "a new certificate after SIGUSR1",
-        Duration::from_secs(60),
-        || {
-            let api = api.clone();
-            let old = old.fingerprint().clone();
-            async move {
-                let (_, body) = http(&api, "GET", "/v1/cert.pem", b"").ok()?;
-                let c = kseal_core::Certificate::from_pem(&body).ok()?;
-                (c.fingerprint() != &old).then_some(c)
-            }
-        },
-    )
-    .await;
+    let new = controller.renew_key(&old).await;
     let keys: Api<Secret> = Api::namespaced(client.clone(), &ctl.name);
     let key_secrets = keys
         .list(
@@ -1054,26 +1034,7 @@ async fn key_backups_follow_every_key() {
     assert_eq!(stored.type_.as_deref(), Some("Opaque"));
 
     // SIGUSR1 on the leader: a new key B; both backups hold B and A within seconds.
-    wait_for("leader", Duration::from_secs(30), || async {
-        controller.is_leader().then_some(())
-    })
-    .await;
-    controller.signal("USR1");
-    let api = controller.api.clone();
-    let b = wait_for(
-        "certificate B after SIGUSR1",
-        Duration::from_secs(60),
-        || {
-            let api = api.clone();
-            let a = a.fingerprint().clone();
-            async move {
-                let (_, body) = http(&api, "GET", "/v1/cert.pem", b"").ok()?;
-                let c = kseal_core::Certificate::from_pem(&body).ok()?;
-                (c.fingerprint() != &a).then_some(c)
-            }
-        },
-    )
-    .await;
+    let b = controller.renew_key(&a).await;
     let served = std::time::Instant::now();
     let want_ba = vec![
         b.fingerprint().as_str().to_owned(),

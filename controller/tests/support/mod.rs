@@ -229,6 +229,34 @@ impl Controller {
     }
 }
 
+impl Controller {
+    /// Renews the key as an operator would: waits until this process leads (only the leader
+    /// makes keys), sends SIGUSR1, and returns the new certificate once it is served instead
+    /// of `old`.
+    pub async fn renew_key(&self, old: &Certificate) -> Certificate {
+        wait_for("leader", Duration::from_secs(30), || async {
+            self.is_leader().then_some(())
+        })
+        .await;
+        self.signal("USR1");
+        let api = self.api.clone();
+        wait_for(
+            "a new certificate after SIGUSR1",
+            Duration::from_secs(60),
+            || {
+                let api = api.clone();
+                let old = old.fingerprint().clone();
+                async move {
+                    let (_, body) = http(&api, "GET", "/v1/cert.pem", b"").ok()?;
+                    let c = Certificate::from_pem(&body).ok()?;
+                    (c.fingerprint() != &old).then_some(c)
+                }
+            },
+        )
+        .await
+    }
+}
+
 impl Drop for Controller {
     fn drop(&mut self) {
         self.kill();
