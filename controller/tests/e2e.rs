@@ -9,25 +9,56 @@
 
 mod support;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use k8s_openapi::api::core::v1::Secret;
 use kseal_crds::{MANAGED_ANNOTATION, PATCH_ANNOTATION, SealedSecret};
 use kube::{
-    Api,
+    Api, Client,
     api::{DeleteParams, Patch, PatchParams, PostParams},
 };
 use support::*;
 
-fn scoped(app_ns: &str) -> Vec<String> {
-    vec![
-        "--all-namespaces=false".into(),
-        format!("--additional-namespaces={app_ns}"),
-    ]
+/// One test's world: a client, a controller namespace (keys, Lease) and an app namespace, both
+/// deleted when it is dropped.
+struct Env {
+    client: Client,
+    ctl: TestNamespace,
+    app: TestNamespace,
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+impl Env {
+    /// `None`, with the reason printed, when no control plane is configured (see [`cluster`]).
+    async fn new() -> Option<Self> {
+        let client = cluster().await?;
+        let ctl = TestNamespace::new(&client, "kseal-ctl").await;
+        let app = TestNamespace::new(&client, "kseal-app").await;
+        Some(Self { client, ctl, app })
+    }
+
+    /// The flags that scope a controller to the app namespace.
+    fn scope(&self) -> [String; 2] {
+        [
+            "--all-namespaces=false".into(),
+            format!("--additional-namespaces={}", self.app.name),
+        ]
+    }
+
+    /// A controller with the admin kubeconfig, scoped to the app namespace, plus `extra` flags.
+    fn controller(&self, extra: &[&str]) -> Controller {
+        self.controller_as(&kubeconfig(), extra)
+    }
+
+    /// [`Env::controller`] with another kubeconfig.
+    fn controller_as(&self, kubeconfig: &Path, extra: &[&str]) -> Controller {
+        let scope = self.scope();
+        let args: Vec<&str> = scope
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+            .collect();
+        Controller::start(kubeconfig, &self.ctl.name, &args)
+    }
 }
 
 async fn secret_gone(api: &Api<Secret>, name: &str) {
@@ -62,12 +93,11 @@ fn expect(items: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
 /// SealedSecret → Secret garbage-collected; no canary anywhere; a restart writes nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn lifecycle() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
-    let mut controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&scoped(&app.name)));
+    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
+    let mut controller = env.controller(&[]);
     let cert = controller.certificate().await;
 
     let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
@@ -91,7 +121,7 @@ async fn lifecycle() {
     );
     wait_synced(&ssapi, "db", "True").await;
     wait_for("Unsealed event", Duration::from_secs(20), || async {
-        events(&client, &app.name, "db")
+        events(client, &app.name, "db")
             .await
             .iter()
             .any(|(r, m)| r == "Unsealed" && m == "SealedSecret unsealed successfully")
@@ -132,9 +162,9 @@ async fn lifecycle() {
     // A restart with nothing changed: no Secret write, no status write, no event.
     let before_secret = secrets.get("db").await.unwrap().metadata.resource_version;
     let before_ss = ssapi.get("db").await.unwrap().metadata.resource_version;
-    let before_events = events(&client, &app.name, "db").await.len();
+    let before_events = events(client, &app.name, "db").await.len();
     controller.kill();
-    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&scoped(&app.name)));
+    let controller = env.controller(&[]);
     controller.certificate().await;
     wait_for(
         "restarted controller unsealed (request counted)",
@@ -154,7 +184,7 @@ async fn lifecycle() {
         ssapi.get("db").await.unwrap().metadata.resource_version,
         before_ss
     );
-    assert_eq!(events(&client, &app.name, "db").await.len(), before_events);
+    assert_eq!(events(client, &app.name, "db").await.len(), before_events);
 
     // Deleting the SealedSecret garbage-collects the Secret (kube-controller-manager GC).
     ssapi.delete("db", &DeleteParams::default()).await.unwrap();
@@ -164,7 +194,7 @@ async fn lifecycle() {
         serde_json::to_string(&ssapi.list(&Default::default()).await.unwrap().items).unwrap();
     assert_no_canary(&[
         ("controller logs", &controller.logs()),
-        ("events", &all_events_json(&client, &app.name).await),
+        ("events", &all_events_json(client, &app.name).await),
         ("status", &status),
         ("metrics", &controller.metrics_text()),
     ]);
@@ -174,12 +204,11 @@ async fn lifecycle() {
 /// `patch` merges into it.
 #[tokio::test(flavor = "multi_thread")]
 async fn unmanaged_managed_patch() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
-    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&scoped(&app.name)));
+    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
+    let controller = env.controller(&[]);
     let cert = controller.certificate().await;
     let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
@@ -206,7 +235,7 @@ async fn unmanaged_managed_patch() {
         "Resource \"taken\" already exists and is not managed by SealedSecret"
     );
     wait_for("ErrUpdateFailed event", Duration::from_secs(20), || async {
-        events(&client, &app.name, "taken")
+        events(client, &app.name, "taken")
             .await
             .iter()
             .any(|(r, m)| r == "ErrUpdateFailed" && *m == message)
@@ -259,7 +288,7 @@ async fn unmanaged_managed_patch() {
 
     assert_no_canary(&[
         ("controller logs", &controller.logs()),
-        ("events", &all_events_json(&client, &app.name).await),
+        ("events", &all_events_json(client, &app.name).await),
         ("metrics", &controller.metrics_text()),
     ]);
 }
@@ -269,12 +298,11 @@ async fn unmanaged_managed_patch() {
 /// and never block a good one.
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_key_then_live_key_and_malformed() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
-    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&scoped(&app.name)));
+    let (client, ctl, app) = (&env.client, &env.ctl, &env.app);
+    let controller = env.controller(&[]);
     let good_cert = controller.certificate().await;
     let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
@@ -302,7 +330,7 @@ async fn wrong_key_then_live_key_and_malformed() {
         Some("no key could decrypt secret (K)")
     );
     wait_for("ErrUnsealFailed event", Duration::from_secs(20), || async {
-        events(&client, &app.name, "wrong")
+        events(client, &app.name, "wrong")
             .await
             .iter()
             .any(|(r, m)| {
@@ -410,7 +438,7 @@ async fn wrong_key_then_live_key_and_malformed() {
         "ErrInvalidKeySecret event",
         Duration::from_secs(20),
         || async {
-            (!events(&client, &ctl.name, "sealed-secrets-keyjunk")
+            (!events(client, &ctl.name, "sealed-secrets-keyjunk")
                 .await
                 .is_empty())
             .then_some(())
@@ -421,7 +449,7 @@ async fn wrong_key_then_live_key_and_malformed() {
 
     assert_no_canary(&[
         ("controller logs", &controller.logs()),
-        ("events", &all_events_json(&client, &app.name).await),
+        ("events", &all_events_json(client, &app.name).await),
         (
             "status",
             &serde_json::to_string(&ssapi.list(&Default::default()).await.unwrap().items).unwrap(),
@@ -434,12 +462,11 @@ async fn wrong_key_then_live_key_and_malformed() {
 /// old one still unseal. `/v1/verify` and `/v1/rotate` answer like Bitnami's.
 #[tokio::test(flavor = "multi_thread")]
 async fn renewal_verify_rotate() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
-    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&scoped(&app.name)));
+    let (client, ctl, app) = (&env.client, &env.ctl, &env.app);
+    let controller = env.controller(&[]);
     let old = controller.certificate().await;
     let new = controller.renew_key(&old).await;
     let keys: Api<Secret> = Api::namespaced(client.clone(), &ctl.name);
@@ -553,18 +580,16 @@ async fn renewal_verify_rotate() {
 /// SealedSecret within 20 s.
 #[tokio::test(flavor = "multi_thread")]
 async fn leader_failover() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
+    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
     // Failover takes at most lease duration + retry period after a crash (a clean shutdown
     // releases the Lease at once); 10 s keeps the test's 20 s budget with room for the reconcile.
-    let mut args = scoped(&app.name);
-    args.push("--leader-election-lease-duration=10s".into());
-    let a = Controller::start(&kubeconfig(), &ctl.name, &strs(&args));
+    let args = ["--leader-election-lease-duration=10s"];
+    let a = env.controller(&args);
     let cert = a.certificate().await;
-    let b = Controller::start(&kubeconfig(), &ctl.name, &strs(&args));
+    let b = env.controller(&args);
     assert_eq!(
         b.certificate().await.fingerprint(),
         cert.fingerprint(),
@@ -602,12 +627,11 @@ async fn leader_failover() {
 /// A Deployment annotated to follow a Secret rolls (a new ReplicaSet) when the Secret changes.
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_on_change() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
-    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&scoped(&app.name)));
+    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
+    let controller = env.controller(&[]);
     let cert = controller.certificate().await;
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(client.clone(), &app.name);
@@ -690,35 +714,34 @@ async fn restart_on_change() {
 /// a namespace outside its scope is not touched.
 #[tokio::test(flavor = "multi_thread")]
 async fn service_account_rbac_namespaced() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
-    let outside = TestNamespace::new(&client, "kseal-out").await;
+    let (client, ctl, app) = (&env.client, &env.ctl, &env.app);
+    let outside = TestNamespace::new(client, "kseal-out").await;
     let sub = [
         ("kube-system", ctl.name.as_str()),
         ("APP_NAMESPACE", app.name.as_str()),
     ];
-    apply_manifests(&client, "deploy/kustomize/base/service-account.yaml", &sub).await;
+    apply_manifests(client, "deploy/kustomize/base/service-account.yaml", &sub).await;
     // The controller-namespace Roles of the base (key admin, leader election, proxier); not its
     // ClusterRole: the namespaced mode has none.
     apply_manifests(
-        &client,
+        client,
         "deploy/kustomize/namespaced/controller-namespace.yaml",
         &sub,
     )
     .await;
-    apply_manifests(&client, "deploy/kustomize/namespaced/rbac.yaml", &sub).await;
+    apply_manifests(client, "deploy/kustomize/namespaced/rbac.yaml", &sub).await;
     // Scoped mode also watches the controller's own namespace (as Bitnami does).
     let own = [
         ("kube-system", ctl.name.as_str()),
         ("APP_NAMESPACE", ctl.name.as_str()),
     ];
-    apply_manifests(&client, "deploy/kustomize/namespaced/rbac.yaml", &own).await;
+    apply_manifests(client, "deploy/kustomize/namespaced/rbac.yaml", &own).await;
     let kubeconfig =
-        service_account_kubeconfig(&client, &ctl.name, "sealed-secrets-controller").await;
-    let controller = Controller::start(&kubeconfig, &ctl.name, &strs(&scoped(&app.name)));
+        service_account_kubeconfig(client, &ctl.name, "sealed-secrets-controller").await;
+    let controller = env.controller_as(&kubeconfig, &[]);
     let cert = controller.certificate().await;
 
     let items: &[(&str, &[u8])] = &[("K", CANARY.as_bytes())];
@@ -762,11 +785,10 @@ async fn service_account_rbac_namespaced() {
 /// all-namespaces mode (scoped here by a label selector so other tests' objects are left alone).
 #[tokio::test(flavor = "multi_thread")]
 async fn service_account_rbac_cluster_wide() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
+    let (client, ctl, app) = (&env.client, &env.ctl, &env.app);
     let suffix = format!("-{}", ctl.name);
     let unsealer = format!("secrets-unsealer{suffix}");
     let binding = format!("sealed-secrets-controller{suffix}");
@@ -779,10 +801,10 @@ async fn service_account_rbac_cluster_wide() {
         ),
     ];
     let sub: Vec<(&str, &str)> = sub.iter().map(|(a, b)| (*a, b.as_str())).collect();
-    apply_manifests(&client, "deploy/kustomize/base/service-account.yaml", &sub).await;
-    apply_manifests(&client, "deploy/kustomize/base/rbac.yaml", &sub).await;
+    apply_manifests(client, "deploy/kustomize/base/service-account.yaml", &sub).await;
+    apply_manifests(client, "deploy/kustomize/base/rbac.yaml", &sub).await;
     let kubeconfig =
-        service_account_kubeconfig(&client, &ctl.name, "sealed-secrets-controller").await;
+        service_account_kubeconfig(client, &ctl.name, "sealed-secrets-controller").await;
     let selector = format!("kseal-e2e-run={}", ctl.name);
     let controller = Controller::start(&kubeconfig, &ctl.name, &["--label-selector", &selector]);
     let cert = controller.certificate().await;
@@ -810,12 +832,11 @@ async fn service_account_rbac_cluster_wide() {
 /// own network namespace) with the namespaced RBAC of `controller/deploy/`.
 #[tokio::test(flavor = "multi_thread")]
 async fn kubeseal_through_service_proxy() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
-    let controller = proxied_controller(&client, &ctl.name, &app.name, &["--key-size=2048"]).await;
+    let (client, ctl, app) = (&env.client, &env.ctl, &env.app);
+    let controller = proxied_controller(client, &ctl.name, &app.name, &["--key-size=2048"]).await;
     let kubeseal = harness_bin().join("kubeseal");
     let target = ["--controller-namespace", ctl.name.as_str()];
 
@@ -918,12 +939,11 @@ fn base64_encode(bytes: &[u8]) -> String {
 /// not retried; deleting it lets the controller recreate it with the new data.
 #[tokio::test(flavor = "multi_thread")]
 async fn immutable_secret() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
-    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&scoped(&app.name)));
+    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
+    let controller = env.controller(&[]);
     let cert = controller.certificate().await;
     let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
@@ -945,7 +965,7 @@ async fn immutable_secret() {
     let message = synced(&failed).unwrap().1.unwrap_or_default();
     assert!(message.contains("is immutable"), "{message}");
     wait_for("ErrUpdateFailed event", Duration::from_secs(20), || async {
-        events(&client, &app.name, "frozen")
+        events(client, &app.name, "frozen")
             .await
             .iter()
             .any(|(r, m)| r == "ErrUpdateFailed" && m.contains("is immutable"))
@@ -961,7 +981,7 @@ async fn immutable_secret() {
     wait_synced(&ssapi, "frozen", "True").await;
     assert_no_canary(&[
         ("controller logs", &controller.logs()),
-        ("events", &all_events_json(&client, &app.name).await),
+        ("events", &all_events_json(client, &app.name).await),
     ]);
 }
 
@@ -983,21 +1003,20 @@ fn backup_fingerprints(list: &[u8]) -> Vec<String> {
 /// in logs, events or metrics.
 #[tokio::test(flavor = "multi_thread")]
 async fn key_backups_follow_every_key() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
-    let backup = TestNamespace::new(&client, "kseal-bak").await;
+    let (client, ctl, app) = (&env.client, &env.ctl, &env.app);
+    let backup = TestNamespace::new(client, "kseal-bak").await;
     let dir = std::env::temp_dir()
         .join("kseal-controller-e2e")
         .join(format!("backup-{}", ctl.name));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("keys.yaml");
-    let mut args = scoped(&app.name);
-    args.push(format!("--key-backup-secret={}/sealing-keys", backup.name));
-    args.push(format!("--key-backup-dir={}", dir.display()));
-    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&args));
+    let controller = env.controller(&[
+        &format!("--key-backup-secret={}/sealing-keys", backup.name),
+        &format!("--key-backup-dir={}", dir.display()),
+    ]);
     let a = controller.certificate().await;
     let backups: Api<Secret> = Api::namespaced(client.clone(), &backup.name);
     let secret_keys = || async {
@@ -1170,9 +1189,9 @@ async fn key_backups_follow_every_key() {
     }
     let logs = controller.logs();
     let events = [
-        all_events_json(&client, &ctl.name).await,
-        all_events_json(&client, &app.name).await,
-        all_events_json(&client, &backup.name).await,
+        all_events_json(client, &ctl.name).await,
+        all_events_json(client, &app.name).await,
+        all_events_json(client, &backup.name).await,
     ]
     .concat();
     let metrics = controller.metrics_text();
@@ -1207,11 +1226,10 @@ async fn key_backups_follow_every_key() {
 /// counted, never overwritten, and unsealing goes on.
 #[tokio::test(flavor = "multi_thread")]
 async fn key_backup_failure_does_not_stop_unsealing() {
-    let Some(client) = cluster().await else {
+    let Some(env) = Env::new().await else {
         return;
     };
-    let ctl = TestNamespace::new(&client, "kseal-ctl").await;
-    let app = TestNamespace::new(&client, "kseal-app").await;
+    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
     let foreign: Api<Secret> = Api::namespaced(client.clone(), &app.name);
     let mut theirs = Secret::default();
     theirs.metadata.name = Some("taken".into());
@@ -1220,9 +1238,7 @@ async fn key_backup_failure_does_not_stop_unsealing() {
         .create(&PostParams::default(), &theirs)
         .await
         .unwrap();
-    let mut args = scoped(&app.name);
-    args.push(format!("--key-backup-secret={}/taken", app.name));
-    let controller = Controller::start(&kubeconfig(), &ctl.name, &strs(&args));
+    let controller = env.controller(&[&format!("--key-backup-secret={}/taken", app.name)]);
     let cert = controller.certificate().await;
     wait_for(
         "a counted backup failure",
