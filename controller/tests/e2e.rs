@@ -11,10 +11,10 @@ mod support;
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::{NamespaceResourceScope, api::core::v1::Secret};
 use kseal_crds::{MANAGED_ANNOTATION, PATCH_ANNOTATION, SealedSecret};
 use kube::{
-    Api, Client,
+    Api, Client, Resource,
     api::{DeleteParams, Patch, PatchParams, PostParams},
 };
 use support::*;
@@ -34,6 +34,33 @@ impl Env {
         let ctl = TestNamespace::new(&client, "kseal-ctl").await;
         let app = TestNamespace::new(&client, "kseal-app").await;
         Some(Self { client, ctl, app })
+    }
+
+    /// `Api<K>` in the app namespace.
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.app.name)
+    }
+
+    /// No canary in `controller`'s logs and metrics, the app namespace's Events, or the
+    /// SealedSecrets (status included) there.
+    async fn assert_no_canary(&self, controller: &Controller) {
+        let sealed = self.api::<SealedSecret>().list(&Default::default()).await;
+        assert_no_canary(&[
+            ("controller logs", &controller.logs()),
+            (
+                "events",
+                &all_events_json(&self.client, &self.app.name).await,
+            ),
+            (
+                "SealedSecrets",
+                &serde_json::to_string(&sealed.unwrap().items).unwrap(),
+            ),
+            ("metrics", &controller.metrics_text()),
+        ]);
     }
 
     /// The flags that scope a controller to the app namespace.
@@ -96,12 +123,12 @@ async fn lifecycle() {
     let Some(env) = Env::new().await else {
         return;
     };
-    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
+    let (client, app) = (&env.client, &env.app);
     let mut controller = env.controller(&[]);
     let cert = controller.certificate().await;
 
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
+    let secrets: Api<Secret> = env.api();
     let items: &[(&str, &[u8])] = &[("PASSWORD", CANARY.as_bytes()), ("USER", b"admin")];
     let mut ss = seal(&cert, &app.name, "db", items);
     ss.spec.template.metadata = Some(Default::default());
@@ -190,14 +217,7 @@ async fn lifecycle() {
     ssapi.delete("db", &DeleteParams::default()).await.unwrap();
     secret_gone(&secrets, "db").await;
 
-    let status =
-        serde_json::to_string(&ssapi.list(&Default::default()).await.unwrap().items).unwrap();
-    assert_no_canary(&[
-        ("controller logs", &controller.logs()),
-        ("events", &all_events_json(client, &app.name).await),
-        ("status", &status),
-        ("metrics", &controller.metrics_text()),
-    ]);
+    env.assert_no_canary(&controller).await;
 }
 
 /// An existing unmanaged Secret is refused (ErrUpdateFailed); `managed` takes it over and
@@ -207,11 +227,11 @@ async fn unmanaged_managed_patch() {
     let Some(env) = Env::new().await else {
         return;
     };
-    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
+    let (client, app) = (&env.client, &env.app);
     let controller = env.controller(&[]);
     let cert = controller.certificate().await;
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
+    let secrets: Api<Secret> = env.api();
 
     let mut theirs = Secret::default();
     theirs.metadata.name = Some("taken".into());
@@ -286,11 +306,7 @@ async fn unmanaged_managed_patch() {
     assert_eq!(s.metadata.owner_references, None);
     wait_synced(&ssapi, "shared", "True").await;
 
-    assert_no_canary(&[
-        ("controller logs", &controller.logs()),
-        ("events", &all_events_json(client, &app.name).await),
-        ("metrics", &controller.metrics_text()),
-    ]);
+    env.assert_no_canary(&controller).await;
 }
 
 /// A wrong key gives Synced=False and ErrUnsealFailed; a key Secret added while the controller
@@ -304,8 +320,8 @@ async fn wrong_key_then_live_key_and_malformed() {
     let (client, ctl, app) = (&env.client, &env.ctl, &env.app);
     let controller = env.controller(&[]);
     let good_cert = controller.certificate().await;
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
+    let secrets: Api<Secret> = env.api();
 
     // A key the controller does not have.
     let (other_key, other_cert) = kseal_core::keys::generate(&kseal_core::CertParams {
@@ -447,15 +463,7 @@ async fn wrong_key_then_live_key_and_malformed() {
     .await;
     assert!(http(&controller.api, "GET", "/healthz", b"").unwrap().0 == 200);
 
-    assert_no_canary(&[
-        ("controller logs", &controller.logs()),
-        ("events", &all_events_json(client, &app.name).await),
-        (
-            "status",
-            &serde_json::to_string(&ssapi.list(&Default::default()).await.unwrap().items).unwrap(),
-        ),
-        ("metrics", &controller.metrics_text()),
-    ]);
+    env.assert_no_canary(&controller).await;
 }
 
 /// SIGUSR1 generates a new key at once: the new certificate is served and values sealed to the
@@ -513,8 +521,8 @@ async fn renewal_verify_rotate() {
         );
     }
 
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
+    let secrets: Api<Secret> = env.api();
     let items: &[(&str, &[u8])] = &[("OLD", CANARY.as_bytes())];
     let old_ss = seal(&old, &app.name, "old", items);
     ssapi.create(&PostParams::default(), &old_ss).await.unwrap();
@@ -583,7 +591,7 @@ async fn leader_failover() {
     let Some(env) = Env::new().await else {
         return;
     };
-    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
+    let app = &env.app;
     // Failover takes at most lease duration + retry period after a crash (a clean shutdown
     // releases the Lease at once); 10 s keeps the test's 20 s budget with room for the reconcile.
     let args = ["--leader-election-lease-duration=10s"];
@@ -605,8 +613,8 @@ async fn leader_failover() {
     leader.signal("KILL");
     leader.kill();
     let start = std::time::Instant::now();
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
+    let secrets: Api<Secret> = env.api();
     let items: &[(&str, &[u8])] = &[("X", CANARY.as_bytes())];
     ssapi
         .create(
@@ -630,7 +638,7 @@ async fn restart_on_change() {
     let Some(env) = Env::new().await else {
         return;
     };
-    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
+    let (client, app) = (&env.client, &env.app);
     let controller = env.controller(&[]);
     let cert = controller.certificate().await;
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
@@ -667,7 +675,7 @@ async fn restart_on_change() {
         (count().await >= 1).then_some(())
     })
     .await;
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
     ssapi
         .create(
             &PostParams::default(),
@@ -745,7 +753,7 @@ async fn service_account_rbac_namespaced() {
     let cert = controller.certificate().await;
 
     let items: &[(&str, &[u8])] = &[("K", CANARY.as_bytes())];
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
     ssapi
         .create(
             &PostParams::default(),
@@ -753,7 +761,7 @@ async fn service_account_rbac_namespaced() {
         )
         .await
         .unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let secrets: Api<Secret> = env.api();
     secret_with(&secrets, "in-scope", &expect(items)).await;
     wait_synced(&ssapi, "in-scope", "True").await;
 
@@ -770,15 +778,11 @@ async fn service_account_rbac_namespaced() {
     assert!(out_secrets.get_opt("out-of-scope").await.unwrap().is_none());
     assert!(out_api.get("out-of-scope").await.unwrap().status.is_none());
     let logs = controller.logs();
-    assert_no_canary(&[("controller logs", &logs)]);
     assert!(
         !logs.contains("Forbidden") && !logs.contains("forbidden"),
         "RBAC denied something:\n{logs}"
     );
-    assert_no_canary(&[
-        ("controller logs", &logs),
-        ("metrics", &controller.metrics_text()),
-    ]);
+    env.assert_no_canary(&controller).await;
 }
 
 /// The cluster-wide RBAC of `controller/deploy/kustomize/base` is enough for the default
@@ -811,9 +815,9 @@ async fn service_account_rbac_cluster_wide() {
     let items: &[(&str, &[u8])] = &[("K", CANARY.as_bytes())];
     let mut ss = seal(&cert, &app.name, "cluster-wide", items);
     ss.metadata.labels = Some(BTreeMap::from([("kseal-e2e-run".into(), ctl.name.clone())]));
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
     ssapi.create(&PostParams::default(), &ss).await.unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let secrets: Api<Secret> = env.api();
     secret_with(&secrets, "cluster-wide", &expect(items)).await;
     wait_synced(&ssapi, "cluster-wide", "True").await;
     let logs = controller.logs();
@@ -824,7 +828,6 @@ async fn service_account_rbac_cluster_wide() {
     let _ = roles.delete(&unsealer, &DeleteParams::default()).await;
     let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(client.clone());
     let _ = bindings.delete(&binding, &DeleteParams::default()).await;
-    assert_no_canary(&[("controller logs", &logs)]);
 }
 
 /// The real `kubeseal` fetches the certificate, validates and re-encrypts through the API
@@ -871,9 +874,9 @@ async fn kubeseal_through_service_proxy() {
     );
     assert!(ok, "kubeseal: {err}");
     let ss: SealedSecret = serde_json::from_slice(&sealed).unwrap();
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
     ssapi.create(&PostParams::default(), &ss).await.unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let secrets: Api<Secret> = env.api();
     secret_with(
         &secrets,
         "via-kubeseal",
@@ -927,7 +930,6 @@ async fn kubeseal_through_service_proxy() {
     let logs = controller.logs();
     assert_no_canary(&[("controller logs", &logs)]);
     assert!(!logs.contains("orbidden"), "RBAC denied something:\n{logs}");
-    assert_no_canary(&[("controller logs", &logs)]);
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
@@ -942,11 +944,11 @@ async fn immutable_secret() {
     let Some(env) = Env::new().await else {
         return;
     };
-    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
+    let (client, app) = (&env.client, &env.app);
     let controller = env.controller(&[]);
     let cert = controller.certificate().await;
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
+    let secrets: Api<Secret> = env.api();
     let mut ss = seal(&cert, &app.name, "frozen", &[("A", CANARY.as_bytes())]);
     ss.spec.template.immutable = Some(true);
     ssapi.create(&PostParams::default(), &ss).await.unwrap();
@@ -979,10 +981,7 @@ async fn immutable_secret() {
         .unwrap();
     secret_with(&secrets, "frozen", &expect(&[("A", b"new")])).await;
     wait_synced(&ssapi, "frozen", "True").await;
-    assert_no_canary(&[
-        ("controller logs", &controller.logs()),
-        ("events", &all_events_json(client, &app.name).await),
-    ]);
+    env.assert_no_canary(&controller).await;
 }
 
 /// The fingerprints of the keys in a backup `v1 List`, in file order (newest first).
@@ -1084,9 +1083,9 @@ async fn key_backups_follow_every_key() {
     // A SealedSecret sealed to B, unsealed in the cluster and offline from each backup.
     let items: &[(&str, &[u8])] = &[("PASSWORD", CANARY.as_bytes()), ("USER", b"admin")];
     let ss = seal(&b, &app.name, "db", items);
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
     ssapi.create(&PostParams::default(), &ss).await.unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let secrets: Api<Secret> = env.api();
     secret_with(&secrets, "db", &expect(items)).await;
     let from_secret = dir.join("from-secret.yaml");
     std::fs::write(&from_secret, secret_keys().await.unwrap()).unwrap();
@@ -1229,8 +1228,8 @@ async fn key_backup_failure_does_not_stop_unsealing() {
     let Some(env) = Env::new().await else {
         return;
     };
-    let (client, _ctl, app) = (&env.client, &env.ctl, &env.app);
-    let foreign: Api<Secret> = Api::namespaced(client.clone(), &app.name);
+    let app = &env.app;
+    let foreign: Api<Secret> = env.api();
     let mut theirs = Secret::default();
     theirs.metadata.name = Some("taken".into());
     theirs.string_data = Some(BTreeMap::from([("k".into(), "theirs".into())]));
@@ -1252,7 +1251,7 @@ async fn key_backup_failure_does_not_stop_unsealing() {
     )
     .await;
     let items: &[(&str, &[u8])] = &[("K", CANARY.as_bytes())];
-    let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
+    let ssapi: Api<SealedSecret> = env.api();
     ssapi
         .create(
             &PostParams::default(),
