@@ -546,7 +546,7 @@ async fn start_fleet(client: &Client, scratch: &Scratch) -> Fleet {
             let index = match ctl {
                 Ctl::Kseal => {
                     let additional = format!("--additional-namespaces={}", watched.join(","));
-                    kseal.push(start_kseal(
+                    kseal.push(Controller::start_with_key_size(
                         &kubeconfig(),
                         &c.name,
                         bits,
@@ -949,53 +949,7 @@ impl Before {
 /// pass over every SealedSecret writes no Secret.
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_bitnami_to_kseal() {
-    let Some(client) = cluster().await else {
-        return;
-    };
-    let started = Instant::now();
-    let tools = Tools::find();
-    let scratch = Scratch::new("kseal-interop-mig");
-    let ctl = TestNamespace::new(&client, "interop-mig-ctl").await;
-    let app = TestNamespace::new(&client, "interop-mig-app").await;
-    let _rbac = BitnamiRbac::install(&client, &ctl.name, &[&app.name]).await;
-    let mut theirs = BitnamiController::start(&ctl.name, &[&app.name], 2048);
-    let cert = theirs.certificate().await;
-    let cert_path = scratch.write("bitnami.pem", cert.to_pem().as_bytes());
-    let cases = populate(&client, &tools, &cert_path, &app.name, &scratch).await;
-    all_unsealed(&client, &app.name, &cases).await;
-    let before = Before::take(&client, &ctl.name, &app.name, &cases, cert).await;
-
-    theirs.stop();
-    let additional = format!("--additional-namespaces={}", app.name);
-    let ours = start_kseal(
-        &kubeconfig(),
-        &ctl.name,
-        2048,
-        &["--all-namespaces=false", &additional],
-    );
-    let served = ours.certificate().await;
-    let n = cases.len() as f64;
-    eventually("kseal-controller went over every SealedSecret", || async {
-        (ours.metric("sealed_secrets_controller_unseal_requests_total") >= Some(n)).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    before
-        .check(
-            &client,
-            &tools,
-            &scratch,
-            (&ctl.name, &app.name),
-            &cases,
-            &served,
-        )
-        .await;
-    assert_no_canary(&[("kseal-controller logs", &ours.logs())]);
-    report(&format!(
-        "interop migration bitnami → kseal-controller: ok, {} SealedSecrets Synced, 0 Secret writes, key adopted ({:.1}s)",
-        cases.len(),
-        started.elapsed().as_secs_f64()
-    ));
+    migrate(Side::Bitnami, Side::Kseal, "interop-mig").await;
 }
 
 /// kseal → Bitnami (rolling back): kseal-controller makes the key and unseals everything; it is
@@ -1003,36 +957,106 @@ async fn migrate_bitnami_to_kseal() {
 /// loads kseal's key Secret and writes no Secret.
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_kseal_to_bitnami() {
+    migrate(Side::Kseal, Side::Bitnami, "interop-back").await;
+}
+
+/// One side of a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Kseal,
+    Bitnami,
+}
+
+/// A running controller of either side, scoped to one app namespace.
+enum Running {
+    Kseal(Controller),
+    Bitnami(BitnamiController),
+}
+
+impl Running {
+    fn start(side: Side, ctl_ns: &str, app_ns: &str) -> Self {
+        match side {
+            Side::Kseal => {
+                let additional = format!("--additional-namespaces={app_ns}");
+                Self::Kseal(Controller::start_with_key_size(
+                    &kubeconfig(),
+                    ctl_ns,
+                    2048,
+                    &["--all-namespaces=false", &additional],
+                ))
+            }
+            Side::Bitnami => Self::Bitnami(BitnamiController::start(ctl_ns, &[app_ns], 2048)),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Kseal(_) => "kseal-controller",
+            Self::Bitnami(_) => "bitnami",
+        }
+    }
+
+    async fn certificate(&self) -> kseal_core::Certificate {
+        match self {
+            Self::Kseal(c) => c.certificate().await,
+            Self::Bitnami(c) => c.certificate().await,
+        }
+    }
+
+    fn metric(&self, name: &str) -> Option<f64> {
+        match self {
+            Self::Kseal(c) => c.metric(name),
+            Self::Bitnami(c) => c.metric(name),
+        }
+    }
+
+    /// No canary in kseal-controller's logs (Bitnami's are not ours to judge).
+    fn assert_no_canary(&self) {
+        if let Self::Kseal(c) = self {
+            assert_no_canary(&[("kseal-controller logs", &c.logs())]);
+        }
+    }
+
+    /// Stops the process: Bitnami's gracefully, kseal-controller's with SIGKILL (its Lease is
+    /// left to expire, the harder case for the one that follows).
+    fn stop(&mut self) {
+        match self {
+            Self::Kseal(c) => c.kill(),
+            Self::Bitnami(c) => c.stop(),
+        }
+    }
+}
+
+/// `from` makes the key and unseals every interop case; it is stopped and `to` started on the
+/// same namespaces; `to` must adopt the key and reconcile everything without writing a Secret.
+async fn migrate(from: Side, to: Side, prefix: &str) {
     let Some(client) = cluster().await else {
         return;
     };
     let started = Instant::now();
     let tools = Tools::find();
-    let scratch = Scratch::new("kseal-interop-back");
-    let ctl = TestNamespace::new(&client, "interop-back-ctl").await;
-    let app = TestNamespace::new(&client, "interop-back-app").await;
+    let scratch = Scratch::new(&format!("kseal-{prefix}"));
+    let ctl = TestNamespace::new(&client, &format!("{prefix}-ctl")).await;
+    let app = TestNamespace::new(&client, &format!("{prefix}-app")).await;
     let _rbac = BitnamiRbac::install(&client, &ctl.name, &[&app.name]).await;
-    let additional = format!("--additional-namespaces={}", app.name);
-    let mut ours = start_kseal(
-        &kubeconfig(),
-        &ctl.name,
-        2048,
-        &["--all-namespaces=false", &additional],
-    );
-    let cert = ours.certificate().await;
-    let cert_path = scratch.write("kseal.pem", cert.to_pem().as_bytes());
+    let mut old = Running::start(from, &ctl.name, &app.name);
+    let cert = old.certificate().await;
+    let cert_path = scratch.write("old.pem", cert.to_pem().as_bytes());
     let cases = populate(&client, &tools, &cert_path, &app.name, &scratch).await;
     all_unsealed(&client, &app.name, &cases).await;
     let before = Before::take(&client, &ctl.name, &app.name, &cases, cert).await;
-    assert_no_canary(&[("kseal-controller logs", &ours.logs())]);
+    old.assert_no_canary();
 
-    ours.kill();
-    let theirs = BitnamiController::start(&ctl.name, &[&app.name], 2048);
-    let served = theirs.certificate().await;
+    old.stop();
+    let new = Running::start(to, &ctl.name, &app.name);
+    let served = new.certificate().await;
     let n = cases.len() as f64;
-    eventually("Bitnami went over every SealedSecret", || async {
-        (theirs.metric("sealed_secrets_controller_unseal_requests_total") >= Some(n)).then_some(())
-    })
+    eventually(
+        &format!("{} went over every SealedSecret", new.name()),
+        || async {
+            (new.metric("sealed_secrets_controller_unseal_requests_total") >= Some(n)).then_some(())
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     before
@@ -1045,8 +1069,11 @@ async fn migrate_kseal_to_bitnami() {
             &served,
         )
         .await;
+    new.assert_no_canary();
     report(&format!(
-        "interop migration kseal-controller → bitnami: ok, {} SealedSecrets Synced, 0 Secret writes, key adopted ({:.1}s)",
+        "interop migration {} → {}: ok, {} SealedSecrets Synced, 0 Secret writes, key adopted ({:.1}s)",
+        old.name(),
+        new.name(),
         cases.len(),
         started.elapsed().as_secs_f64()
     ));
@@ -1419,7 +1446,7 @@ async fn render_in_both(client: &Client, templates: &[(&str, &str)]) -> (Vec<Str
     let _rbac = BitnamiRbac::install(client, &ctl_b.name, &[&app_b.name]).await;
     let theirs = BitnamiController::start(&ctl_b.name, &[&app_b.name], 2048);
     let additional = format!("--additional-namespaces={}", app_k.name);
-    let ours = start_kseal(
+    let ours = Controller::start_with_key_size(
         &kubeconfig(),
         &ctl_k.name,
         2048,

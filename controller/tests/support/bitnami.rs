@@ -20,7 +20,7 @@ use kube::{
 };
 use rand_core::{OsRng, RngCore as _};
 
-use super::{Controller, cluster_sh, free_port, harness_bin, http, wait_for};
+use super::{cluster_sh, harness_bin, http, wait_for};
 
 /// The ServiceAccount both controllers run as (Bitnami's name).
 pub const SERVICE_ACCOUNT: &str = "sealed-secrets-controller";
@@ -276,45 +276,6 @@ pub async fn served_certificate(api: &str, what: &str, logs: impl Fn() -> String
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Starts `kseal-controller` like [`Controller::start`] but generating `key_size`-bit keys.
-pub fn start_kseal(
-    kubeconfig: &Path,
-    controller_ns: &str,
-    key_size: u32,
-    extra: &[&str],
-) -> Controller {
-    let (api_port, metrics_port) = (free_port(), free_port());
-    let dir = std::env::temp_dir().join("kseal-controller-e2e");
-    std::fs::create_dir_all(&dir).unwrap();
-    let log = dir.join(format!("{controller_ns}-{api_port}.log"));
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_kseal-controller"))
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args([
-            "--controller-namespace",
-            controller_ns,
-            "--listen-addr",
-            &format!("127.0.0.1:{api_port}"),
-            "--listen-metrics-addr",
-            &format!("127.0.0.1:{metrics_port}"),
-            &format!("--key-size={key_size}"),
-        ])
-        .args(extra)
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("start kseal-controller");
-    Controller {
-        child,
-        api: format!("127.0.0.1:{api_port}"),
-        metrics: format!("127.0.0.1:{metrics_port}"),
-        log,
     }
 }
 

@@ -137,6 +137,16 @@ impl Controller {
     /// Starts the controller with `kubeconfig`, keys and Lease in `controller_ns`, 2048-bit keys
     /// (fast), plus `extra` flags.
     pub fn start(kubeconfig: &Path, controller_ns: &str, extra: &[&str]) -> Self {
+        Self::start_with_key_size(kubeconfig, controller_ns, 2048, extra)
+    }
+
+    /// [`Controller::start`] generating `key_size`-bit keys.
+    pub fn start_with_key_size(
+        kubeconfig: &Path,
+        controller_ns: &str,
+        key_size: u32,
+        extra: &[&str],
+    ) -> Self {
         let (api_port, metrics_port) = (free_port(), free_port());
         let dir = std::env::temp_dir().join("kseal-controller-e2e");
         std::fs::create_dir_all(&dir).unwrap();
@@ -152,7 +162,7 @@ impl Controller {
                 &format!("127.0.0.1:{api_port}"),
                 "--listen-metrics-addr",
                 &format!("127.0.0.1:{metrics_port}"),
-                "--key-size=2048",
+                &format!("--key-size={key_size}"),
             ])
             .args(extra)
             .env_remove("KUBECONFIG")
