@@ -150,12 +150,8 @@ pub(crate) struct SealArgs {
     /// Seal even with an expired certificate (kubeseal refuses; only for certificates you control).
     #[arg(long)]
     pub(crate) unsafe_allow_expired_cert: bool,
-    /// Use this kseal.yaml instead of searching upwards from the current directory.
-    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
-    pub(crate) config: Option<PathBuf>,
-    /// Ignore kseal.yaml.
-    #[arg(long)]
-    pub(crate) no_config: bool,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -340,12 +336,8 @@ pub(crate) struct VerifyArgs {
     pub(crate) cluster: bool,
     #[command(flatten)]
     pub(crate) controller: ControllerArgs,
-    /// Use this kseal.yaml instead of searching upwards from the current directory.
-    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
-    pub(crate) config: Option<PathBuf>,
-    /// Ignore kseal.yaml.
-    #[arg(long)]
-    pub(crate) no_config: bool,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
 }
 
 const GUARD_ABOUT: &str = "\
@@ -454,12 +446,8 @@ pub(crate) struct RotateArgs {
     pub(crate) offline: bool,
     #[command(flatten)]
     pub(crate) controller: ControllerArgs,
-    /// Use this kseal.yaml instead of searching upwards from the current directory.
-    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
-    pub(crate) config: Option<PathBuf>,
-    /// Ignore kseal.yaml.
-    #[arg(long)]
-    pub(crate) no_config: bool,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
 }
 
 const KEYS_ABOUT: &str = "\
@@ -496,12 +484,8 @@ pub(crate) struct KeysArgs {
     pub(crate) cluster: bool,
     #[command(flatten)]
     pub(crate) controller: ControllerArgs,
-    /// Use this kseal.yaml instead of searching upwards from the current directory.
-    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
-    pub(crate) config: Option<PathBuf>,
-    /// Ignore kseal.yaml.
-    #[arg(long)]
-    pub(crate) no_config: bool,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
 }
 
 const BACKUP_ABOUT: &str = "\
@@ -538,4 +522,23 @@ pub(crate) struct BackupArgs {
         env = "SEALED_SECRETS_CONTROLLER_NAMESPACE"
     )]
     pub(crate) controller_namespace: String,
+}
+
+/// Where the project config (kseal.yaml) comes from.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// Use this kseal.yaml instead of searching upwards from the current directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub(crate) config: Option<PathBuf>,
+    /// Ignore kseal.yaml.
+    #[arg(long)]
+    pub(crate) no_config: bool,
+}
+
+impl ConfigArgs {
+    /// The kseal.yaml these flags name or, without them, the nearest one upwards from the
+    /// current directory; `None` with `--no-config` or when there is none.
+    pub(crate) fn load(&self) -> crate::exit::Result<Option<crate::config::Config>> {
+        crate::config::Config::find(self.config.as_deref(), self.no_config)
+    }
 }

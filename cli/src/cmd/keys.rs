@@ -10,7 +10,6 @@ use kseal_crds::KEY_FINGERPRINT_ANNOTATION;
 use crate::{
     args::KeysArgs,
     cmd::{rotate, verify::load_certs},
-    config::Config,
     exit::{Failure, Result},
     io,
     scan::{self, Doc, Stream, Walk},
@@ -24,7 +23,7 @@ struct Usage {
 }
 
 pub(crate) fn run(args: KeysArgs) -> Result<()> {
-    let config = Config::find(args.config.as_deref(), args.no_config)?;
+    let config = args.config.load()?;
     let certs = if args.cluster {
         Vec::new()
     } else {

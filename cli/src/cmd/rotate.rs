@@ -280,7 +280,7 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
     } else {
         Mode::Write
     };
-    let config = Config::find(args.config.as_deref(), args.no_config)?;
+    let config = args.config.load()?;
     let plan = plan(&args, config.as_ref())?;
     let mut offline = args.cert.is_some() || !args.keys.is_empty() || args.offline;
     if !offline && mode != Mode::Write && !crate::cluster::configured() {

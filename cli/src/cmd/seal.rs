@@ -40,7 +40,7 @@ struct Target {
 }
 
 pub(crate) fn run(args: SealArgs) -> Result<()> {
-    let config = load_config(&args)?;
+    let config = args.config.load()?;
     let input = args.input.as_deref().filter(|p| *p != Path::new("-"));
     let (mut settings, _) = match &config {
         Some(c) => c.settings_for(input),
@@ -332,16 +332,6 @@ fn default_target_name(spec: &str) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .filter(|s| is_target_name(s))
         .unwrap_or_else(|| "cert".to_owned())
-}
-
-fn load_config(args: &SealArgs) -> Result<Option<Config>> {
-    if args.no_config {
-        return Ok(None);
-    }
-    match &args.config {
-        Some(path) => Config::load(path).map(Some),
-        None => Config::discover(&std::env::current_dir()?),
-    }
 }
 
 fn resolve_cert(

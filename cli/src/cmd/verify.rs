@@ -41,7 +41,7 @@ pub(crate) struct KnownCert {
 }
 
 pub(crate) fn run(args: VerifyArgs) -> Result<()> {
-    let config = Config::find(args.config.as_deref(), args.no_config)?;
+    let config = args.config.load()?;
     let certs = load_certs(&args.certs, config.as_ref())?;
     let paths = scan::default_paths(&args.paths, config.as_ref());
     let files = scan::collect_files(&paths, Walk::Manifests)?;
