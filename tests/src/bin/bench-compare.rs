@@ -42,6 +42,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use clap::Parser as _;
 use k8s_openapi::{
     api::{
         core::v1::{Event, Secret, ServiceAccount},
@@ -58,7 +59,7 @@ use kseal_tests::bench::{
         generate_keys, peak_rss_kib, scrape, stop, wait_deleted,
     },
     crypto::{self, open_vs_openssl, openssl_version},
-    machine,
+    machine, positive, release_bin,
 };
 use kube::{
     Api, Client,
@@ -95,7 +96,8 @@ const TARGET_RSA_PER_VALUE: f64 = 1.1;
 const TARGET_RSS_RATIO: f64 = 0.25;
 const TARGET_SEAL_RATIO: f64 = 0.5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A part of the benchmark (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Part {
     Crypto,
     Cold,
@@ -103,97 +105,49 @@ enum Part {
     Seal,
 }
 
-/// Command-line options.
-#[derive(Debug)]
+/// kseal next to Bitnami sealed-secrets on the same machine and API server; see the program's
+/// documentation for what each part measures.
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench-compare")]
 struct Options {
+    /// SealedSecrets per controller run.
+    #[arg(long, default_value_t = 5000, value_parser = positive)]
     count: usize,
+    /// Unrelated Secrets in a namespace both controllers watch.
+    #[arg(long, default_value_t = 20_000)]
     unrelated: usize,
+    /// Active key counts; the cold start runs for each, the restart for the first.
+    #[arg(long = "keys", value_name = "K,...", value_delimiter = ',', default_value = "1,36", value_parser = positive)]
     key_counts: Vec<usize>,
+    /// Keys of the `.env` file the seal part seals.
+    #[arg(long, default_value_t = 200, value_parser = positive)]
     env_keys: usize,
+    /// The parts to run.
+    #[arg(
+        long = "only",
+        value_name = "PART,...",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "crypto,cold,restart,seal"
+    )]
     parts: Vec<Part>,
+    /// The kseal-controller binary.
+    #[arg(long, value_name = "PATH", default_value_os_t = release_bin("kseal-controller"))]
     controller: PathBuf,
+    /// The kseal binary.
+    #[arg(long, value_name = "PATH", default_value_os_t = release_bin("kseal"))]
     kseal: PathBuf,
+    /// Where the report is written (it also goes to stdout).
+    #[arg(long, value_name = "FILE", default_value_os_t = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results/compare.txt"))]
     out: PathBuf,
-    phase_timeout: Duration,
+    /// Minutes a phase may take before the benchmark fails.
+    #[arg(long = "phase-timeout-min", value_name = "M", default_value_t = 240, value_parser = positive)]
+    phase_timeout_min: usize,
 }
 
-const USAGE: &str = "usage: bench-compare [--count N (5000)] [--unrelated N (20000)] [--keys 1,36] \
-[--env-keys N (200)] [--only crypto,cold,restart,seal (all)] [--out FILE (tests/bench-results/compare.txt)] \
-[--phase-timeout-min M (240)] [--controller PATH (target/release/kseal-controller)] \
-[--kseal PATH (target/release/kseal)]";
-
 impl Options {
-    fn parse() -> Result<Self, String> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        let mut o = Self {
-            count: 5000,
-            unrelated: 20_000,
-            key_counts: vec![1, 36],
-            env_keys: 200,
-            parts: vec![Part::Crypto, Part::Cold, Part::Restart, Part::Seal],
-            controller: target.join("release/kseal-controller"),
-            kseal: target.join("release/kseal"),
-            out: Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results/compare.txt"),
-            phase_timeout: Duration::from_secs(240 * 60),
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-                None => (arg.clone(), None),
-            };
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| args.next())
-                    .ok_or(format!("{flag} needs a value"))
-            };
-            let number = |v: String| -> Result<usize, String> {
-                v.trim().parse().map_err(|e| format!("{flag} {v:?}: {e}"))
-            };
-            match flag.as_str() {
-                "--count" => o.count = number(value()?)?,
-                "--unrelated" => o.unrelated = number(value()?)?,
-                "--env-keys" => o.env_keys = number(value()?)?,
-                "--phase-timeout-min" => {
-                    o.phase_timeout = Duration::from_secs(60 * number(value()?)? as u64)
-                }
-                "--keys" => {
-                    o.key_counts = value()?
-                        .split(',')
-                        .map(|k| number(k.to_owned()))
-                        .collect::<Result<_, _>>()?;
-                }
-                "--only" => {
-                    o.parts = value()?
-                        .split(',')
-                        .map(|p| match p.trim() {
-                            "crypto" => Ok(Part::Crypto),
-                            "cold" => Ok(Part::Cold),
-                            "restart" => Ok(Part::Restart),
-                            "seal" => Ok(Part::Seal),
-                            other => Err(format!(
-                                "--only: unknown part {other:?} (crypto, cold, restart, seal)"
-                            )),
-                        })
-                        .collect::<Result<_, _>>()?;
-                }
-                "--out" => o.out = PathBuf::from(value()?),
-                "--controller" => o.controller = PathBuf::from(value()?),
-                "--kseal" => o.kseal = PathBuf::from(value()?),
-                "-h" | "--help" => {
-                    println!("{USAGE}");
-                    std::process::exit(0);
-                }
-                other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-            }
-        }
-        if o.count == 0 || o.env_keys == 0 || o.key_counts.is_empty() || o.key_counts.contains(&0) {
-            return Err("--count, --env-keys and --keys must be positive".into());
-        }
-        Ok(o)
+    fn phase_timeout(&self) -> Duration {
+        Duration::from_secs(60 * self.phase_timeout_min as u64)
     }
 
     fn has(&self, part: Part) -> bool {
@@ -361,13 +315,7 @@ type SealRuns = (Vec<f64>, Vec<f64>);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let options = match Options::parse() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench-compare: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let options = Options::parse();
     if cfg!(debug_assertions) {
         eprintln!("bench-compare: warning: debug build; use --release for meaningful figures");
     }
@@ -662,10 +610,10 @@ async fn phase(
     let mut last_progress = Instant::now();
     let seconds = loop {
         check_alive(cleanup)?;
-        if started.elapsed() > setup.options.phase_timeout {
+        if started.elapsed() > setup.options.phase_timeout() {
             return Err(format!(
                 "{who} not done after {:?}",
-                setup.options.phase_timeout
+                setup.options.phase_timeout()
             ));
         }
         let reconciles = scrape(&metrics_addr).await.map_or(0.0, |m| m.sum(UNSEALS));

@@ -33,6 +33,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+use clap::Parser as _;
 use kseal_core::{Certificate, KeySize, PrivateKey, keys};
 use kseal_crds::SealedSecret;
 use kseal_tests::bench::{
@@ -41,7 +42,7 @@ use kseal_tests::bench::{
         delete_namespaces, ensure_crd, free_port, generate_keys, peak_rss_kib, scrape, stop,
         wait_deleted,
     },
-    machine,
+    machine, positive, release_bin,
 };
 use kube::{Api, Client};
 use rand_core::{OsRng, RngCore as _};
@@ -53,65 +54,23 @@ const SETTLE: Duration = Duration::from_secs(3);
 /// A phase that takes longer than this fails the benchmark.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 
-/// Command-line options.
-#[derive(Debug)]
+/// Cold start and restart of kseal-controller alone on the real API server; see the program's
+/// documentation.
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench-controller")]
 struct Options {
+    /// SealedSecrets in the app namespace.
+    #[arg(long, default_value_t = 5000, value_parser = positive)]
     count: usize,
+    /// Active key counts, one run each.
+    #[arg(long = "keys", value_name = "K,...", value_delimiter = ',', default_value = "1,36", value_parser = positive)]
     key_counts: Vec<usize>,
+    /// RSA key size.
+    #[arg(long, default_value_t = 4096)]
     key_bits: usize,
+    /// The kseal-controller binary.
+    #[arg(long, value_name = "PATH", default_value_os_t = release_bin("kseal-controller"))]
     controller: PathBuf,
-}
-
-impl Options {
-    fn parse() -> Result<Self, String> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        let mut o = Self {
-            count: 5000,
-            key_counts: vec![1, 36],
-            key_bits: 4096,
-            controller: target.join("release/kseal-controller"),
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-                None => (arg.clone(), None),
-            };
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| args.next())
-                    .ok_or(format!("{flag} needs a value"))
-            };
-            match flag.as_str() {
-                "--count" => o.count = value()?.parse().map_err(|e| format!("--count: {e}"))?,
-                "--keys" => {
-                    o.key_counts = value()?
-                        .split(',')
-                        .map(|k| k.trim().parse().map_err(|e| format!("--keys: {e}")))
-                        .collect::<Result<_, _>>()?;
-                }
-                "--key-bits" => {
-                    o.key_bits = value()?.parse().map_err(|e| format!("--key-bits: {e}"))?
-                }
-                "--controller" => o.controller = PathBuf::from(value()?),
-                "-h" | "--help" => {
-                    println!(
-                        "usage: bench-controller [--count N (5000)] [--keys 1,36] [--key-bits 4096] \
-                         [--controller PATH (target/release/kseal-controller)]"
-                    );
-                    std::process::exit(0);
-                }
-                other => return Err(format!("unknown argument {other:?} (see --help)")),
-            }
-        }
-        if o.count == 0 || o.key_counts.contains(&0) {
-            return Err("--count and --keys must be positive".into());
-        }
-        Ok(o)
-    }
 }
 
 /// What one phase measured.
@@ -148,13 +107,7 @@ impl Cleanup {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let options = match Options::parse() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench-controller: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let options = Options::parse();
     let Some(kubeconfig) = std::env::var_os("KUBECONFIG").map(PathBuf::from) else {
         eprintln!(
             "bench-controller: KUBECONFIG is not set; start the test control plane with \
