@@ -12,7 +12,9 @@
 //!   SealedSecret stays Synced and no unsealed Secret is written (same resourceVersion);
 //! - `kubeseal --fetch-cert`, `--validate`, `--re-encrypt` (after a key renewal) and
 //!   `--recovery-unseal` (with kseal's key Secrets) against kseal's controller at 4096 bits;
-//! - a `spec.template` SealedSecret renders the same bytes in both controllers.
+//! - a `spec.template` SealedSecret renders the same bytes in both controllers;
+//! - the kseal CLI (`cert`, `verify --cluster`, `keys --cluster`, `rotate`) against the Bitnami
+//!   controller through the API server's service proxy.
 //!
 //! Controllers are shared across cells (one per controller × key size, each in its own
 //! namespaces) and cells run concurrently. Messages never print values: digests and lengths.
@@ -1075,6 +1077,157 @@ async fn migrate(from: Side, to: Side, prefix: &str) {
         old.name(),
         new.name(),
         cases.len(),
+        started.elapsed().as_secs_f64()
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// kseal's CLI against the Bitnami controller
+
+/// The kseal CLI against the real Bitnami controller through the API server's service proxy, as
+/// a team that has not changed its controller uses it: `kseal cert` fetches Bitnami's
+/// certificate; `kseal verify --cluster` asks its `/v1/verify`; `kseal keys --cluster` falls
+/// back to the one certificate Bitnami serves (it has no `/v1/certs`); `kseal rotate` re-seals a
+/// kubeseal file (no key annotation) through its `/v1/rotate` and leaves a kseal file that is
+/// already sealed to the newest key alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn kseal_cli_against_bitnami() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let started = Instant::now();
+    let tools = Tools::find();
+    let scratch = Scratch::new("kseal-interop-cli");
+    let ctl = TestNamespace::new(&client, "interop-cli-ctl").await;
+    let app = TestNamespace::new(&client, "interop-cli-app").await;
+    let _rbac = BitnamiRbac::install(&client, &ctl.name, &[&app.name]).await;
+    let theirs = BitnamiController::start(&ctl.name, &[&app.name], 2048);
+    let cert = theirs.certificate().await;
+    let fingerprint = cert.fingerprint().to_string();
+    cluster_sh(&[
+        "expose",
+        &ctl.name,
+        "sealed-secrets-controller",
+        &theirs.name,
+        "8080",
+        "http",
+    ]);
+    let target = ["--controller-namespace", ctl.name.as_str()];
+    let kseal = |args: &[&str], stdin: &[u8]| -> String {
+        let (ok, out, err) = run_tool(&tools.kseal, args, stdin);
+        assert!(ok, "kseal {}: {err}", args.join(" "));
+        String::from_utf8(out).unwrap()
+    };
+
+    let pem = kseal(&[&["cert"][..], &target].concat(), b"");
+    assert_eq!(
+        kseal_core::Certificate::from_pem(pem.as_bytes())
+            .expect("kseal cert printed a certificate")
+            .fingerprint()
+            .to_string(),
+        fingerprint,
+        "kseal cert through the proxy is Bitnami's certificate"
+    );
+    let cert_path = scratch.write("bitnami.pem", pem.as_bytes());
+    let cert_arg = cert_path.to_str().unwrap();
+
+    // One file from kubeseal (no key annotation), one from kseal (annotated).
+    let dir = scratch.0.join("k8s");
+    std::fs::create_dir_all(&dir).unwrap();
+    let values = manifest_values();
+    let manifest = secret_manifest(&app.name, "from-kubeseal", &values);
+    let (ok, sealed, err) = run_tool(
+        &tools.kubeseal,
+        &["--cert", cert_arg, "-o", "yaml"],
+        &manifest,
+    );
+    assert!(ok, "kubeseal: {err}");
+    let kubeseal_file = dir.join("from-kubeseal.yaml");
+    std::fs::write(&kubeseal_file, &sealed).unwrap();
+    let (env, env_values) = dotenv_values();
+    let kseal_yaml = kseal(
+        &[
+            "seal",
+            "--no-config",
+            "--cert",
+            cert_arg,
+            "--name",
+            "from-kseal",
+            "-n",
+            &app.name,
+        ],
+        env.as_bytes(),
+    );
+    let kseal_file = dir.join("from-kseal.yaml");
+    std::fs::write(&kseal_file, &kseal_yaml).unwrap();
+    let apply = |file: &Path| {
+        let (ok, _, err) = run_tool(
+            &tools.kubectl,
+            &["apply", "-f", file.to_str().unwrap()],
+            b"",
+        );
+        assert!(ok, "kubectl apply {}: {err}", file.display());
+    };
+    apply(&kubeseal_file);
+    apply(&kseal_file);
+    for (name, want) in [("from-kubeseal", &values), ("from-kseal", &env_values)] {
+        unsealed(&client, &app.name, name, want)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    let dir_arg = dir.to_str().unwrap();
+    let verify = [
+        &["verify", "--no-config", "--cluster", dir_arg][..],
+        &target,
+    ]
+    .concat();
+    kseal(&verify, b"");
+    let keys = kseal(
+        &[&["keys", "--no-config", "--cluster", dir_arg][..], &target].concat(),
+        b"",
+    );
+    // Without /v1/certs the newest certificate is the one key listed: `-` for its Secret and
+    // creation time, marked newest, in use by the kseal file.
+    let row = keys.lines().find(|l| l.starts_with(&fingerprint));
+    assert!(
+        row.is_some_and(|r| {
+            let cols: Vec<&str> = r.split_whitespace().collect();
+            cols[1..5] == ["-", "-", "yes", "1"] && r.contains("in use")
+        }),
+        "kseal keys --cluster does not list Bitnami's certificate {fingerprint} as the newest:\n{keys}"
+    );
+
+    let kseal_before = std::fs::read(&kseal_file).unwrap();
+    kseal(
+        &[&["rotate", "--no-config", dir_arg][..], &target].concat(),
+        b"",
+    );
+    assert_eq!(
+        std::fs::read(&kseal_file).unwrap(),
+        kseal_before,
+        "kseal rotate rewrote a file already sealed to the newest key"
+    );
+    let rotated: serde_json::Value =
+        serde_yaml::from_slice(&std::fs::read(&kubeseal_file).unwrap()).unwrap();
+    assert_eq!(
+        rotated["metadata"]["annotations"][kseal_crds::KEY_FINGERPRINT_ANNOTATION],
+        fingerprint.as_str(),
+        "the kubeseal file was re-sealed through /v1/rotate and annotated"
+    );
+    let original: serde_json::Value = serde_yaml::from_slice(&sealed).unwrap();
+    assert_ne!(
+        rotated["spec"]["encryptedData"], original["spec"]["encryptedData"],
+        "/v1/rotate returned fresh ciphertext"
+    );
+    // Bitnami unseals the re-sealed file: /v1/verify, then applied over the old one.
+    kseal(&verify, b"");
+    apply(&kubeseal_file);
+    unsealed(&client, &app.name, "from-kubeseal", &values)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    report(&format!(
+        "interop kseal CLI against bitnami: ok, cert, verify --cluster ×2, keys --cluster (newest only, no /v1/certs), rotate through /v1/rotate (1 of 2 files re-sealed) ({:.1}s)",
         started.elapsed().as_secs_f64()
     ));
 }
