@@ -75,10 +75,44 @@ pub struct ReconcileOptions {
 
 /// What one successful reconcile verified, to skip the RSA work when a trigger (our own Secret
 /// write, a status write) changed nothing that matters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Verified {
     spec_hash: u64,
     secret_resource_version: Option<String>,
+    /// The SealedSecret's resourceVersion after that reconcile's own status write, if it wrote
+    /// one: until the cache holds it, a status that looks behind is only the cache lagging.
+    status_resource_version: Option<String>,
+}
+
+/// How long to wait for the cache to catch up with our own status write before looking again.
+const STATUS_CATCH_UP: Duration = Duration::from_secs(5);
+
+/// What a reconcile that changes no Secret does about the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusCheck {
+    /// The cached status is what this outcome would write.
+    Current,
+    /// The cached status is behind (e.g. a failed attempt's `Synced=False` seen late): write it.
+    Write,
+    /// The cached object predates our own last status write: writing now would send a stale
+    /// resourceVersion (409 Conflict, then a GET); look again when the cache has caught up.
+    WaitForCache,
+}
+
+fn status_check(
+    ss: &SealedSecret,
+    own_status_write: Option<&str>,
+    update_status: bool,
+) -> StatusCheck {
+    if !update_status || !next_status(ss, None, Time(Timestamp::now())).1 {
+        return StatusCheck::Current;
+    }
+    match own_status_write {
+        Some(own) if ss.metadata.resource_version.as_deref() != Some(own) => {
+            StatusCheck::WaitForCache
+        }
+        _ => StatusCheck::Write,
+    }
 }
 
 /// Shared state of all reconciles.
@@ -343,7 +377,8 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         && v.spec_hash == hash
         && v.secret_resource_version.as_deref() == Some(rv.as_str())
     {
-        return unchanged(&ss, &ctx, Some(rv.clone()), hash).await;
+        let own = v.status_resource_version.as_deref();
+        return unchanged(&ss, &ctx, Some(rv.clone()), hash, own).await;
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     // A new SealedSecret whose Secret the watch has never seen: create without a GET first
@@ -357,14 +392,16 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
             Err(e) => return finish(&ss, &ctx, Err(e), false, hash).await,
         }
     };
-    let current = Verified {
-        spec_hash: hash,
-        secret_resource_version: existing
-            .as_ref()
-            .and_then(|s| s.metadata.resource_version.clone()),
-    };
-    if existing.is_some() && verified.as_ref() == Some(&current) {
-        return unchanged(&ss, &ctx, current.secret_resource_version, hash).await;
+    let secret_resource_version = existing
+        .as_ref()
+        .and_then(|s| s.metadata.resource_version.clone());
+    if let Some(v) = &verified
+        && existing.is_some()
+        && v.spec_hash == hash
+        && v.secret_resource_version == secret_resource_version
+    {
+        let own = v.status_resource_version.as_deref();
+        return unchanged(&ss, &ctx, secret_resource_version, hash, own).await;
     }
 
     ctx.metrics.unseal_requests.inc();
@@ -399,19 +436,34 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
 /// The Secret is the one this spec was last verified against: no RSA work. The status can still
 /// be behind: a failed attempt's `Synced=False` write may reach our cache only after the attempt
 /// that fixed the Secret judged the (then still `True`) status current. Only then is the status
-/// written again, without unsealing.
+/// written again, without unsealing. A status that looks behind only because the cache has not
+/// caught up with `own_status_write` (the usual case when our Secret's watch event arrives
+/// before our status write's) is looked at again later, once: the mark is dropped, so a status
+/// still behind then is written.
 async fn unchanged(
     ss: &Arc<SealedSecret>,
     ctx: &Context,
     secret_resource_version: Option<String>,
     hash: u64,
+    own_status_write: Option<&str>,
 ) -> Result<Action, ReconcileError> {
-    if ctx.options.update_status && next_status(ss, None, Time(Timestamp::now())).1 {
-        debug!("Secret unchanged since the last reconcile; status behind");
-        return finish(ss, ctx, Ok(secret_resource_version), false, hash).await;
+    match status_check(ss, own_status_write, ctx.options.update_status) {
+        StatusCheck::Current => {
+            debug!("unchanged since the last reconcile");
+            Ok(Action::await_change())
+        }
+        StatusCheck::Write => {
+            debug!("Secret unchanged since the last reconcile; status behind");
+            finish(ss, ctx, Ok(secret_resource_version), false, hash).await
+        }
+        StatusCheck::WaitForCache => {
+            if let Some(v) = lock(&ctx.verified).get_mut(&ObjectRef::from_obj(&**ss)) {
+                v.status_resource_version = None;
+            }
+            debug!("our status write is not in the cache yet; looking again shortly");
+            Ok(Action::requeue(STATUS_CATCH_UP))
+        }
     }
-    debug!("unchanged since the last reconcile");
-    Ok(Action::await_change())
 }
 
 /// Writes the Secret as [`decide::plan`] says; returns whether anything was written and the
@@ -522,17 +574,18 @@ fn next_status(
     )
 }
 
+/// Writes the status; the SealedSecret's new resourceVersion.
 async fn put_status(
     api: &Api<SealedSecret>,
     ss: &SealedSecret,
     status: SealedSecretStatus,
-) -> Result<(), kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     let mut body = ss.clone();
     body.status = Some(status);
     body.metadata.managed_fields = None;
     api.replace_status(&ss.name_any(), &PostParams::default(), &body)
         .await
-        .map(drop)
+        .map(|written| written.metadata.resource_version)
 }
 
 /// Records the outcome: status (when it flipped, the generation moved or the message changed),
@@ -558,6 +611,7 @@ async fn finish(
     let (status, mut changed, old_condition) =
         next_status(ss, message.as_deref(), Time(Timestamp::now()));
 
+    let mut status_resource_version = None;
     if ctx.options.update_status && changed {
         let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
         let mut outcome = put_status(&api, ss, status).await;
@@ -574,19 +628,22 @@ async fn finish(
                     if again {
                         put_status(&api, &latest, status).await
                     } else {
-                        Ok(())
+                        Ok(None)
                     }
                 }
                 Ok(_) => outcome,
                 Err(e) => Err(e),
             };
         }
-        if let Err(e) = outcome {
-            warn!(error = %e, "cannot update status");
-            ctx.metrics.unseal_error("status", &namespace);
-            lock(&ctx.verified).remove(&oref);
-            // Status conflicts resolve on the next attempt with a fresh object.
-            return Err(ReconcileError::Status(e));
+        match outcome {
+            Ok(rv) => status_resource_version = rv,
+            Err(e) => {
+                warn!(error = %e, "cannot update status");
+                ctx.metrics.unseal_error("status", &namespace);
+                lock(&ctx.verified).remove(&oref);
+                // Status conflicts resolve on the next attempt with a fresh object.
+                return Err(ReconcileError::Status(e));
+            }
         }
     }
 
@@ -598,6 +655,7 @@ async fn finish(
                 Verified {
                     spec_hash: hash,
                     secret_resource_version: rv,
+                    status_resource_version,
                 },
             );
             ctx.metrics.condition(&namespace, &name, &instance, 1);
@@ -845,6 +903,36 @@ mod tests {
         let (synced, _, _) = next_status(&ss, None, now.clone());
         ss.status = Some(synced);
         assert!(!next_status(&ss, None, now).1);
+    }
+
+    /// A status that looks behind only because the cache predates our own status write waits
+    /// for the cache; without such a write, or once the cache holds it, the status decides.
+    #[test]
+    fn own_status_write_not_cached_yet() {
+        let mut ss = SealedSecret::new("s", Default::default());
+        ss.metadata.generation = Some(1);
+        ss.metadata.resource_version = Some("10".into());
+        // No status yet: the cache is from before our write "11".
+        assert_eq!(
+            status_check(&ss, Some("11"), true),
+            StatusCheck::WaitForCache
+        );
+        assert_eq!(status_check(&ss, None, true), StatusCheck::Write);
+        assert_eq!(status_check(&ss, Some("11"), false), StatusCheck::Current);
+        // The cache holds our write: its status decides.
+        let (synced, _, _) = next_status(&ss, None, Time(Timestamp::now()));
+        ss.status = Some(synced);
+        ss.metadata.resource_version = Some("11".into());
+        assert_eq!(status_check(&ss, Some("11"), true), StatusCheck::Current);
+        // Our write is cached but says Synced=False: behind, written.
+        let mut failed = SealedSecretStatus::default();
+        failed.record_sync(
+            Err("no key could decrypt secret"),
+            Time(Timestamp::now()),
+            Some(1),
+        );
+        ss.status = Some(failed);
+        assert_eq!(status_check(&ss, Some("11"), true), StatusCheck::Write);
     }
 
     #[test]

@@ -193,9 +193,10 @@ async fn lifecycle() {
     controller.kill();
     let controller = env.controller(&[]);
     controller.certificate().await;
+    // The killed leader's Lease must expire first (15 s by default).
     wait_for(
         "restarted controller unsealed (request counted)",
-        Duration::from_secs(30),
+        Duration::from_secs(45),
         || async {
             (controller.metric("sealed_secrets_controller_unseal_requests_total") == Some(1.0))
                 .then_some(())
