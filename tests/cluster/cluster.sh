@@ -77,19 +77,24 @@ proc_stat() { # pid -> "STATE STARTTIME"
   echo "${f[0]} ${f[19]}"
 }
 
+# proc_stat runs in a command substitution, not in `< <(…)`: a process
+# substitution is outside the caller's `||`, so a vanished process would fire
+# the ERR trap there.
 record_pid() { # pidfile pid
-  local state start
-  read -r state start < <(proc_stat "$2") || die "process $2 vanished right after start"
+  local stat state start
+  stat=$(proc_stat "$2") || die "process $2 vanished right after start"
+  read -r state start <<<"$stat"
   echo "$2 $start" >"$1"
 }
 
 # A process that has exited but is not reaped yet (state Z) counts as gone.
 pid_alive() { # pidfile
-  local pid start state now
+  local pid start stat state now
   [[ -f $1 ]] || return 1
   read -r pid start <"$1" || return 1
   [[ -n $pid ]] || return 1
-  read -r state now < <(proc_stat "$pid") || return 1
+  stat=$(proc_stat "$pid") || return 1
+  read -r state now <<<"$stat"
   [[ $state != Z && $now == "$start" ]]
 }
 
