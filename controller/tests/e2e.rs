@@ -186,11 +186,13 @@ async fn lifecycle() {
         .unwrap();
     secret_with(&secrets, "db", &expect(items2)).await;
 
-    // A restart with nothing changed: no Secret write, no status write, no event.
+    // A restart with nothing changed: no Secret write, no status write, no event. The state is
+    // taken once the old process is gone: its status write and event for the recreated Secret
+    // may still be in flight when the Secret is seen.
+    controller.kill();
     let before_secret = secrets.get("db").await.unwrap().metadata.resource_version;
     let before_ss = ssapi.get("db").await.unwrap().metadata.resource_version;
     let before_events = events(client, &app.name, "db").await.len();
-    controller.kill();
     let controller = env.controller(&[]);
     controller.certificate().await;
     // The killed leader's Lease must expire first (15 s by default).
