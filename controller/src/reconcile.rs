@@ -84,6 +84,14 @@ struct Verified {
     status_resource_version: Option<String>,
 }
 
+impl Verified {
+    /// Whether this spec was last verified against this very Secret (same resourceVersion).
+    fn covers(&self, spec_hash: u64, secret_resource_version: &str) -> bool {
+        self.spec_hash == spec_hash
+            && self.secret_resource_version.as_deref() == Some(secret_resource_version)
+    }
+}
+
 /// How long to wait for the cache to catch up with our own status write before looking again.
 const STATUS_CATCH_UP: Duration = Duration::from_secs(5);
 
@@ -374,11 +382,9 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         .lookup_when_listed(&namespace, &name, Duration::from_secs(10))
         .await;
     if let (Some(v), Lookup::Present(rv)) = (&verified, &lookup)
-        && v.spec_hash == hash
-        && v.secret_resource_version.as_deref() == Some(rv.as_str())
+        && v.covers(hash, rv)
     {
-        let own = v.status_resource_version.as_deref();
-        return unchanged(&ss, &ctx, Some(rv.clone()), hash, own).await;
+        return unchanged(&ss, &ctx, v).await;
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     // A new SealedSecret whose Secret the watch has never seen: create without a GET first
@@ -392,16 +398,14 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
             Err(e) => return finish(&ss, &ctx, Err(e), false, hash).await,
         }
     };
-    let secret_resource_version = existing
-        .as_ref()
-        .and_then(|s| s.metadata.resource_version.clone());
-    if let Some(v) = &verified
-        && existing.is_some()
-        && v.spec_hash == hash
-        && v.secret_resource_version == secret_resource_version
+    if let (Some(v), Some(rv)) = (
+        &verified,
+        existing
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.as_deref()),
+    ) && v.covers(hash, rv)
     {
-        let own = v.status_resource_version.as_deref();
-        return unchanged(&ss, &ctx, secret_resource_version, hash, own).await;
+        return unchanged(&ss, &ctx, v).await;
     }
 
     ctx.metrics.unseal_requests.inc();
@@ -437,16 +441,15 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
 /// be behind: a failed attempt's `Synced=False` write may reach our cache only after the attempt
 /// that fixed the Secret judged the (then still `True`) status current. Only then is the status
 /// written again, without unsealing. A status that looks behind only because the cache has not
-/// caught up with `own_status_write` (the usual case when our Secret's watch event arrives
+/// caught up with our own last status write (the usual case when our Secret's watch event arrives
 /// before our status write's) is looked at again later, once: the mark is dropped, so a status
 /// still behind then is written.
 async fn unchanged(
     ss: &Arc<SealedSecret>,
     ctx: &Context,
-    secret_resource_version: Option<String>,
-    hash: u64,
-    own_status_write: Option<&str>,
+    verified: &Verified,
 ) -> Result<Action, ReconcileError> {
+    let own_status_write = verified.status_resource_version.as_deref();
     match status_check(ss, own_status_write, ctx.options.update_status) {
         StatusCheck::Current => {
             debug!("unchanged since the last reconcile");
@@ -454,7 +457,8 @@ async fn unchanged(
         }
         StatusCheck::Write => {
             debug!("Secret unchanged since the last reconcile; status behind");
-            finish(ss, ctx, Ok(secret_resource_version), false, hash).await
+            let rv = verified.secret_resource_version.clone();
+            finish(ss, ctx, Ok(rv), false, verified.spec_hash).await
         }
         StatusCheck::WaitForCache => {
             if let Some(v) = lock(&ctx.verified).get_mut(&ObjectRef::from_obj(&**ss)) {
