@@ -81,9 +81,9 @@ proc_stat() { # pid -> "STATE STARTTIME"
 # substitution is outside the caller's `||`, so a vanished process would fire
 # the ERR trap there.
 record_pid() { # pidfile pid
-  local stat state start
+  local stat start
   stat=$(proc_stat "$2") || die "process $2 vanished right after start"
-  read -r state start <<<"$stat"
+  read -r _ start <<<"$stat"
   echo "$2 $start" >"$1"
 }
 
