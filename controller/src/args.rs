@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 
+use crate::http::TrustedProxies;
+
 /// How "newest key" is decided (`--key-order-priority`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum KeyOrderPriority {
@@ -185,6 +187,34 @@ pub struct Flags {
     #[arg(long, env = "SEALED_SECRETS_WRITE_TIMEOUT", default_value = "2m", value_parser = parse_go_duration)]
     pub write_timeout: Duration,
 
+    /// Comma-separated CIDR ranges (or addresses) of proxies whose `X-Forwarded-For` is
+    /// believed: a request from one is rate-limited by the right-most entry instead of the peer
+    /// address. Empty: nobody's. Typically the API server's addresses (the service proxy).
+    #[arg(long, env = "SEALED_SECRETS_TRUSTED_PROXIES", default_value = "", value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: TrustedProxies,
+
+    /// HTTP: longest wait for a request's headers, from the connection's start or their first
+    /// byte (Go duration).
+    #[arg(long, env = "SEALED_SECRETS_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub http_header_timeout: Duration,
+
+    /// HTTP: a kept-alive connection without a request is closed after this (Go duration).
+    #[arg(long, env = "SEALED_SECRETS_HTTP_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    pub http_idle_timeout: Duration,
+
+    /// HTTP: a connection is closed after this age, once its current request is answered
+    /// (Go duration).
+    #[arg(long, env = "SEALED_SECRETS_HTTP_MAX_CONNECTION_AGE", default_value = "10m", value_parser = parse_positive_duration)]
+    pub http_max_connection_age: Duration,
+
+    /// HTTP: open connections per listener; more are closed at once.
+    #[arg(long, env = "SEALED_SECRETS_HTTP_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_connections: u32,
+
+    /// HTTP: open connections per listener from one peer address; more are closed at once.
+    #[arg(long, env = "SEALED_SECRETS_HTTP_MAX_CONNECTIONS_PER_IP", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_connections_per_ip: u32,
+
     // ---- kseal additions -------------------------------------------------------------------
     /// Kubeconfig to use instead of the in-cluster ServiceAccount (`KUBECONFIG` works too).
     #[arg(long, env = "SEALED_SECRETS_KUBECONFIG")]
@@ -288,6 +318,17 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| format!("duration {text:?} is out of range"))
 }
 
+/// A Go duration that is not zero (a zero timeout would close every connection at once).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    parse_go_duration(text).and_then(|d| {
+        if d.is_zero() {
+            Err("must be longer than 0".into())
+        } else {
+            Ok(d)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,5 +374,38 @@ mod tests {
         assert_eq!(d.key_size, 4096);
         assert!(d.accept_deprecated_v1_data && d.update_status && d.all_namespaces);
         assert_eq!(d.listen_addr, ":8080");
+        assert_eq!(d.trusted_proxies, TrustedProxies::default());
+        assert_eq!(d.http_header_timeout, Duration::from_secs(10));
+        assert_eq!(d.http_max_connections_per_ip, 64);
+    }
+
+    #[test]
+    fn http_flags_are_checked_at_start() {
+        let f = Flags::try_parse_from([
+            "kseal-controller",
+            "--trusted-proxies=10.96.0.0/12, 172.18.0.2",
+        ])
+        .unwrap();
+        assert!(f.trusted_proxies.contains("172.18.0.2".parse().unwrap()));
+        for bad in [
+            "--trusted-proxies=10.96.0.1/12",
+            "--trusted-proxies=kube-apiserver",
+            "--http-header-timeout=0",
+            "--http-max-connections=0",
+        ] {
+            let e = Flags::try_parse_from(["kseal-controller", bad]).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad}: {e}"
+            );
+        }
+        let e = Flags::try_parse_from(["kseal-controller", "--trusted-proxies=10.0.0.1/8"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("has host bits set; the range is 10.0.0.0/8"),
+            "{e}"
+        );
     }
 }

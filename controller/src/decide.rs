@@ -2,8 +2,10 @@
 //! now, decide what to write. No API calls, no clock, no logging; the reconciler fetches, calls
 //! these two functions and applies the result.
 //!
+//! - [`open_items`]: SealedSecret + keys → the plaintexts ([`OpenedItems`]), decrypt only: no
+//!   template, no parsing. The one open loop; `/v1/verify` and `/v1/rotate` use nothing else.
 //! - [`unseal`]: SealedSecret + keys → the Secret it asks for ([`Unsealed`]), or why not
-//!   ([`UnsealError`]). Decrypts every item, renders `spec.template.data`, applies
+//!   ([`UnsealError`]). Opens every item ([`open_items`]), renders `spec.template.data`, applies
 //!   `spec.template` (`controller-compat.md` §4).
 //! - [`plan`]: that Secret + the existing one → [`Plan`]: create, update, nothing, or refuse
 //!   (`controller-compat.md` §4.1, the `managed` / `patch` / ownership rules).
@@ -21,7 +23,7 @@ use k8s_openapi::{
     api::core::v1::Secret,
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
-use kseal_core::{Fingerprint, KeySet, sealed};
+use kseal_core::{Fingerprint, KeySet, SecretBytes, sealed};
 use kseal_crds::{
     EncryptedValue, MANAGED_ANNOTATION, PATCH_ANNOTATION, SKIP_SET_OWNER_REFERENCES_ANNOTATION,
     SealedSecret, annotation_is_true,
@@ -117,46 +119,115 @@ pub fn owner_reference(ss: &SealedSecret) -> OwnerReference {
     }
 }
 
-/// Decrypts every item of `ss` with `keys` and builds the Secret it asks for.
+/// The plaintexts of a SealedSecret, opened but not interpreted: what [`open_items`] returns.
 ///
-/// Every item is attempted and all failures are reported together, naming the items; no partial
-/// Secret is produced. A wrong key, wrong scope and tampering give Bitnami's single message
+/// Every plaintext is a [`SecretBytes`] (zeroized on drop, redacted under `Debug`).
+#[derive(Debug)]
+pub struct OpenedItems {
+    /// `spec.encryptedData` items in document order, or the one legacy `spec.data` blob under
+    /// [`OpenedItems::legacy`].
+    pub items: Vec<(String, SecretBytes)>,
+    /// The plaintext of the legacy `spec.data` blob: a JSON Secret, not parsed here.
+    pub legacy: Option<SecretBytes>,
+    /// Fingerprints of the keys that opened the items, each once.
+    pub keys_used: Vec<Fingerprint>,
+    /// RSA private-key operations spent.
+    pub rsa_operations: usize,
+}
+
+impl OpenedItems {
+    /// Records which key opened `o` and what it cost; returns the plaintext.
+    fn count(&mut self, o: kseal_core::Opened) -> SecretBytes {
+        self.rsa_operations += o.rsa_operations;
+        if !self.keys_used.contains(&o.key) {
+            self.keys_used.push(o.key);
+        }
+        o.plaintext
+    }
+}
+
+/// Decrypts every item of `ss` with `keys`, and nothing more: no template is rendered and no
+/// plaintext is parsed, so the outcome depends only on the object's structure, its scope and
+/// whether each ciphertext opens with `keys`. This is all `/v1/verify` and `/v1/rotate` do, and
+/// the first step of [`unseal`].
+///
+/// Every item is attempted and all failures are reported together, naming the items. A wrong
+/// key, wrong scope and tampering give Bitnami's single message
 /// `no key could decrypt secret (a, b)`.
-pub fn unseal(
+pub fn open_items(
     ss: &SealedSecret,
     keys: &KeySet,
     options: UnsealOptions,
-) -> Result<Unsealed, UnsealError> {
+) -> Result<OpenedItems, UnsealError> {
     let problems = ss.spec.problems();
     if !problems.is_empty() {
         return Err(UnsealError::Spec(problems));
     }
     let scope = ss.scope().map_err(UnsealError::Scope)?;
     let hint = ss.key_fingerprint_hint().and_then(Fingerprint::parse);
-
-    let mut items: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut keys_used = Vec::new();
-    let mut rsa_operations = 0;
-    let mut v1_meta = None;
-    let legacy = ss.spec.data.as_deref().filter(|d| !d.is_empty());
-
-    if let Some(blob) = legacy {
+    let mut opened = OpenedItems {
+        items: Vec::with_capacity(ss.spec.encrypted_data.len()),
+        legacy: None,
+        keys_used: Vec::new(),
+        rsa_operations: 0,
+    };
+    if let Some(blob) = ss.spec.data.as_deref().filter(|d| !d.is_empty()) {
         if !ss.spec.encrypted_data.is_empty() {
             return Err(UnsealError::BothFormats);
         }
         if !options.accept_v1_data {
             return Err(UnsealError::V1Disabled);
         }
-        let opened = kseal_core::open_base64(keys, &scope, blob, hint.as_ref()).map_err(|_| {
+        let o = kseal_core::open_base64(keys, &scope, blob, hint.as_ref()).map_err(|_| {
             UnsealError::Decrypt {
                 failed: vec!["data".into()],
                 bad_base64: Vec::new(),
             }
         })?;
-        rsa_operations += opened.rsa_operations;
-        keys_used.push(opened.key.clone());
-        let inner: Secret = serde_json::from_slice(opened.plaintext.expose())
-            .map_err(|_| UnsealError::V1NotASecret)?;
+        opened.legacy = Some(opened.count(o));
+        return Ok(opened);
+    }
+
+    let mut failed = Vec::new();
+    let mut bad_base64 = Vec::new();
+    for (name, value) in ss.spec.encrypted_data.iter() {
+        let EncryptedValue::Sealed(text) = value else {
+            // Reported by `problems()` above; unreachable for a checked spec.
+            continue;
+        };
+        if sealed::decode_base64(text).is_err() {
+            bad_base64.push(name.to_owned());
+            continue;
+        }
+        match kseal_core::open_base64(keys, &scope, text, hint.as_ref()) {
+            Ok(o) => {
+                let plaintext = opened.count(o);
+                opened.items.push((name.to_owned(), plaintext));
+            }
+            Err(_) => failed.push(name.to_owned()),
+        }
+    }
+    if !failed.is_empty() || !bad_base64.is_empty() {
+        return Err(UnsealError::Decrypt { failed, bad_base64 });
+    }
+    Ok(opened)
+}
+
+/// Decrypts every item of `ss` with `keys` ([`open_items`]) and builds the Secret it asks for.
+///
+/// No partial Secret is produced: any item that does not open fails the whole SealedSecret.
+pub fn unseal(
+    ss: &SealedSecret,
+    keys: &KeySet,
+    options: UnsealOptions,
+) -> Result<Unsealed, UnsealError> {
+    let opened = open_items(ss, keys, options)?;
+    let (keys_used, rsa_operations) = (opened.keys_used, opened.rsa_operations);
+    let mut items: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut v1_meta = None;
+    if let Some(blob) = opened.legacy {
+        let inner: Secret =
+            serde_json::from_slice(blob.expose()).map_err(|_| UnsealError::V1NotASecret)?;
         for (k, v) in inner.data.unwrap_or_default() {
             items.insert(k, v.0);
         }
@@ -164,32 +235,9 @@ pub fn unseal(
             items.insert(k, v.into_bytes());
         }
         v1_meta = Some((inner.metadata, inner.type_));
-    } else {
-        let mut failed = Vec::new();
-        let mut bad_base64 = Vec::new();
-        for (name, value) in ss.spec.encrypted_data.iter() {
-            let EncryptedValue::Sealed(text) = value else {
-                // Reported by `problems()` above; unreachable for a checked spec.
-                continue;
-            };
-            if sealed::decode_base64(text).is_err() {
-                bad_base64.push(name.to_owned());
-                continue;
-            }
-            match kseal_core::open_base64(keys, &scope, text, hint.as_ref()) {
-                Ok(opened) => {
-                    rsa_operations += opened.rsa_operations;
-                    if !keys_used.contains(&opened.key) {
-                        keys_used.push(opened.key.clone());
-                    }
-                    items.insert(name.to_owned(), opened.plaintext.expose().to_vec());
-                }
-                Err(_) => failed.push(name.to_owned()),
-            }
-        }
-        if !failed.is_empty() || !bad_base64.is_empty() {
-            return Err(UnsealError::Decrypt { failed, bad_base64 });
-        }
+    }
+    for (name, plaintext) in opened.items {
+        items.insert(name, plaintext.expose().to_vec());
     }
 
     // Rendered keys are written after the decrypted items: a template wins on collision.

@@ -1,86 +1,58 @@
 //! The HTTP API kubeseal uses through the API server's service proxy, with Bitnami's paths,
-//! status codes and bodies (`controller-compat.md` §8), and the metrics endpoint.
+//! status codes and bodies (`controller-compat.md` §8), and the metrics endpoint. The full
+//! contract (codes, bodies, limits, rate limiting, trusted proxies, connections) is
+//! `docs/http-api.md`; connections are served by [`crate::server`].
 //!
 //! | path | answer |
 //! |---|---|
 //! | `GET /healthz` | `200 ok\n` |
 //! | `GET /v1/cert.pem` | `200`, `application/x-pem-file`, the newest certificate; `503` before the first key |
 //! | `GET /v1/certs` | `200` JSON `{"certificates": [...]}`, every active certificate, newest first (kseal only) |
-//! | `POST /v1/verify` | `200` if the SealedSecret unseals, `409` if not, `400` unreadable body, `500` not a SealedSecret |
-//! | `POST /v1/rotate` | `200` JSON SealedSecret re-sealed to the newest key; `500` on error |
+//! | `POST /v1/verify` | `200` if every item opens with our keys, `409` if not (both with an empty body), `413` body over [`MAX_BODY`], `500` not one SealedSecret |
+//! | `POST /v1/rotate` | `200` JSON SealedSecret re-sealed to the newest key; `413`; `500` with a message about the structure |
 //!
-//! Both crypto endpoints are rate-limited per client (`--rate-limit`, `--rate-limit-burst`,
-//! keyed by path and `X-Forwarded-For`): Bitnami limits only `/v1/verify`, which leaves
-//! `/v1/rotate` as an unlimited RSA oracle for any authenticated user (§14). `/v1/rotate`
-//! re-wraps the items only and leaves `spec.template` untouched (§8.1).
+//! `/v1/verify` and `/v1/rotate` only decrypt ([`decide::open_items`]): they never render
+//! `spec.template.data` and never parse a plaintext, so their answer cannot depend on what a
+//! plaintext says (an attacker-supplied template would otherwise turn them into a plaintext
+//! oracle). Both are rate-limited per client (`--rate-limit`, `--rate-limit-burst`), the client
+//! being the connection's peer address, or the right-most `X-Forwarded-For` entry when the peer
+//! is in `--trusted-proxies` ([`limit`]): Bitnami limits only `/v1/verify`, which leaves
+//! `/v1/rotate` as an unlimited RSA oracle for any authenticated user (§14). Decoding and crypto
+//! run on the blocking pool, at most [`ApiState::heavy`] at a time. `/v1/rotate` re-wraps the
+//! items only and leaves `spec.template` untouched (§8.1).
+
+pub mod limit;
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
+    net::SocketAddr,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use axum::{
     Router,
     body::Bytes,
-    extract::{Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{ConnectInfo, DefaultBodyLimit, FromRequest as _, Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use kseal_core::{Fingerprint, sealed};
-use kseal_crds::{EncryptedValue, KEY_FINGERPRINT_ANNOTATION, SealedSecret};
+use kseal_core::sealed;
+use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret};
 use serde::Deserialize as _;
+use tokio::sync::Semaphore;
 
+pub use self::limit::{RateLimiter, TrustedProxies};
 use crate::{
     decide::{self, UnsealOptions},
     keys::KeyRegistry,
     metrics::Metrics,
 };
 
-/// A GCRA rate limiter (the algorithm Bitnami's `throttled` uses), keyed by client.
-#[derive(Debug)]
-pub struct RateLimiter {
-    interval: Duration,
-    tolerance: Duration,
-    tat: Mutex<HashMap<String, Instant>>,
-}
-
-impl RateLimiter {
-    /// `rate` requests per second with bursts of `burst`; a rate of 0 disables limiting.
-    pub fn new(rate: u32, burst: u32) -> Self {
-        let interval = if rate == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(1.0 / f64::from(rate))
-        };
-        Self {
-            interval,
-            tolerance: interval * burst.max(1),
-            tat: Mutex::default(),
-        }
-    }
-
-    /// Whether a request from `key` at `now` may pass.
-    pub fn allow(&self, key: &str, now: Instant) -> bool {
-        if self.interval.is_zero() {
-            return true;
-        }
-        let mut tat = self.tat.lock().unwrap_or_else(|e| e.into_inner());
-        if tat.len() > 10_000 {
-            // Forget idle clients so the map cannot grow without bound.
-            tat.retain(|_, t| *t > now);
-        }
-        let current = tat.get(key).copied().unwrap_or(now).max(now);
-        let next = current + self.interval;
-        if next.duration_since(now) > self.tolerance {
-            return false;
-        }
-        tat.insert(key.to_owned(), next);
-        true
-    }
-}
+/// The largest request body accepted (`413` above): a request carries one SealedSecret, and a
+/// Secret holds at most 1 MiB of data, which base64 and sealing make about 1.4 MiB.
+pub const MAX_BODY: usize = 2 << 20;
 
 /// Shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
@@ -91,6 +63,11 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// The crypto endpoints' limiter.
     pub limiter: Arc<RateLimiter>,
+    /// `--trusted-proxies`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<TrustedProxies>,
+    /// Permits for CPU-heavy work (decoding a body, RSA): requests beyond wait, so many large
+    /// bodies at once cannot hold many decoded copies in memory.
+    pub heavy: Arc<Semaphore>,
     /// How SealedSecrets unseal (`--accept-deprecated-v1-data`).
     pub options: UnsealOptions,
     /// Longest time for reading a request and writing its response (`--read-timeout` plus
@@ -106,6 +83,7 @@ pub fn api_router(state: ApiState) -> Router {
         .route("/v1/certs", get(certs))
         .route("/v1/verify", post(verify))
         .route("/v1/rotate", post(rotate))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -137,7 +115,7 @@ async fn observe(State(state): State<ApiState>, request: Request, next: Next) ->
         }
         _ => "other".to_owned(),
     };
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let start = Instant::now();
     let response = match tokio::time::timeout(state.timeout, next.run(request)).await {
         Ok(response) => response,
@@ -158,6 +136,20 @@ async fn observe(State(state): State<ApiState>, request: Request, next: Next) ->
         .get_or_create(&vec![("path".into(), path), ("method".into(), method)])
         .observe(start.elapsed().as_secs_f64());
     response
+}
+
+/// The `method` label: one of a fixed set, so that made-up methods cannot add series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -223,75 +215,199 @@ async fn certs(State(state): State<ApiState>) -> Response {
         .into_response()
 }
 
-fn limited(state: &ApiState, path: &str, headers: &HeaderMap) -> Option<Response> {
-    let client = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    (!state
-        .limiter
-        .allow(&format!("{path}|{client}"), Instant::now()))
-    .then(|| (StatusCode::TOO_MANY_REQUESTS, "limit exceeded\n").into_response())
+impl ApiState {
+    /// Applies the rate limit for `path` to the request's client, then reads its body
+    /// (at most [`MAX_BODY`]). `Err` is the answer to send instead.
+    async fn admit(
+        &self,
+        path: &str,
+        peer: SocketAddr,
+        request: Request,
+    ) -> Result<Bytes, Response> {
+        let client = self.trusted_proxies.client(peer, request.headers());
+        if !self
+            .limiter
+            .allow(&format!("{path}|{client}"), Instant::now())
+        {
+            return Err((StatusCode::TOO_MANY_REQUESTS, "limit exceeded\n").into_response());
+        }
+        // A declared length over the limit is refused before waiting for a byte of it.
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body is larger than 2 MiB\n",
+            )
+                .into_response());
+        }
+        Bytes::from_request(request, &())
+            .await
+            .map_err(IntoResponse::into_response)
+    }
+
+    /// Runs `work` on the blocking pool once a [`ApiState::heavy`] permit is free. The permit
+    /// travels with the work, so a request that times out still holds it until its work ends.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Response> {
+        let internal = || (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
+        let permit = self
+            .heavy
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| internal())?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| internal())
+    }
 }
 
 /// Decodes one SealedSecret from JSON or YAML; several YAML documents are refused.
-fn decode(body: &[u8]) -> Result<SealedSecret, String> {
-    if let Ok(ss) = serde_json::from_slice::<SealedSecret>(body) {
-        return Ok(ss);
+///
+/// Bounded by construction: `serde_json` and `serde_yaml` stop at 128 levels of nesting,
+/// `serde_yaml` refuses alias expansion beyond a fixed budget (billion laughs), and the body is
+/// at most [`MAX_BODY`]. Messages describe the body's shape, never its content.
+pub fn decode(body: &[u8]) -> Result<SealedSecret, String> {
+    let json_like = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    match serde_json::from_slice::<SealedSecret>(body) {
+        Ok(ss) => return Ok(ss),
+        // Flow-style YAML also starts with `{`: only a syntax error sends it on to YAML.
+        Err(e)
+            if json_like
+                && (e.classify() != serde_json::error::Category::Syntax
+                    || limit(&e.to_string()).is_some()) =>
+        {
+            return Err(json_error(&e));
+        }
+        Err(_) => {}
     }
-    let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8".to_owned())?;
+    let text = std::str::from_utf8(body).map_err(|e| {
+        format!(
+            "body is not UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
+    if flow_depth(text) > MAX_FLOW_DEPTH {
+        // libyaml's scanner takes time quadratic in flow nesting (100,000 `[` took 40 s).
+        return Err(format!(
+            "body is not a SealedSecret: YAML nested deeper than {MAX_FLOW_DEPTH} levels"
+        ));
+    }
     let not_ss = || "body is not a SealedSecret in JSON or YAML".to_owned();
-    let mut docs = Vec::new();
+    let several = || "expected exactly one SealedSecret, found several documents".to_owned();
+    let mut found = None;
     // Each document must be consumed before the next one is read.
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(doc).map_err(|_| not_ss())?;
-        if !value.is_null() {
-            docs.push(value);
-        }
-        if docs.len() > 1 {
-            return Err("expected exactly one SealedSecret, found several documents".into());
+        match Option::<SealedSecret>::deserialize(doc) {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) if found.is_some() => return Err(several()),
+            Ok(Some(ss)) => found = Some(ss),
+            Err(e) => {
+                return Err(limit(&e.to_string())
+                    .map_or_else(not_ss, |l| format!("body is not a SealedSecret: YAML {l}")));
+            }
         }
     }
-    let value = docs.pop().ok_or_else(not_ss)?;
-    serde_yaml::from_value::<SealedSecret>(value).map_err(|_| not_ss())
+    found.ok_or_else(not_ss)
 }
 
-async fn verify(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = limited(&state, "/v1/verify", &headers) {
-        return r;
+/// Deepest flow nesting (`[`, `{`) allowed before YAML parsing. serde_yaml refuses data nested
+/// deeper than 128 levels anyway; this bound only keeps libyaml from reaching it slowly.
+const MAX_FLOW_DEPTH: usize = 1000;
+
+/// The deepest nesting of `[`/`{` in `text`, counting every bracket (quoted or not: a larger
+/// count only errs towards refusing, and a SealedSecret has no long runs of open brackets).
+fn flow_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
-    let ss = match decode(&body) {
-        Ok(ss) => ss,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    deepest
+}
+
+/// The parsers' own limits, named without quoting the input.
+fn limit(error: &str) -> Option<&'static str> {
+    ["recursion limit exceeded", "repetition limit exceeded"]
+        .into_iter()
+        .find(|limit| error.contains(limit))
+}
+
+/// A JSON error by kind and place only: serde's own text may quote a value.
+fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = limit(&e.to_string()).unwrap_or(match e.classify() {
+        Category::Syntax => "invalid JSON",
+        Category::Eof => "JSON ends too early",
+        Category::Data | Category::Io => "JSON that does not match the SealedSecret schema",
+    });
+    format!(
+        "body is not a SealedSecret: {what} at line {} column {}",
+        e.line(),
+        e.column()
+    )
+}
+
+async fn verify(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let body = match state.admit("/v1/verify", peer, request).await {
+        Ok(body) => body,
+        Err(r) => return r,
     };
     let snapshot = state.keys.snapshot();
     let options = state.options;
-    let ok =
-        tokio::task::spawn_blocking(move || decide::unseal(&ss, &snapshot.keys, options).is_ok())
-            .await
-            .unwrap_or(false);
-    if ok {
-        StatusCode::OK.into_response()
-    } else {
-        StatusCode::CONFLICT.into_response()
+    let opens = state
+        .blocking(move || {
+            decode(&body).map(|ss| decide::open_items(&ss, &snapshot.keys, options).is_ok())
+        })
+        .await;
+    match opens {
+        Ok(Ok(true)) => StatusCode::OK.into_response(),
+        Ok(Ok(false)) => StatusCode::CONFLICT.into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(r) => r,
     }
 }
 
-async fn rotate(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = limited(&state, "/v1/rotate", &headers) {
-        return r;
-    }
-    let ss = match decode(&body) {
-        Ok(ss) => ss,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+async fn rotate(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let body = match state.admit("/v1/rotate", peer, request).await {
+        Ok(body) => body,
+        Err(r) => return r,
     };
     let snapshot = state.keys.snapshot();
-    let result = tokio::task::spawn_blocking(move || reseal(ss, &snapshot))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r);
-    match result.and_then(|ss| serde_json::to_vec(&ss).map_err(|e| e.to_string())) {
-        Ok(json) => (
+    let options = state.options;
+    let result = state
+        .blocking(move || {
+            let ss = reseal(decode(&body)?, &snapshot, options)?;
+            serde_json::to_vec(&ss).map_err(|e| e.to_string())
+        })
+        .await;
+    match result {
+        Ok(Ok(json)) => (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -299,41 +415,36 @@ async fn rotate(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) 
             json,
         )
             .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(r) => r,
     }
 }
 
 /// Re-wraps every item (and a legacy `spec.data` blob) for the newest certificate, keeping
 /// item names, order, scope and template. A kseal fingerprint hint is updated to the new key.
+///
+/// Decrypts once ([`decide::open_items`]); an error names items or the object's structure,
+/// never a plaintext.
 pub fn reseal(
     mut ss: SealedSecret,
     snapshot: &crate::keys::KeySnapshot,
+    options: UnsealOptions,
 ) -> Result<SealedSecret, String> {
     let latest = snapshot.latest().ok_or("no key yet")?;
-    // Fails with the same coarse error as the controller if anything does not open.
-    decide::unseal(&ss, &snapshot.keys, UnsealOptions::default()).map_err(|e| e.to_string())?;
+    let opened = decide::open_items(&ss, &snapshot.keys, options).map_err(|e| e.to_string())?;
+    // open_items has checked the scope already.
     let scope = ss.scope().map_err(|e| e.to_string())?;
-    let hint = ss.key_fingerprint_hint().and_then(Fingerprint::parse);
-    let mut fresh = ss.spec.encrypted_data.clone();
-    for (name, value) in ss.spec.encrypted_data.iter() {
-        let EncryptedValue::Sealed(text) = value else {
-            continue;
-        };
-        let opened = kseal_core::open_base64(&snapshot.keys, &scope, text, hint.as_ref())
-            .map_err(|e| format!("{e} ({name})"))?;
-        fresh.insert(
-            name,
-            kseal_core::seal_base64(latest, &scope, opened.plaintext.expose()),
+    for (name, plaintext) in &opened.items {
+        ss.spec.encrypted_data.insert(
+            name.as_str(),
+            kseal_core::seal_base64(latest, &scope, plaintext.expose()),
         );
     }
-    ss.spec.encrypted_data = fresh;
-    if let Some(blob) = ss.spec.data.as_deref().filter(|d| !d.is_empty()) {
-        let opened = kseal_core::open_base64(&snapshot.keys, &scope, blob, hint.as_ref())
-            .map_err(|e| e.to_string())?;
+    if let Some(blob) = &opened.legacy {
         ss.spec.data = Some(sealed::encode_base64(&kseal_core::seal(
             latest,
             &scope,
-            opened.plaintext.expose(),
+            blob.expose(),
         )));
     }
     if let Some(a) = ss.metadata.annotations.as_mut()
@@ -348,27 +459,4 @@ pub fn reseal(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gcra_allows_burst_then_rate() {
-        let l = RateLimiter::new(2, 2);
-        let t0 = Instant::now();
-        assert!(l.allow("a", t0));
-        assert!(l.allow("a", t0));
-        assert!(!l.allow("a", t0), "burst of 2 used up");
-        assert!(l.allow("b", t0), "other clients are independent");
-        assert!(l.allow("a", t0 + Duration::from_millis(600)));
-        assert!(RateLimiter::new(0, 0).allow("a", t0));
-    }
-
-    #[test]
-    fn decode_refuses_several_documents() {
-        let one = "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: a, namespace: b}\nspec: {encryptedData: {}}\n";
-        assert!(decode(one.as_bytes()).is_ok());
-        let two = format!("{one}---\n{one}");
-        assert!(decode(two.as_bytes()).is_err());
-        assert!(decode(b"{not json").is_err());
-    }
-}
+mod tests;

@@ -19,6 +19,7 @@ use kseal_controller::{
     metrics::Metrics,
     reconcile::{self, Context, ReconcileOptions},
     restart::{self, RestartNotifier},
+    server::{self, ConnectionLimits},
     telemetry,
 };
 use kseal_core::KeySize;
@@ -131,15 +132,35 @@ async fn main() -> anyhow::Result<()> {
         keys: keys.clone(),
         metrics: metrics.clone(),
         limiter: Arc::new(RateLimiter::new(flags.rate_limit, flags.rate_limit_burst)),
+        trusted_proxies: Arc::new(flags.trusted_proxies.clone()),
+        heavy: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+        )),
         options: unseal_options,
         timeout: flags.read_timeout + flags.write_timeout,
     };
-    serve(&flags.listen_addr, http::api_router(api_state)).await?;
-    serve(
-        &flags.listen_metrics_addr,
+    let limits = ConnectionLimits {
+        header_timeout: flags.http_header_timeout,
+        idle_timeout: flags.http_idle_timeout,
+        max_age: flags.http_max_connection_age,
+        drain: flags.read_timeout + flags.write_timeout,
+        max_connections: flags.http_max_connections as usize,
+        max_per_ip: flags.http_max_connections_per_ip as usize,
+    };
+    let api = server::bind(&flags.listen_addr).await?;
+    let metrics_listener = server::bind(&flags.listen_metrics_addr).await?;
+    tokio::spawn(server::serve(
+        api,
+        http::api_router(api_state),
+        limits,
+        metrics.clone(),
+    ));
+    tokio::spawn(server::serve(
+        metrics_listener,
         http::metrics_router(metrics.clone()),
-    )
-    .await?;
+        limits,
+        metrics.clone(),
+    ));
 
     let key_secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     tokio::spawn(keywatch::watch_keys(
@@ -307,23 +328,4 @@ async fn controllers(client: &Client, namespaces: &[String], ctx: Arc<Context>) 
         }))
         .await;
     }
-}
-
-/// Binds `addr` (Go style: `:8080` means every interface) and serves `router` in the background.
-async fn serve(addr: &str, router: axum::Router) -> anyhow::Result<()> {
-    let addr = if addr.starts_with(':') {
-        format!("0.0.0.0{addr}")
-    } else {
-        addr.to_owned()
-    };
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    info!(%addr, "listening");
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            error!(error = %e, "HTTP server stopped");
-        }
-    });
-    Ok(())
 }

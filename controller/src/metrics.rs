@@ -33,6 +33,9 @@ pub struct Metrics {
     pub http_requests: Family<Labels, Counter>,
     /// `sealed_secrets_controller_http_request_duration_seconds{path, method}`.
     pub http_duration: HistogramFamily,
+    /// kseal: `sealed_secrets_controller_http_connections_rejected_total{reason}`: connections
+    /// closed at once because a cap was reached (`max_connections`, `max_connections_per_ip`).
+    pub http_connections_rejected: Family<Labels, Counter>,
     /// kseal: `sealed_secrets_controller_keys`: keys loaded.
     pub keys: Gauge,
     /// kseal: `sealed_secrets_controller_invalid_key_secrets`: key Secrets skipped because
@@ -81,6 +84,7 @@ impl Metrics {
             condition_info: Family::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(latency_histogram),
+            http_connections_rejected: Family::default(),
             keys: Gauge::default(),
             invalid_key_secrets: Gauge::default(),
             leader: Gauge::default(),
@@ -115,6 +119,11 @@ impl Metrics {
             "http_request_duration_seconds",
             "HTTP request latency by path and method",
             m.http_duration.clone(),
+        );
+        registry.register(
+            "http_connections_rejected",
+            "HTTP connections closed at once because a connection cap was reached, by cap",
+            m.http_connections_rejected.clone(),
         );
         registry.register("keys", "Number of sealing keys loaded", m.keys.clone());
         registry.register(
@@ -170,6 +179,13 @@ impl Metrics {
         self.key_backup_last_success
             .get_or_create(&vec![("target".into(), target.into())])
             .set(now);
+    }
+
+    /// Counts a connection refused by a cap (`reason` is one of a fixed set).
+    pub fn connection_rejected(&self, reason: &'static str) {
+        self.http_connections_rejected
+            .get_or_create(&vec![("reason".into(), reason.into())])
+            .inc();
     }
 
     /// Counts a failed reconcile.
