@@ -719,6 +719,11 @@ fn plan(args: &RotateArgs, config: Option<&Config>) -> Result<Vec<(PathBuf, Opti
             .map(|o| o.path.clone())
             .filter(|p| p.exists())
             .collect()
+    } else if args.paths.iter().any(|p| p == Path::new("-")) {
+        return Err(
+            Failure::usage("rotate rewrites files in place; it cannot read stdin ('-')")
+                .hint("pass the sealed files or directories"),
+        );
     } else {
         scan::collect_files(&args.paths, Walk::Manifests)?
     };
@@ -732,10 +737,9 @@ fn plan(args: &RotateArgs, config: Option<&Config>) -> Result<Vec<(PathBuf, Opti
             let Some(config) = config else {
                 return (file, None);
             };
-            let configured = outputs
-                .iter()
-                .find(|o| same_file(&o.path, &file))
-                .and_then(|o| o.cert.clone())
+            let configured = config
+                .output_for(&file)
+                .and_then(|o| o.cert)
                 .or_else(|| only_cert.as_ref().map(|c| c[0].clone()));
             let source = configured.map(|c| CertSource::parse(&c, Some(&config.dir)));
             (file, source)
@@ -749,11 +753,6 @@ fn no_cert(file: &Path) -> Failure {
         file.display()
     ))
     .hint("pass --cert NEW.pem (the cluster's newest, from `kubeseal --fetch-cert`), or name the file as an `output:` with a `cert:` in kseal.yaml")
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    abs(a) == abs(b)
 }
 
 fn rotate_file(

@@ -23,9 +23,10 @@ use crate::{
     config::{Config, Settings},
     exit::{Failure, Result},
     io,
-    merge::{Identity, SealedFile},
     output::SealedDoc,
 };
+
+mod write;
 
 /// One Secret to seal, with everything resolved.
 struct Target {
@@ -40,18 +41,23 @@ struct Target {
 }
 
 pub(crate) fn run(args: SealArgs) -> Result<()> {
-    let config = args.config.load()?;
     let input = args.input.as_deref().filter(|p| *p != Path::new("-"));
+    let config = args.config.load_for(input)?;
     let (mut settings, _) = match &config {
         Some(c) => c.settings_for(input),
         None => (Settings::default(), None),
     };
-    if let Some(target) = &args.merge_into {
+    let mut merge_file = args
+        .merge_into
+        .as_deref()
+        .map(write::Existing::read)
+        .transpose()?;
+    if let Some(existing) = &merge_file {
         // The file being merged into already says which object it is; flags and kseal.yaml
-        // may repeat that but not contradict it (checked in `merge_into`).
-        let identity = read_merge_target(target)?.1;
-        settings.name = settings.name.or(identity.name);
-        settings.namespace = settings.namespace.or(identity.namespace);
+        // may repeat that but not contradict it (checked in `write::merged`).
+        let identity = &existing.identity;
+        settings.name = settings.name.or(identity.name.clone());
+        settings.namespace = settings.namespace.or(identity.namespace.clone());
         settings.scope = settings.scope.or_else(|| {
             Some(
                 scope_kind_from_annotations(&identity.annotations)
@@ -60,6 +66,14 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
             )
         });
     }
+    // A file merged into is sealed to the certificate kseal.yaml names for that output.
+    let output_cert = match (&args.merge_into, &config) {
+        (Some(path), Some(config)) if args.cert.is_empty() => config
+            .output_for(path)
+            .and_then(|o| o.cert)
+            .map(|cert| CertSource::parse(&cert, Some(&config.dir))),
+        _ => None,
+    };
     let input_name = io::display_name(input);
 
     if args.raw {
@@ -67,7 +81,16 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
     }
 
     let bytes = io::read_input(input)?;
-    let mut targets = if manifest::looks_like_manifest(&bytes) {
+    let is_manifest = manifest::looks_like_manifest(&bytes);
+    check_missing(
+        &args,
+        &settings,
+        config.as_ref(),
+        &input_name,
+        !is_manifest,
+        output_cert.is_some(),
+    )?;
+    let mut targets = if is_manifest {
         from_manifests(&args, &settings, &bytes, &input_name)?
     } else {
         vec![from_dotenv(
@@ -103,7 +126,14 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
         }
     }
 
-    let cert_targets = resolve_certs(&args, &settings, config.as_ref())?;
+    let cert_targets = match output_cert {
+        Some(source) => vec![CertTarget {
+            name: "merge".to_owned(),
+            source,
+            output: None,
+        }],
+        None => resolve_certs(&args, &settings, config.as_ref())?,
+    };
     let format = match args.format {
         Some(f) => f,
         None => parse_setting(
@@ -113,6 +143,22 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
         )?
         .unwrap_or(FormatArg::Yaml),
     };
+    let destinations = write::destinations(
+        &args,
+        &cert_targets,
+        &settings,
+        config.as_ref(),
+        &input_name,
+        format,
+    )?;
+    // Load every certificate before writing anything: one bad cert writes no file.
+    let certs = cert_targets
+        .iter()
+        .map(|t| {
+            t.source
+                .load(SystemTime::now(), args.unsafe_allow_expired_cert)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let render = |cert: &Certificate| {
         let mut out = String::new();
         for t in &targets {
@@ -125,71 +171,111 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
         out
     };
     let item_count = targets.iter().map(|t| t.items.len()).sum::<usize>();
-    let out_dir = args.out_dir.clone().or_else(|| match &args.write {
-        Some(Some(p)) if cert_targets.len() > 1 && is_dir_like(p) => Some(p.clone()),
-        _ => None,
-    });
-    if cert_targets.len() > 1 || out_dir.is_some() {
-        let paths = multi_destinations(&args, &cert_targets, out_dir.as_deref(), format)?;
-        if let Some(dir) = &out_dir {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Failure::runtime(format!(
-                    "cannot create {}: {}",
-                    dir.display(),
-                    io::io_reason(&e)
-                ))
-            })?;
-        }
-        // Load every certificate before writing anything: one bad cert writes no file.
-        let certs = cert_targets
-            .iter()
-            .map(|t| {
-                t.source
-                    .load(SystemTime::now(), args.unsafe_allow_expired_cert)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for ((target, cert), path) in cert_targets.iter().zip(&certs).zip(&paths) {
-            io::write_atomic(path, render(cert).as_bytes(), 0o644)?;
-            eprintln!(
-                "kseal: wrote {} ({item_count} item(s), {} {})",
-                path.display(),
+    let several = cert_targets.len() > 1;
+
+    // Every file's new content first; then all of them are written, or none.
+    let mut stdout = String::new();
+    // (path, content, what to say once it is written)
+    let mut files: Vec<(PathBuf, String, (&str, String))> = Vec::new();
+    for ((target, cert), destination) in cert_targets.iter().zip(&certs).zip(destinations) {
+        let Some(path) = destination else {
+            stdout.push_str(&render(cert));
+            continue;
+        };
+        // --only onto a file that exists merges into it: the items it does not name stay.
+        let existing = match merge_file.take() {
+            Some(existing) => Some(existing),
+            None if !args.only.is_empty() && path.exists() => Some(write::Existing::read(&path)?),
+            None => None,
+        };
+        let (text, verb) = match &existing {
+            Some(existing) => (
+                write::merged(existing, &targets, target, cert, &args)?,
+                "updated",
+            ),
+            None => (render(cert), "wrote"),
+        };
+        let about = if several {
+            format!(
+                "{item_count} item(s), {} {}",
                 target.name,
                 cert.fingerprint()
-            );
-        }
-        return Ok(());
+            )
+        } else {
+            format!("{item_count} item(s)")
+        };
+        files.push((path, text, (verb, about)));
     }
-    let [cert_target] = &cert_targets[..] else {
-        unreachable!("invariant: resolve_certs returns at least one target")
-    };
-    let cert = cert_target
-        .source
-        .load(SystemTime::now(), args.unsafe_allow_expired_cert)?;
+    let writes: Vec<io::FileWrite<'_>> = files
+        .iter()
+        .map(|(path, text, _)| io::FileWrite {
+            path,
+            bytes: text.as_bytes(),
+            mode: io::Mode::KeepOr(0o644),
+        })
+        .collect();
+    io::write_files(&writes)?;
+    for (path, _, (verb, about)) in &files {
+        eprintln!("kseal: {verb} {} ({about})", path.display());
+    }
+    if stdout.is_empty() {
+        Ok(())
+    } else {
+        io::write_stdout(stdout.as_bytes())
+    }
+}
 
-    if let Some(target_file) = &args.merge_into {
-        return merge_into(target_file, &targets, &cert, &args);
-    }
-
-    let out = render(&cert);
-    match &args.write {
-        Some(path) => {
-            let path = if let Some(path) = path {
-                path.clone()
-            } else if let Some(output) = &cert_target.output {
-                output.clone()
-            } else {
-                let (Some(config), Some(output)) = (&config, &settings.output) else {
-                    return Err(Failure::usage(format!("-w without a FILE needs an `output:` for {input_name} in kseal.yaml"))
-                        .hint("pass -w FILE, or add `output: path/to/sealed.yaml` to the kseal.yaml entry"));
-                };
-                config.resolve(output)
-            };
-            io::write_atomic(&path, out.as_bytes(), 0o644)?;
-            eprintln!("kseal: wrote {} ({item_count} item(s))", path.display());
-            Ok(())
+/// Every value the flags and kseal.yaml do not give, reported at once: the Secret's name and
+/// namespace (for a .env input; a manifest carries its own), the certificate, and the output
+/// for `-w` without a FILE.
+fn check_missing(
+    args: &SealArgs,
+    settings: &Settings,
+    config: Option<&Config>,
+    input_name: &str,
+    dotenv: bool,
+    cert_known: bool,
+) -> Result<()> {
+    let mut missing = Vec::new();
+    if dotenv {
+        if args.name.is_none() && settings.name.is_none() {
+            missing.push(missing_name(input_name, config));
         }
-        None => io::write_stdout(out.as_bytes()),
+        let kind = scope_kind(args, settings)?.unwrap_or_default();
+        if kind != ScopeKind::ClusterWide
+            && args.namespace.is_none()
+            && settings.namespace.is_none()
+        {
+            missing.push(no_namespace(kind, input_name));
+        }
     }
+    if !cert_known
+        && args.cert.is_empty()
+        && settings.clusters.is_empty()
+        && settings.cert.is_none()
+    {
+        missing.push(no_cert());
+    }
+    if matches!(args.write, Some(None))
+        && args.out_dir.is_none()
+        && args.cert.len() <= 1
+        && settings.clusters.is_empty()
+        && settings.output.is_none()
+    {
+        missing.push(write::no_output(input_name));
+    }
+    if missing.len() <= 1 {
+        return missing.pop().map_or(Ok(()), Err);
+    }
+    let mut failure = Failure::usage(format!(
+        "{} values missing for {input_name}; nothing was sealed",
+        missing.len()
+    ));
+    for m in missing {
+        failure.details.push(format!("kseal: error: {}", m.message));
+        failure.hints.extend(m.hints);
+    }
+    Err(failure)
 }
 
 /// A certificate to seal for, with the name its output file takes and, from kseal.yaml
@@ -198,56 +284,6 @@ struct CertTarget {
     name: String,
     source: CertSource,
     output: Option<PathBuf>,
-}
-
-/// Where each target's file goes when there are several (or `--out-dir`): all decided before
-/// anything is sealed, so that a missing output writes no file at all.
-fn multi_destinations(
-    args: &SealArgs,
-    targets: &[CertTarget],
-    out_dir: Option<&Path>,
-    format: FormatArg,
-) -> Result<Vec<PathBuf>> {
-    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-    if args.merge_into.is_some() {
-        return Err(Failure::usage(format!(
-            "--merge-into updates one file; {} certificates were given ({})",
-            targets.len(),
-            names.join(", ")
-        )));
-    }
-    let extension = match format {
-        FormatArg::Yaml => "yaml",
-        FormatArg::Json => "json",
-    };
-    targets
-        .iter()
-        .map(|t| match (out_dir, &args.write) {
-            (Some(dir), _) => Ok(dir.join(format!("{}.{extension}", t.name))),
-            (None, Some(None)) => t.output.clone().ok_or_else(|| {
-                Failure::usage(format!("-w: no output for {} in kseal.yaml", t.name)).hint(
-                    "add `output:` to every `clusters:` item, or pass --out-dir DIR",
-                )
-            }),
-            (None, Some(Some(file))) => Err(Failure::usage(format!(
-                "-w {} names one file, but there are {} targets ({})",
-                file.display(),
-                targets.len(),
-                names.join(", ")
-            ))
-            .hint("pass a directory (-w DIR/ or --out-dir DIR) to get one file per target")),
-            (None, None) => Err(Failure::usage(format!(
-                "{} targets ({}); refusing to print several clusters' SealedSecrets to stdout",
-                targets.len(),
-                names.join(", ")
-            ))
-            .hint("pass --out-dir DIR (one NAME.yaml per target), or -w to write each cluster's `output:` from kseal.yaml")),
-        })
-        .collect()
-}
-
-fn is_dir_like(path: &Path) -> bool {
-    path.is_dir() || path.to_string_lossy().ends_with('/')
 }
 
 /// The certificates to seal for: every `--cert` (each `[NAME=]FILE|URL`), else the entry's
@@ -350,8 +386,19 @@ fn resolve_cert(
     if let (Some(c), Some(config)) = (&settings.cert, config) {
         return Ok(CertSource::parse(c, Some(&config.dir)));
     }
-    Err(Failure::usage("no certificate to seal with")
-        .hint("pass --cert FILE|URL (e.g. from `kubeseal --fetch-cert > cert.pem`), or set `cert:` in kseal.yaml (`kseal init` writes one)"))
+    Err(no_cert())
+}
+
+fn no_cert() -> Failure {
+    Failure::usage("no certificate to seal with")
+        .hint("pass --cert FILE|URL (e.g. from `kubeseal --fetch-cert > cert.pem`), or set `cert:` in kseal.yaml (`kseal init` writes one)")
+}
+
+fn no_namespace(kind: ScopeKind, what: &str) -> Failure {
+    Failure::usage(format!(
+        "no namespace for {what}; the {kind} scope binds the value to one"
+    ))
+    .hint("pass -n NAMESPACE, or set `namespace:` in kseal.yaml (`kseal init` writes one)")
 }
 
 fn parse_setting<T: Copy>(
@@ -411,13 +458,7 @@ fn make_scope(
     namespace: Option<&NamespaceName>,
     what: &str,
 ) -> Result<Scope> {
-    let need_ns = || {
-        Failure::usage(format!(
-            "no namespace for {what}; the {} scope binds the value to one",
-            kind
-        ))
-        .hint("pass -n NAMESPACE, or set `namespace:` in kseal.yaml (`kseal init` writes one)")
-    };
+    let need_ns = || no_namespace(kind, what);
     Ok(match kind {
         ScopeKind::Strict => Scope::Strict {
             name: name.cloned().ok_or_else(|| {
@@ -654,83 +695,6 @@ fn seal_target(t: &Target, cert: &Certificate) -> SealedDoc {
     }
 }
 
-fn merge_into(path: &Path, targets: &[Target], cert: &Certificate, args: &SealArgs) -> Result<()> {
-    let [target] = targets else {
-        return Err(Failure::usage(format!(
-            "--merge-into takes one Secret; the input has {}",
-            targets.len()
-        )));
-    };
-    if !args.labels.is_empty() || !args.annotations.is_empty() || args.type_.is_some() {
-        return Err(Failure::usage(
-            "--merge-into changes only encryptedData items; --label, --annotation and --type cannot be combined with it",
-        ));
-    }
-    let (file, identity) = read_merge_target(path)?;
-    // The file's own metadata decides the OAEP label the controller will use; sealing the new
-    // items to anything else would produce values that never unseal.
-    let file_kind = scope_kind_from_annotations(&identity.annotations);
-    let mismatch = |field: &str, ours: &str, theirs: &str| {
-        Failure::usage(format!("--merge-into {}: {field} is '{theirs}' in the file but '{ours}' here", path.display()))
-            .hint("the file's metadata decides how the controller unseals it; fix the flags or kseal.yaml")
-    };
-    if target.scope.kind() != file_kind {
-        return Err(mismatch(
-            "scope",
-            target.scope.kind().as_str(),
-            file_kind.as_str(),
-        ));
-    }
-    if identity.name.as_deref() != Some(target.name.as_str()) {
-        return Err(mismatch(
-            "metadata.name",
-            target.name.as_str(),
-            identity.name.as_deref().unwrap_or(""),
-        ));
-    }
-    let ours_ns = target.namespace.as_ref().map(|n| n.as_str()).unwrap_or("");
-    if file_kind != ScopeKind::ClusterWide && identity.namespace.as_deref().unwrap_or("") != ours_ns
-    {
-        return Err(mismatch(
-            "metadata.namespace",
-            ours_ns,
-            identity.namespace.as_deref().unwrap_or(""),
-        ));
-    }
-    let doc = seal_target(target, cert);
-    let merged = file.merge(&doc.items).map_err(|e| {
-        Failure::input(format!("cannot update {} in place: {e}", path.display()))
-            .hint("re-seal the whole file with -w, or reformat it as `kseal seal` writes it")
-    })?;
-    io::write_atomic(path, merged.as_bytes(), 0o644)?;
-    if let Some(fp) = identity.annotations.get(KEY_FINGERPRINT_ANNOTATION)
-        && fp != cert.fingerprint().as_str()
-    {
-        eprintln!(
-            "kseal: hint: other items in {} are sealed to key {fp}; `kseal rotate` re-seals them to {}",
-            path.display(),
-            cert.fingerprint()
-        );
-    }
-    eprintln!(
-        "kseal: updated {} item(s) in {}",
-        doc.items.len(),
-        path.display()
-    );
-    Ok(())
-}
-
-fn read_merge_target(path: &Path) -> Result<(SealedFile, Identity)> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot read {}: {}",
-            path.display(),
-            io::io_reason(&e)
-        ))
-    })?;
-    SealedFile::parse(text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
-}
-
 fn run_raw(args: &SealArgs, settings: &Settings, config: Option<&Config>) -> Result<()> {
     let source = args.from_file.as_deref().or(args.input.as_deref());
     let value = SecretBytes::new(io::read_input(source)?);
@@ -741,7 +705,7 @@ fn run_raw(args: &SealArgs, settings: &Settings, config: Option<&Config>) -> Res
     let cert = resolve_cert(args, settings, config)?
         .load(SystemTime::now(), args.unsafe_allow_expired_cert)?;
     let sealed = kseal_core::seal_base64(&cert, &scope, value.expose());
-    io::write_stdout(sealed.as_bytes())?;
+    write::write_raw(args, &sealed)?;
     match kind {
         ScopeKind::Strict => {}
         ScopeKind::NamespaceWide => eprintln!(
