@@ -163,7 +163,7 @@ fn verify_file(
     session: Option<&Session>,
     totals: &mut Totals,
 ) -> Result<()> {
-    let shown = file.display().to_string();
+    let shown = crate::io::display_name(Some(file));
     let bytes = crate::io::read_input(Some(file))?;
     let Ok(text) = String::from_utf8(bytes) else {
         if named {
