@@ -19,8 +19,20 @@ fn kseal(dir: &Path, args: &[&str]) -> Run {
     common::kseal(args, "", dir, &[])
 }
 
+/// `kseal` with the words of `line` as arguments.
+fn sh(dir: &Path, line: &str) -> Run {
+    kseal(dir, &line.split_whitespace().collect::<Vec<_>>())
+}
+
 fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap()
+}
+
+/// Asserts that `run` failed with `code` saying `message`, and that `file` still reads `before`.
+fn refused(dir: &Path, run: &Run, code: i32, message: &str, (file, before): (&str, &str)) {
+    assert_eq!(run.code, code, "{}", run.stderr);
+    assert!(run.stderr.contains(message), "{}", run.stderr);
+    assert_eq!(read(dir, file), before, "{file} is unchanged");
 }
 
 /// A folder with a `.git` (so discovery stays inside), two clusters' keys, and `.env.staging`.
@@ -114,24 +126,9 @@ fn only_onto_an_existing_output_keeps_the_other_items() {
     );
 
     // --only onto an output sealed for another object is refused; the file stays.
-    let run = kseal(
-        d,
-        &[
-            "seal",
-            ".env.staging",
-            "--only",
-            "COHERE_API_KEY",
-            "-n",
-            "other",
-            "-w",
-        ],
-    );
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("metadata.namespace is 'shop' in the file but 'other' here")
-    );
-    assert_eq!(read(d, "sealed.yaml"), again);
+    let run = sh(d, "seal .env.staging --only COHERE_API_KEY -n other -w");
+    let message = "metadata.namespace is 'shop' in the file but 'other' here";
+    refused(d, &run, 2, message, ("sealed.yaml", &again));
 
     // Onto a file that does not exist yet, --only writes the items it names.
     kseal(
@@ -152,26 +149,13 @@ fn a_merge_refuses_another_clusters_certificate() {
     let before = read(d, "sealed.yaml");
 
     std::fs::write(d.join("one.env"), "COHERE_API_KEY=new\n").unwrap();
-    let run = kseal(
+    let run = sh(
         d,
-        &[
-            "seal",
-            "one.env",
-            "--no-config",
-            "--cert",
-            "keys/prod/tls.crt",
-            "--merge-into",
-            "sealed.yaml",
-        ],
+        "seal one.env --no-config --cert keys/prod/tls.crt --merge-into sealed.yaml",
     );
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("merging would mix items for two keys"),
-        "{}",
-        run.stderr
-    );
+    let message = "merging would mix items for two keys";
+    refused(d, &run, 2, message, ("sealed.yaml", &before));
     assert!(run.stderr.contains("--reseal-all"));
-    assert_eq!(read(d, "sealed.yaml"), before, "nothing written");
 
     // A file without the fingerprint annotation cannot prove which key it is sealed to.
     let bare: String = before
@@ -180,24 +164,12 @@ fn a_merge_refuses_another_clusters_certificate() {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(d.join("bare.yaml"), &bare).unwrap();
-    let run = kseal(
+    let run = sh(
         d,
-        &[
-            "seal",
-            "one.env",
-            "--no-config",
-            "--cert",
-            "keys/staging/tls.crt",
-            "--merge-into",
-            "bare.yaml",
-        ],
+        "seal one.env --no-config --cert keys/staging/tls.crt --merge-into bare.yaml",
     );
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("has no kseal.dev/key-fingerprint annotation")
-    );
-    assert_eq!(read(d, "bare.yaml"), bare);
+    let message = "has no kseal.dev/key-fingerprint annotation";
+    refused(d, &run, 2, message, ("bare.yaml", &bare));
 
     // Without --cert, the certificate is the one kseal.yaml names for that output: staging's,
     // although the entry for the input would say prod.
@@ -213,36 +185,15 @@ fn a_merge_refuses_another_clusters_certificate() {
     assert!(secret.contains(&format!("COHERE_API_KEY: {}", b64("new"))));
 
     // --reseal-all seals every item to the new certificate, so the input must hold them all.
-    let run = kseal(
+    let run = sh(
         d,
-        &[
-            "seal",
-            "one.env",
-            "--cert",
-            "keys/prod/tls.crt",
-            "--merge-into",
-            "sealed.yaml",
-            "--reseal-all",
-        ],
+        "seal one.env --cert keys/prod/tls.crt --merge-into sealed.yaml --reseal-all",
     );
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("has item(s) the input does not: BETTER_AUTH_SECRET, DATABASE_URL, JWT_SECRET_KEY, REDIS_URL, SENTRY_DSN, SMTP_PASSWORD, STAGE_API_KEY\n"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(read(d, "sealed.yaml"), merged);
-    kseal(
+    let message = "has item(s) the input does not: BETTER_AUTH_SECRET, DATABASE_URL, JWT_SECRET_KEY, REDIS_URL, SENTRY_DSN, SMTP_PASSWORD, STAGE_API_KEY\n";
+    refused(d, &run, 2, message, ("sealed.yaml", &merged));
+    sh(
         d,
-        &[
-            "seal",
-            ".env.staging",
-            "--cert",
-            "keys/prod/tls.crt",
-            "--merge-into",
-            "sealed.yaml",
-            "--reseal-all",
-        ],
+        "seal .env.staging --cert keys/prod/tls.crt --merge-into sealed.yaml --reseal-all",
     )
     .ok();
     let resealed = read(d, "sealed.yaml");
@@ -265,17 +216,7 @@ fn a_merge_refuses_another_clusters_certificate() {
         let (key, value) = line.split_once('=').unwrap();
         assert!(secret.contains(&format!("{key}: {}", b64(value))), "{key}");
     }
-    kseal(
-        d,
-        &[
-            "verify",
-            "sealed.yaml",
-            "--no-config",
-            "--cert",
-            "keys/prod/tls.crt",
-        ],
-    )
-    .ok();
+    sh(d, "verify sealed.yaml --no-config --cert keys/prod/tls.crt").ok();
 }
 
 #[test]
@@ -292,14 +233,9 @@ fn a_multi_cluster_write_is_all_or_nothing() {
     )
     .unwrap();
     let run = kseal(d, &["seal", ".env.staging", "-w"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("cannot write k8s/us.yaml"),
-        "{}",
-        run.stderr
-    );
+    let committed = ("k8s/eu.yaml", "# the committed eu file\n");
+    refused(d, &run, 1, "cannot write k8s/us.yaml", committed);
     assert!(run.stderr.contains("no file was changed"));
-    assert_eq!(read(d, "k8s/eu.yaml"), "# the committed eu file\n");
     let names: Vec<String> = std::fs::read_dir(d.join("k8s"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -385,8 +321,7 @@ fn keygen_force_writes_the_private_key_0600() {
     std::fs::write(d.join("k/tls.key"), "old").unwrap();
     std::fs::set_permissions(d.join("k/tls.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let run = kseal(d, &["keygen", "--out", "k", "--key-size", "2048"]);
-    assert_eq!(run.code, 2, "refused without --force");
-    assert_eq!(read(d, "k/tls.key"), "old");
+    refused(d, &run, 2, "k/tls.key already exists", ("k/tls.key", "old"));
     kseal(
         d,
         &["keygen", "--out", "k", "--key-size", "2048", "--force"],
