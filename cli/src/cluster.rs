@@ -32,6 +32,15 @@ pub(crate) struct Access {
 }
 
 impl Controller {
+    /// This controller in the cluster of `context` (kseal.yaml's `context:` for a file), unless
+    /// `--context` chose one.
+    pub(crate) fn in_context(mut self, context: Option<&str>) -> Self {
+        if self.access.context.is_none() {
+            self.access.context = context.map(str::to_owned);
+        }
+        self
+    }
+
     /// GETs `path` (e.g. `/v1/cert.pem`) once, through a fresh [`Session`].
     pub(crate) fn get(&self, path: &str) -> Result<Vec<u8>> {
         self.connect()?.get(path)

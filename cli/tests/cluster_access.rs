@@ -86,3 +86,46 @@ fn every_cluster_command_takes_kubeconfig_and_context() {
         run.stderr
     );
 }
+
+#[test]
+fn kseal_yaml_names_a_context_per_cluster() {
+    let tmp = TempDir::new("cluster-context");
+    let d = tmp.path();
+    std::fs::create_dir(d.join(".git")).unwrap();
+    let (config, a, b) = kubeconfig(d);
+    let cert = common::fixtures().join("test.pem");
+    std::fs::write(d.join(".env"), "A=1\n").unwrap();
+    std::fs::write(
+        d.join("kseal.yaml"),
+        format!(
+            "secrets:\n  - input: .env\n    name: a\n    namespace: b\n    clusters:\n      - {{name: eu, cert: {c}, output: eu.yaml, context: other}}\n      - {{name: us, cert: {c}, output: us.yaml}}\n",
+            c = cert.display()
+        ),
+    )
+    .unwrap();
+    common::kseal(&["seal", ".env", "-w"], "", d, &[]).ok();
+    let env = [("KUBECONFIG", config.as_str())];
+    let reach = |port: u16| format!("cannot reach the API server http://127.0.0.1:{port}: ");
+    // eu.yaml goes through its cluster's context, us.yaml through the current one.
+    for (file, port) in [("eu.yaml", b), ("us.yaml", a)] {
+        let run = common::kseal(&["verify", "--cluster", file], "", d, &env);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains(&reach(port)), "{file}: {}", run.stderr);
+    }
+    // rotate tries every cluster and reports each failure.
+    let run = common::kseal(&["rotate"], "", d, &env);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&reach(a)) && run.stderr.contains(&reach(b)),
+        "{}",
+        run.stderr
+    );
+    // --context wins over kseal.yaml.
+    let run = common::kseal(
+        &["verify", "--cluster", "--context", "down", "eu.yaml"],
+        "",
+        d,
+        &env,
+    );
+    assert!(run.stderr.contains(&reach(a)), "{}", run.stderr);
+}

@@ -106,7 +106,7 @@ fn errors_point_at_the_field() {
     );
     assert_eq!(
         config_error(&format!("{base}    namespce: shop\n")),
-        "kseal: error: kseal.yaml:6:5: secrets[0]: unknown field `namespce`, expected one of `input`, `name`, `namespace`, `scope`, `cert`, `type`, `labels`, `annotations`, `output`, `format`, `envFormat`, `keys`, `clusters`"
+        "kseal: error: kseal.yaml:6:5: secrets[0]: unknown field `namespce`, expected one of `input`, `name`, `namespace`, `scope`, `cert`, `type`, `labels`, `annotations`, `output`, `context`, `format`, `envFormat`, `keys`, `clusters`"
     );
     assert_eq!(
         config_error(&format!("{base}    scope: strickt\n")),
@@ -116,7 +116,7 @@ fn errors_point_at_the_field() {
         config_error(&format!(
             "{base}    cert: a.pem\n    clusters:\n      - {{name: eu, cert: eu.pem}}\n"
         )),
-        "kseal: error: kseal.yaml:7:5: secrets[0].clusters: `cert` and `clusters` cannot both be set: each cluster names its own cert and output"
+        "kseal: error: kseal.yaml:7:5: secrets[0].clusters: `cert` and `clusters` cannot both be set: each cluster names its own cert, output and context"
     );
     assert_eq!(
         config_error("secrets:\n  - name: app\n"),

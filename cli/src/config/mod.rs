@@ -39,6 +39,9 @@ pub(crate) struct Settings {
     #[serde(default)]
     pub(crate) annotations: BTreeMap<String, String>,
     pub(crate) output: Option<String>,
+    /// The kubeconfig context of the cluster `cert` belongs to (for the commands that talk to
+    /// it: `rotate`, `verify --cluster`).
+    pub(crate) context: Option<String>,
     #[serde(default, deserialize_with = "format")]
     pub(crate) format: Option<String>,
     #[serde(default, deserialize_with = "env_format")]
@@ -58,6 +61,8 @@ pub(crate) struct Cluster {
     pub(crate) name: String,
     pub(crate) cert: String,
     pub(crate) output: Option<String>,
+    /// Its kubeconfig context, for the commands that talk to it.
+    pub(crate) context: Option<String>,
 }
 
 /// A sealed file kseal.yaml names, and the certificate it is sealed with.
@@ -68,6 +73,8 @@ pub(crate) struct Output {
     /// As written in kseal.yaml (resolve with [`crate::certs::CertSource::parse`] and
     /// [`Config::dir`]).
     pub(crate) cert: Option<String>,
+    /// The kubeconfig context of the cluster it is sealed for, if kseal.yaml names one.
+    pub(crate) context: Option<String>,
 }
 
 /// A value with a fixed set of choices, checked where it is read (so that the error carries the
@@ -200,6 +207,7 @@ impl Config {
                     .map(|o| Output {
                         path: self.resolve(o),
                         cert: settings.cert.clone(),
+                        context: settings.context.clone(),
                     })
                     .collect()
             } else {
@@ -210,6 +218,7 @@ impl Config {
                         Some(Output {
                             path: self.resolve(c.output.as_ref()?),
                             cert: Some(c.cert.clone()),
+                            context: c.context.clone(),
                         })
                     })
                     .collect()
@@ -361,6 +370,8 @@ fn check(file: &File) -> std::result::Result<Vec<Entry>, (Vec<locate::Seg>, Stri
             Some("cert")
         } else if settings.output.is_some() {
             Some("output")
+        } else if settings.context.is_some() {
+            Some("context")
         } else {
             None
         };
@@ -368,7 +379,7 @@ fn check(file: &File) -> std::result::Result<Vec<Entry>, (Vec<locate::Seg>, Stri
             Some(other) if !settings.clusters.is_empty() => Err((
                 [at, vec![Seg::Key("clusters".into())]].concat(),
                 format!(
-                    "`{other}` and `clusters` cannot both be set: each cluster names its own cert and output"
+                    "`{other}` and `clusters` cannot both be set: each cluster names its own cert, output and context"
                 ),
             )),
             _ => Ok(()),
@@ -436,6 +447,7 @@ fn overlay(base: &Settings, top: &Settings) -> Settings {
         labels,
         annotations,
         output: top.output.clone().or_else(|| base.output.clone()),
+        context: top.context.clone().or_else(|| base.context.clone()),
         format: top.format.clone().or_else(|| base.format.clone()),
         env_format: top.env_format.clone().or_else(|| base.env_format.clone()),
         keys: top.keys.clone().or_else(|| base.keys.clone()),
