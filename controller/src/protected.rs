@@ -189,7 +189,7 @@ mod tests {
     fn template_and_legacy_v1_labels_count() {
         use crate::{
             decide::{UnsealOptions, unseal},
-            fixtures::{cert, keyset, rng, sealed},
+            fixtures::{keyset, seal_v1, sealed},
         };
         let t = trusted();
         let mut ss = sealed("kube-system", "innocent", &[("tls.key", b"k")], 0);
@@ -211,13 +211,7 @@ mod tests {
             "metadata": {"labels": {SEALED_SECRETS_KEY_LABEL: "active"}},
             "data": {"tls.key": "aw=="}
         });
-        let scope = v1.scope().unwrap();
-        v1.spec.data = Some(kseal_core::seal_base64_with_rng(
-            &cert(0),
-            &scope,
-            inner.to_string().as_bytes(),
-            &mut rng(),
-        ));
+        seal_v1(&mut v1, &inner, 0);
         let desired = unseal(&v1, &keyset(&[0]), UnsealOptions::default())
             .unwrap()
             .secret;

@@ -81,6 +81,12 @@ fn tools() -> Option<PathBuf> {
     Some(PathBuf::from(dir.lines().last().unwrap().trim()))
 }
 
+/// helm, kubectl and the chart directory, or `None` as [`tools`] says.
+fn chart_tools() -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let bin = tools()?;
+    Some((bin.join("helm"), bin.join("kubectl"), chart()))
+}
+
 /// Runs `tool args…` with `stdin`; (success, stdout, stderr).
 fn try_run(tool: &Path, args: &[&str], stdin: &[u8], dir: Option<&Path>) -> (bool, String, String) {
     let mut cmd = Command::new(tool);
@@ -220,20 +226,22 @@ fn deployment_args(objects: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
-/// The rules of every ClusterRole and every Role named `*secrets-unsealer*`/`*-unsealer`, by
-/// (kind, namespace).
+/// Whether `o` holds the unsealer rules: a ClusterRole, or a Role named `*-unsealer`.
+fn is_unsealer_role(o: &serde_json::Value) -> bool {
+    o["kind"] == "ClusterRole"
+        || (o["kind"] == "Role"
+            && o["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-unsealer")))
+}
+
+/// The rules of every [`is_unsealer_role`] object, by (kind, namespace).
 fn unsealer_rules(
     objects: &[serde_json::Value],
 ) -> BTreeMap<(String, String), Vec<serde_json::Value>> {
     objects
         .iter()
-        .filter(|o| {
-            o["kind"] == "ClusterRole"
-                || (o["kind"] == "Role"
-                    && o["metadata"]["name"]
-                        .as_str()
-                        .is_some_and(|n| n.contains("unsealer")))
-        })
+        .filter(|o| is_unsealer_role(o))
         .map(|o| {
             (
                 (
@@ -324,16 +332,7 @@ fn unsealer_rules_agree_everywhere() {
             args.extend(["-f", path_str(&file)]);
         }
         let objects = docs(&run(&helm, &args));
-        let rbac: Vec<_> = objects
-            .iter()
-            .filter(|o| {
-                o["kind"] == "ClusterRole"
-                    || (o["kind"] == "Role"
-                        && o["metadata"]["name"]
-                            .as_str()
-                            .is_some_and(|n| n.ends_with("-unsealer")))
-            })
-            .collect();
+        let rbac: Vec<_> = objects.iter().filter(|o| is_unsealer_role(o)).collect();
         assert!(
             !rbac.is_empty(),
             "no unsealer role rendered with {values:?}"
@@ -467,11 +466,9 @@ fn chart_lints_and_renders_its_promises() {
 /// the schema rejects a malformed target.
 #[test]
 fn key_backup_rbac_in_chart_and_component() {
-    let Some(bin) = tools() else {
+    let Some((helm, kubectl, chart)) = chart_tools() else {
         return;
     };
-    let (helm, kubectl) = (bin.join("helm"), bin.join("kubectl"));
-    let chart = chart();
     let c = path_str(&chart);
     let target = "keyBackup.secret=sealed-secrets-backup/sealed-secrets-keys";
     run(&helm, &["lint", "--strict", c, "--set", target]);
@@ -574,11 +571,9 @@ fn rbac_is_least_privilege_by_default() {
         !grants(rules, "deployments", "patch"),
         "base grants workload patch"
     );
-    let Some(bin) = tools() else {
+    let Some((helm, kubectl, chart)) = chart_tools() else {
         return;
     };
-    let (helm, kubectl) = (bin.join("helm"), bin.join("kubectl"));
-    let chart = chart();
     let c = path_str(&chart);
     let namespaced = chart.join("ci/namespaced-values.yaml");
     let render = |extra: &[&str]| {
@@ -669,11 +664,9 @@ fn rbac_is_least_privilege_by_default() {
 /// component renders the same policy (with its placeholder and `monitoring` namespace).
 #[test]
 fn network_policy_in_chart_and_component() {
-    let Some(bin) = tools() else {
+    let Some((helm, kubectl, chart)) = chart_tools() else {
         return;
     };
-    let (helm, kubectl) = (bin.join("helm"), bin.join("kubectl"));
-    let chart = chart();
     let c = path_str(&chart);
     let text = run(&helm, &["template", "r", c]);
     assert!(

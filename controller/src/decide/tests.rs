@@ -8,7 +8,7 @@ use kseal_crds::{
 };
 
 use super::*;
-use crate::fixtures::{cert, keyset, rng, seal_into, sealed};
+use crate::fixtures::{cert, keyset, seal_into, seal_v1, sealed};
 
 const CANARY: &[u8] = b"canary-7f3a9c-do-not-log";
 
@@ -220,13 +220,7 @@ fn legacy_v1_data() {
         "data": {"A": "MQ=="},
         "stringData": {"B": "two"}
     });
-    let scope = ss.scope().unwrap();
-    ss.spec.data = Some(kseal_core::seal_base64_with_rng(
-        &cert(0),
-        &scope,
-        inner.to_string().as_bytes(),
-        &mut rng(),
-    ));
+    seal_v1(&mut ss, &inner, 0);
     let s = unsealed(&ss);
     assert_eq!(
         data(&s),
