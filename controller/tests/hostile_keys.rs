@@ -299,6 +299,18 @@ async fn a_key_dated_in_the_future_is_not_served_as_newest() {
     .await;
     assert!(event.1.contains("not valid before"), "{}", event.1);
     assert_eq!(w.served().fingerprint(), w.cert.fingerprint());
+    // `/v1/certs` lists both and marks the served one, not the first by date, as latest.
+    let (status, body) = http(&w.controller.api, "GET", "/v1/certs", b"").unwrap();
+    assert_eq!(status, 200);
+    let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let listed = listed["certificates"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    let latest: Vec<&str> = listed
+        .iter()
+        .filter(|c| c["latest"] == true)
+        .map(|c| c["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(latest, [w.cert.fingerprint().as_str()]);
 
     // It still decrypts what was sealed to it.
     let app = &w.app.name;
