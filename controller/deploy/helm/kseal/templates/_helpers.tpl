@@ -72,9 +72,10 @@ helm.sh/chart: {{ include "kseal.chart" . }}
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, update]
+# Events are only created (never patched or aggregated).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- if .Values.oldGcBehavior }}
 # --old-gc-behavior: the Secret of a deleted SealedSecret is deleted explicitly.
 - apiGroups: [""]
