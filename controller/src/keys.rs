@@ -234,6 +234,18 @@ impl KeySnapshot {
             .filter(move |c| !servable(&c.certificate, now))
     }
 
+    /// How long until the first key that is not valid yet at `now` becomes [`servable`] (and
+    /// maybe the newest): when renewal must look again.
+    pub fn next_validity_change(&self, now: SystemTime) -> Option<Duration> {
+        self.not_yet_valid(now)
+            .filter_map(|c| {
+                (c.certificate.not_before() - NOT_BEFORE_SKEW)
+                    .duration_since(now)
+                    .ok()
+            })
+            .min()
+    }
+
     fn newest_servable(&self, now: SystemTime) -> Option<&ActiveCert> {
         self.certificates
             .iter()

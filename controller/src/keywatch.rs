@@ -208,8 +208,17 @@ pub async fn maintain_keys(
         let snapshot = registry.snapshot();
         // Counted from the newest key that is valid now: a key dated ahead must neither
         // postpone renewal nor push new keys' NotBefore into the future with it.
-        let newest = snapshot.newest_at(SystemTime::now());
-        let plan = renewal(newest, config.renew_period, cutoff, SystemTime::now());
+        let now = SystemTime::now();
+        let newest = snapshot.newest_at(now);
+        let plan = renewal(newest, config.renew_period, cutoff, now);
+        // A key dated ahead becomes servable, maybe the newest, at its date: decide again then.
+        let dated_ahead = snapshot.next_validity_change(now);
+        let until_dated = async move {
+            match dated_ahead {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
+            }
+        };
         // The cutoff is a startup rule (Bitnami evaluates it once).
         cutoff = None;
         let generate = match plan {
@@ -220,12 +229,14 @@ pub async fn maintain_keys(
                     () = tokio::time::sleep(wait) => true,
                     () = sigusr1.notified() => { info!("SIGUSR1: generating a new key"); true }
                     _ = changes.changed() => false,
+                    () = until_dated => false,
                     _ = leader.changed() => if *leader.borrow() { false } else { return },
                 }
             }
             Renewal::Never => tokio::select! {
                 () = sigusr1.notified() => { info!("SIGUSR1: generating a new key"); true }
                 _ = changes.changed() => false,
+                () = until_dated => false,
                 _ = leader.changed() => if *leader.borrow() { false } else { return },
             },
         };

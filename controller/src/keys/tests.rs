@@ -244,6 +244,12 @@ fn a_key_not_valid_yet_is_never_the_newest() {
         cert(2).fingerprint()
     );
     assert_eq!(snap.not_yet_valid(day(2)).count(), 0);
+    // Renewal looks again when key 2 becomes servable: 12 h minus the skew after noon.
+    assert_eq!(
+        snap.next_validity_change(noon),
+        Some(Duration::from_secs(12 * 3600) - skew)
+    );
+    assert_eq!(snap.next_validity_change(day(2)), None);
     // Before every key: nothing to serve (renewal then generates a key valid now).
     assert!(snap.latest_at(day(0) - Duration::from_secs(3600)).is_none());
     assert_eq!(snap.newest_at(day(0) - Duration::from_secs(3600)), None);
