@@ -117,18 +117,27 @@ pub(crate) struct SealArgs {
     pub(crate) format: Option<FormatArg>,
     /// Write to FILE atomically instead of stdout; without FILE, to the output set in kseal.yaml
     /// (one per cluster with `clusters:`). With several certificates, a DIR/ acts as --out-dir.
+    /// Missing folders are created, a symbolic link is written through to its target, and the
+    /// files of one command are written all or none. With --only, an existing file is merged
+    /// into (as --merge-into), never replaced.
     #[arg(short = 'w', long = "write", value_name = "FILE", num_args = 0..=1)]
     pub(crate) write: Option<Option<PathBuf>>,
     /// Write one file per certificate (or kseal.yaml cluster) into DIR, named NAME.yaml.
     #[arg(long, value_name = "DIR", conflicts_with = "merge_into")]
     pub(crate) out_dir: Option<PathBuf>,
     /// Update only the given keys in an existing sealed file; every other line stays as it is.
+    /// The certificate must be the one the file is sealed to (its kseal.dev/key-fingerprint);
+    /// without --cert, the one kseal.yaml names for that output.
     #[arg(long, value_name = "FILE", conflicts_with = "write")]
     pub(crate) merge_into: Option<PathBuf>,
-    /// Seal only these keys of the input (comma-separated or repeated); with --merge-into the
-    /// other items of the file stay as they are.
+    /// Seal only these keys of the input (comma-separated or repeated); the other items of an
+    /// existing output file (--merge-into, or -w onto a file that exists) stay as they are.
     #[arg(long, value_delimiter = ',', value_name = "KEY")]
     pub(crate) only: Vec<String>,
+    /// When merging into a file sealed to another certificate (or to an unknown one): seal every
+    /// item again to this certificate. The input must hold every item of the file.
+    #[arg(long, conflicts_with = "only", requires = "merge_into")]
+    pub(crate) reseal_all: bool,
     /// How to read a .env file.
     #[arg(long, value_enum)]
     pub(crate) env_format: Option<EnvFormatArg>,
@@ -138,8 +147,9 @@ pub(crate) struct SealArgs {
     /// Treat an empty .env value as an error.
     #[arg(long)]
     pub(crate) deny_empty: bool,
-    /// Seal one value (from stdin or --from-file) and print only its base64, as kubeseal --raw.
-    #[arg(long)]
+    /// Seal one value (from stdin or --from-file) and print only its base64, as kubeseal --raw
+    /// (or write it to -w FILE).
+    #[arg(long, conflicts_with_all = ["merge_into", "out_dir", "only", "reseal_all"])]
     pub(crate) raw: bool,
     /// With --raw: read the value from FILE.
     #[arg(long, value_name = "FILE", requires = "raw")]
@@ -247,6 +257,8 @@ pub(crate) struct ControllerArgs {
         env = "SEALED_SECRETS_CONTROLLER_NAMESPACE"
     )]
     pub(crate) controller_namespace: String,
+    #[command(flatten)]
+    pub(crate) access: AccessArgs,
 }
 
 impl ControllerArgs {
@@ -254,6 +266,27 @@ impl ControllerArgs {
         crate::cluster::Controller {
             name: self.controller_name.clone(),
             namespace: self.controller_namespace.clone(),
+            access: self.access.access(),
+        }
+    }
+}
+
+/// Which cluster, as kubeseal's and kubectl's flags say.
+#[derive(Debug, Args)]
+pub(crate) struct AccessArgs {
+    /// The kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) context: Option<String>,
+}
+
+impl AccessArgs {
+    pub(crate) fn access(&self) -> crate::cluster::Access {
+        crate::cluster::Access {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
         }
     }
 }
@@ -321,7 +354,8 @@ Examples:
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// Files or directories to check; default: the outputs in kseal.yaml, else '.'.
+    /// Files or directories to check ('-' reads stdin, e.g. `kubectl kustomize DIR | kseal
+    /// verify -`); default: the outputs in kseal.yaml, else '.'.
     pub(crate) paths: Vec<PathBuf>,
     /// Certificate the files must be sealed with (repeatable; any one matches). Default: every
     /// cert named in kseal.yaml.
@@ -349,10 +383,17 @@ Checks the given files, or every file `git ls-files` lists, and fails (exit 5) o
     a Helm/Go template expression ({{ .Values.password | b64enc }}, also quoted) is rendered at
     deploy time and does not count; a value that mixes literal text with a template does.
     Empty values do not count. Helm templates that are not valid YAML are read line by line.
-  - a .env file: a file named .env, .env.* or *.env. Files ending in .example, .sample or
-    .template are allowed when every value is a placeholder (see below).
+  - an env file: .env, .envrc, .env.*, env.*, *.env and *.env.* (prod.env.bak), except code
+    and manifests (env.d.ts, app.env.yaml). Files ending in .example, .sample or .template are
+    allowed when every value is a placeholder (see below).
+  - a PEM private key (-----BEGIN … PRIVATE KEY----- with its body) in any file: tls.key,
+    id_rsa, server.key, a key inside YAML or JSON.
+  - a Kustomize secretGenerator with literals:, or with envs: (env:) or files: naming env
+    files or private keys.
   - a SealedSecret whose values are not well-formed ciphertext (the structural checks of
     `kseal verify`, without a certificate).
+  - a manifest (.yaml, .yml, .json) that is not UTF-8 text, or JSON that does not parse and
+    mentions a Secret: it cannot be checked.
 
 A value in an example file counts as a placeholder when it is empty, or when it does not look
 like a real credential and either contains one of example, fake, changeme, change-me, xxx,
@@ -380,7 +421,8 @@ Examples:
 
 #[derive(Debug, Args)]
 pub(crate) struct GuardArgs {
-    /// Files (or directories) to check; default: every file `git ls-files` lists.
+    /// Files (or directories) to check ('-' reads a manifest from stdin); default: every file
+    /// `git ls-files` lists.
     pub(crate) files: Vec<PathBuf>,
 }
 
@@ -474,7 +516,8 @@ Examples:
 
 #[derive(Debug, Args)]
 pub(crate) struct KeysArgs {
-    /// Sealed files or directories; default: the outputs named in kseal.yaml, else '.'.
+    /// Sealed files or directories ('-' reads stdin); default: the outputs named in kseal.yaml,
+    /// else '.'.
     pub(crate) paths: Vec<PathBuf>,
     /// Certificates to report on, referenced or not (repeatable).
     #[arg(long = "cert", value_name = "FILE", conflicts_with = "cluster")]
@@ -522,12 +565,15 @@ pub(crate) struct BackupArgs {
         env = "SEALED_SECRETS_CONTROLLER_NAMESPACE"
     )]
     pub(crate) controller_namespace: String,
+    #[command(flatten)]
+    pub(crate) access: AccessArgs,
 }
 
 /// Where the project config (kseal.yaml) comes from.
 #[derive(Debug, Args)]
 pub(crate) struct ConfigArgs {
-    /// Use this kseal.yaml instead of searching upwards from the current directory.
+    /// Use this kseal.yaml instead of searching upwards (from the input's folder, then the
+    /// current directory, up to the git repository's root).
     #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
     pub(crate) config: Option<PathBuf>,
     /// Ignore kseal.yaml.
@@ -539,6 +585,14 @@ impl ConfigArgs {
     /// The kseal.yaml these flags name or, without them, the nearest one upwards from the
     /// current directory; `None` with `--no-config` or when there is none.
     pub(crate) fn load(&self) -> crate::exit::Result<Option<crate::config::Config>> {
-        crate::config::Config::find(self.config.as_deref(), self.no_config)
+        self.load_for(None)
+    }
+
+    /// As [`ConfigArgs::load`], searching from `input`'s folder first.
+    pub(crate) fn load_for(
+        &self,
+        input: Option<&std::path::Path>,
+    ) -> crate::exit::Result<Option<crate::config::Config>> {
+        crate::config::Config::find(self.config.as_deref(), self.no_config, input)
     }
 }

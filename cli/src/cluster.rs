@@ -15,14 +15,32 @@ use rand_core::RngCore as _;
 
 use crate::exit::{Failure, Result};
 
-/// Where the controller is: its Service, as kubeseal's `--controller-name/-namespace` say.
+/// Where the controller is: its Service, as kubeseal's `--controller-name/-namespace` say, and
+/// how to reach its cluster.
 #[derive(Debug, Clone)]
 pub(crate) struct Controller {
     pub(crate) name: String,
     pub(crate) namespace: String,
+    pub(crate) access: Access,
+}
+
+/// Which cluster: `--kubeconfig` and `--context`, else the user's default configuration.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Access {
+    pub(crate) kubeconfig: Option<std::path::PathBuf>,
+    pub(crate) context: Option<String>,
 }
 
 impl Controller {
+    /// This controller in the cluster of `context` (kseal.yaml's `context:` for a file), unless
+    /// `--context` chose one.
+    pub(crate) fn in_context(mut self, context: Option<&str>) -> Self {
+        if self.access.context.is_none() {
+            self.access.context = context.map(str::to_owned);
+        }
+        self
+    }
+
     /// GETs `path` (e.g. `/v1/cert.pem`) once, through a fresh [`Session`].
     pub(crate) fn get(&self, path: &str) -> Result<Vec<u8>> {
         self.connect()?.get(path)
@@ -33,14 +51,17 @@ impl Controller {
         let namespace = &self.namespace;
         let runtime = runtime()?;
         runtime.block_on(async {
-            let client = connect_client().await?;
+            let (client, server) = connect_client(&self.access).await?;
             let api: kube::Api<Secret> = kube::Api::namespaced(client, namespace);
             let list = api
                 .list(&kube::api::ListParams::default().labels(selector))
                 .await
                 .map_err(|e| {
+                    if unreachable(&e) {
+                        return unreachable_server(&server, &e);
+                    }
                     Failure::runtime(format!(
-                        "cannot list Secrets in namespace {namespace} with label {selector}: {}",
+                        "cannot list Secrets in namespace {namespace} with label {selector} on {server}: {}",
                         short_kube_error(&e)
                     ))
                     .hint(format!(
@@ -54,16 +75,21 @@ impl Controller {
     /// Connects to the cluster and reads the controller's Service (its first port's name).
     pub(crate) fn connect(&self) -> Result<Session> {
         let runtime = runtime()?;
-        let client = runtime.block_on(connect_client())?;
+        let (client, server) = runtime.block_on(connect_client(&self.access))?;
         let port = runtime.block_on(async {
             let services: kube::Api<k8s_openapi::api::core::v1::Service> =
                 kube::Api::namespaced(client.clone(), &self.namespace);
             let service = services.get(&self.name).await.map_err(|e| {
-                Failure::runtime(format!(
-                    "cannot read Service {}/{}: {}",
+                let failure = Failure::runtime(format!(
+                    "cannot read Service {}/{} on {server}: {}",
                     self.namespace, self.name, short_kube_error(&e)
-                ))
-                .hint("is the controller installed? pass --controller-name/--controller-namespace if it is elsewhere")
+                ));
+                match &e {
+                    kube::Error::Api(s) if s.code == 404 => failure.hint("is the controller installed? pass --controller-name/--controller-namespace if it is elsewhere"),
+                    kube::Error::Api(s) if s.code == 401 || s.code == 403 => failure.hint(format!("your kubeconfig user needs `get` on services in namespace {}", self.namespace)),
+                    _ if unreachable(&e) => unreachable_server(&server, &e),
+                    _ => failure,
+                }
             })?;
             Ok::<_, Failure>(
                 service
@@ -80,6 +106,7 @@ impl Controller {
                 self.namespace, self.name
             ),
             controller: self.clone(),
+            server,
             runtime,
             client,
             retry: RetryPolicy::default(),
@@ -103,22 +130,119 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Failure::runtime(format!("cannot start the HTTP client: {e}")))
 }
 
-/// A kube client with the user's configuration, or an error that says how to give one.
-async fn connect_client() -> Result<kube::Client> {
+/// A kube client for `access` and the API server's address, or an error that names the
+/// kubeconfig, the context and the cause, and says how to give another.
+async fn connect_client(access: &Access) -> Result<(kube::Client, String)> {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    kube::Client::try_default().await.map_err(|e| {
-        Failure::runtime(format!("cannot connect to the cluster: {e}"))
-            .hint("set KUBECONFIG (or ~/.kube/config) to the cluster the controller runs in")
-    })
+    let options = KubeConfigOptions {
+        context: access.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let flags_hint =
+        "pass --kubeconfig FILE and/or --context NAME (`kubectl config get-contexts` lists them)";
+    let config = match &access.kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path).map_err(|e| {
+                Failure::runtime(format!(
+                    "cannot read kubeconfig {}: {}",
+                    path.display(),
+                    error_chain(&e)
+                ))
+            })?;
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| {
+                    Failure::runtime(format!("kubeconfig {}: {}", path.display(), error_chain(&e)))
+                        .hint(flags_hint)
+                })?
+        }
+        None if access.context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| Failure::runtime(format!("kubeconfig: {}", error_chain(&e))).hint(flags_hint))?,
+        None => kube::Config::infer().await.map_err(|e| {
+            Failure::runtime(format!("no cluster configured: {}", no_config_reason(&e))).hint(
+                "set KUBECONFIG (or ~/.kube/config) to the cluster the controller runs in, or pass --kubeconfig FILE",
+            )
+        })?,
+    };
+    let server = config.cluster_url.to_string();
+    let server = server.trim_end_matches('/').to_owned();
+    let client = kube::Client::try_from(config).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot set up a client for the API server {server}: {}",
+            error_chain(&e)
+        ))
+    })?;
+    Ok((client, server))
 }
 
-/// The kube error without the Status object's noise: its message, else the error text.
+/// Whether the request never got an answer: no connection, TLS or transport failure.
+fn unreachable(e: &kube::Error) -> bool {
+    matches!(
+        e,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::RustlsTls(_)
+    )
+}
+
+/// An API server that did not answer (refused, unknown host, TLS, timeout): its address and the
+/// cause, and a hint about the cluster rather than the controller.
+fn unreachable_server(server: &str, e: &kube::Error) -> Failure {
+    Failure::runtime(format!(
+        "cannot reach the API server {server}: {}",
+        error_chain(e)
+    ))
+    .hint("is the cluster running, and is it the one you meant? pass --context NAME or --kubeconfig FILE to choose another")
+}
+
+/// Why no configuration was found, in the user's terms when it is a missing file.
+fn no_config_reason(e: &kube::config::InferConfigError) -> String {
+    match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(value) => {
+            let missing: Vec<String> = std::env::split_paths(&value)
+                .filter(|p| !p.exists())
+                .map(|p| p.display().to_string())
+                .collect();
+            if missing.is_empty() {
+                error_chain(e)
+            } else {
+                format!("KUBECONFIG names {}, which does not exist", missing.join(", "))
+            }
+        }
+        None if !configured() => {
+            "KUBECONFIG is not set, ~/.kube/config does not exist and this is not a pod in a cluster"
+                .to_owned()
+        }
+        None => error_chain(e),
+    }
+}
+
+/// An error and its causes, `outer: inner: innermost`, each said once.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let mut text = err.to_string();
+        // "… (os error 111)" says nothing more than the text before it.
+        while let Some(i) = text.find(" (os error ") {
+            let end = text[i..].find(')').map_or(text.len(), |j| i + j + 1);
+            text.replace_range(i..end, "");
+        }
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// The kube error without the Status object's noise: its message, else the error and its causes.
 fn short_kube_error(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) if !status.message.is_empty() => {
             format!("{} ({})", status.message, status.code)
         }
-        other => other.to_string(),
+        other => error_chain(other),
     }
 }
 
@@ -180,6 +304,8 @@ pub(crate) struct Reply {
 /// One connection to the cluster for the whole command.
 pub(crate) struct Session {
     controller: Controller,
+    /// The API server's address, for messages.
+    server: String,
     /// `/api/v1/namespaces/NS/services/http:NAME:PORT/proxy`.
     proxy: String,
     runtime: tokio::runtime::Runtime,
@@ -269,11 +395,15 @@ impl Session {
                     .body(kube::client::Body::from(body.unwrap_or_default().to_vec()))
                     .map_err(|e| Failure::runtime(format!("cannot build request: {e}")))?;
                 let response = self.client.send(request).await.map_err(|e| {
-                    Failure::runtime(format!(
-                        "{method} {path} on {}: {}",
-                        self.service(),
-                        short_kube_error(&e)
-                    ))
+                    if unreachable(&e) {
+                        unreachable_server(&self.server, &e)
+                    } else {
+                        Failure::runtime(format!(
+                            "{method} {path} on {}: {}",
+                            self.service(),
+                            short_kube_error(&e)
+                        ))
+                    }
                 })?;
                 let status = response.status().as_u16();
                 let retry_after = parse_retry_after(response.headers().get(http::header::RETRY_AFTER));

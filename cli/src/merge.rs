@@ -20,6 +20,8 @@ use crate::{
 pub(crate) struct SealedFile {
     text: String,
     json: bool,
+    /// Index of the SealedSecret among the stream's segments.
+    segment: usize,
 }
 
 /// What a sealed file says about the object whose items are merged: the values that define the
@@ -29,6 +31,9 @@ pub(crate) struct Identity {
     pub(crate) name: Option<String>,
     pub(crate) namespace: Option<String>,
     pub(crate) annotations: std::collections::BTreeMap<String, String>,
+    /// The `spec.encryptedData` items in the file: names and sealed values (`None` for a value
+    /// that is not a string).
+    pub(crate) items: Vec<(String, Option<String>)>,
 }
 
 impl SealedFile {
@@ -39,24 +44,27 @@ impl SealedFile {
             return Err(error);
         }
         let json = stream.format == Format::Json;
-        let docs: Vec<&Value> = stream
+        let docs: Vec<(usize, &Value)> = stream
             .segments
             .iter()
-            .filter_map(|s| s.value.as_ref().ok()?.as_ref())
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.value.as_ref().ok()?.as_ref()?)))
             .collect();
-        let sealed: Vec<&Value> = docs
+        let sealed = docs
             .iter()
-            .copied()
-            .filter(|d| d["kind"] == "SealedSecret")
-            .collect();
-        if sealed.len() != 1 || docs.len() != 1 {
+            .filter(|(_, d)| d["kind"] == "SealedSecret")
+            .count();
+        let [(segment, doc)] = docs[..] else {
             return Err(format!(
-                "holds {} documents ({} SealedSecrets); merging needs a file with exactly one SealedSecret",
+                "holds {} documents ({sealed} SealedSecrets); merging needs a file with exactly one SealedSecret",
                 docs.len(),
-                sealed.len()
             ));
+        };
+        if sealed != 1 {
+            return Err(
+                "holds no SealedSecret; merging needs a file with exactly one SealedSecret".into(),
+            );
         }
-        let doc = sealed[0];
         let meta = &doc["metadata"];
         let annotations = meta["annotations"]
             .as_object()
@@ -66,36 +74,45 @@ impl SealedFile {
                     .collect()
             })
             .unwrap_or_default();
+        let items = doc["spec"]["encryptedData"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let identity = Identity {
             name: meta["name"].as_str().map(str::to_owned),
             namespace: meta["namespace"].as_str().map(str::to_owned),
             annotations,
+            items,
         };
-        Ok((Self { text, json }, identity))
+        Ok((
+            Self {
+                text,
+                json,
+                segment,
+            },
+            identity,
+        ))
     }
 
-    /// Returns the text with `updates` applied: existing items replaced where they stand, new
-    /// items appended after the last one.
-    pub(crate) fn merge(&self, updates: &[(String, String)]) -> Result<String, String> {
-        let merged = if self.json {
-            self.merge_json(updates)?
-        } else {
-            self.merge_yaml(updates)?
+    /// Returns the text with `updates` applied (existing items replaced where they stand, new
+    /// items appended after the last one) and the outer `annotations` set.
+    pub(crate) fn merge(
+        &self,
+        updates: &[(String, String)],
+        annotations: &[(String, String)],
+    ) -> Result<String, String> {
+        let edit = DocEdit {
+            segment: self.segment,
+            items: updates.to_vec(),
+            annotations: annotations.to_vec(),
         };
+        let merged = edit_stream(&self.text, &Stream::parse(&self.text), &[edit])?;
         verify(&merged, self.json, updates)?;
         Ok(merged)
-    }
-
-    fn merge_json(&self, updates: &[(String, String)]) -> Result<String, String> {
-        let mut out = edit_json_document(&self.text, updates, &[])?;
-        out.push('\n');
-        Ok(out)
-    }
-
-    fn merge_yaml(&self, updates: &[(String, String)]) -> Result<String, String> {
-        let mut lines: Vec<String> = self.text.split_inclusive('\n').map(str::to_owned).collect();
-        set_items(&mut lines, eol_of(&self.text), updates)?;
-        Ok(lines.concat())
     }
 }
 
@@ -560,7 +577,10 @@ mod tests {
         let (file, id) = SealedFile::parse(FILE.into()).unwrap();
         assert_eq!(id.name.as_deref(), Some("app-env"));
         let out = file
-            .merge(&[("B".into(), "AgNEW=".into()), ("C".into(), "AgC=".into())])
+            .merge(
+                &[("B".into(), "AgNEW=".into()), ("C".into(), "AgC=".into())],
+                &[],
+            )
             .unwrap();
         let old: Vec<&str> = FILE.lines().collect();
         let new: Vec<&str> = out.lines().collect();
@@ -580,11 +600,11 @@ mod tests {
             "  encryptedData: {}\n",
         );
         let (file, _) = SealedFile::parse(text).unwrap();
-        let out = file.merge(&[("K".into(), "AgK=".into())]).unwrap();
+        let out = file.merge(&[("K".into(), "AgK=".into())], &[]).unwrap();
         assert!(out.contains("  encryptedData:\n    K: AgK=\n  template:"));
         let quoted = FILE.replace("    A: AgAAA=", "    \"A\": AgAAA=");
         let (file, _) = SealedFile::parse(quoted).unwrap();
-        let out = file.merge(&[("A".into(), "AgZ=".into())]).unwrap();
+        let out = file.merge(&[("A".into(), "AgZ=".into())], &[]).unwrap();
         assert!(out.contains("    A: AgZ=\n    B: AgBBB="));
     }
 

@@ -31,13 +31,18 @@ pub(crate) enum Walk {
     AllFiles,
 }
 
-/// Expands `paths`: a file is taken whatever its name; a directory is walked recursively,
+/// Expands `paths`: `-` (stdin) and a file are taken whatever their name; a directory is walked
+/// recursively,
 /// skipping `.git` and, for [`Walk::Manifests`], hidden entries. The result is sorted within
 /// each directory and has no duplicates. Symbolic links to directories are not followed (no
 /// loops).
 pub(crate) fn collect_files(paths: &[PathBuf], walk: Walk) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
+        if path == Path::new("-") {
+            out.push(path.clone());
+            continue;
+        }
         let meta = fs::metadata(path).map_err(|e| {
             Failure::runtime(format!(
                 "cannot read {}: {}",

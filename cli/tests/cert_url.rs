@@ -77,3 +77,32 @@ fn fetches_the_certificate_from_a_url() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cert_write_creates_missing_folders() {
+    let pem = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test.pem"))
+        .unwrap();
+    let base = serve(vec![(200, pem.clone())]);
+    let dir = std::env::temp_dir().join(format!("kseal-cert-w-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kseal"))
+        .args([
+            "cert",
+            "--cert-url",
+            &format!("{base}/v1/cert.pem"),
+            "-w",
+            "certs/prod/cert.pem",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let written = std::fs::read(dir.join("certs/prod/cert.pem"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(written.unwrap(), pem);
+}

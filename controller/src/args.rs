@@ -258,8 +258,9 @@ pub struct Flags {
     pub failed_requeue_period: Duration,
 
     /// Follow Deployments, StatefulSets and DaemonSets annotated with
-    /// `kseal.dev/restart-on-secret-change` (see the README).
-    #[arg(long, env = "SEALED_SECRETS_RESTART_ON_CHANGE", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    /// `kseal.dev/restart-on-secret-change` (see the README). Off by default: it needs `patch`
+    /// on workloads, which the default RBAC does not grant.
+    #[arg(long, env = "SEALED_SECRETS_RESTART_ON_CHANGE", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub restart_on_change: bool,
 
     /// `NAMESPACE/NAME`: the leader keeps an Opaque Secret there holding every active key (data

@@ -25,8 +25,7 @@ use k8s_openapi::{
 };
 use kseal_core::{Fingerprint, KeySet, SecretBytes, sealed};
 use kseal_crds::{
-    EncryptedValue, MANAGED_ANNOTATION, PATCH_ANNOTATION, SKIP_SET_OWNER_REFERENCES_ANNOTATION,
-    SealedSecret, annotation_is_true,
+    EncryptedValue, MANAGED_ANNOTATION, PATCH_ANNOTATION, SealedSecret, annotation_is_true,
 };
 
 use crate::{
@@ -309,34 +308,72 @@ pub fn is_controlled_by(secret: &ObjectMeta, uid: &str) -> bool {
         .any(|r| r.uid == uid && r.controller == Some(true))
 }
 
+/// kseal's annotation on a Secret it wrote **without** ownerReferences
+/// (`skip-set-owner-references`): the UID of the SealedSecret that wrote it. Without an owner
+/// reference, this is what lets that SealedSecret, and no other, update the Secret later. It is
+/// kseal's own key: a template cannot set it (it is overwritten or removed), and Bitnami ignores
+/// it, so a rollback is unaffected.
+pub const SEALED_SECRET_UID_ANNOTATION: &str = "kseal.dev/sealed-secret-uid";
+
+/// The desired Secret with [`SEALED_SECRET_UID_ANNOTATION`] set to `uid` when it carries no
+/// ownerReferences, and removed otherwise (the owner reference already binds it).
+fn bind_to_uid(mut desired: Secret, uid: &str) -> Secret {
+    let ownerless = desired
+        .metadata
+        .owner_references
+        .as_ref()
+        .is_none_or(Vec::is_empty);
+    let mut annotations = desired.metadata.annotations.take().unwrap_or_default();
+    if ownerless && !uid.is_empty() {
+        annotations.insert(SEALED_SECRET_UID_ANNOTATION.into(), uid.into());
+    } else {
+        annotations.remove(SEALED_SECRET_UID_ANNOTATION);
+    }
+    desired.metadata.annotations = (!annotations.is_empty()).then_some(annotations);
+    desired
+}
+
+/// Whether `secret` has no ownerReferences and kseal recorded this SealedSecret UID on it: the
+/// Secret this SealedSecret wrote with `skip-set-owner-references`.
+pub fn is_bound_to(secret: &ObjectMeta, uid: &str) -> bool {
+    !uid.is_empty()
+        && secret.owner_references.as_ref().is_none_or(Vec::is_empty)
+        && secret
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SEALED_SECRET_UID_ANNOTATION))
+            .is_some_and(|v| v == uid)
+}
+
 /// Decides what to write, given the desired Secret from [`unseal`] and the Secret that exists.
+///
+/// An existing Secret is adopted only by Bitnami's documented rules (`managed`, `patch`, or an
+/// owner reference to this SealedSecret's UID), or when kseal recorded this SealedSecret's UID on
+/// it ([`SEALED_SECRET_UID_ANNOTATION`]). The `skip-set-owner-references` annotation alone never
+/// makes a Secret ours: any SealedSecret of that name could otherwise take it over.
 ///
 /// | existing | result |
 /// |---|---|
-/// | none | create |
-/// | controlled by this SealedSecret, or annotated `managed` | data, type, labels, annotations and ownerReferences replaced wholesale |
-/// | annotated `patch` | keys, labels and annotations merged in; ownerReferences replaced only if also `managed` |
-/// | without ownerReferences but carrying `skip-set-owner-references: "true"` while the SealedSecret asks for it too | treated as controlled: it is the Secret this SealedSecret produced without an owner |
-/// | anything else | refused ([`Plan::Unmanaged`]) |
+/// | none | create (ownerless: with [`SEALED_SECRET_UID_ANNOTATION`]) |
+/// | controlled by this SealedSecret (ownerReference with its UID, `controller: true`) | data, type, labels, annotations and ownerReferences replaced wholesale |
+/// | no ownerReferences, [`SEALED_SECRET_UID_ANNOTATION`] = this SealedSecret's UID | replaced wholesale |
+/// | annotated `managed` | replaced wholesale (taken over) |
+/// | annotated `patch` | keys, labels and annotations merged in; ownerReferences (and the UID annotation) replaced only if also `managed` |
+/// | anything else, including ownerless with `skip-set-owner-references` but no (or another) recorded UID, or controlled by another UID | refused ([`Plan::Unmanaged`]) |
 ///
 /// `immutable` is only set on create. Nothing is written when the result equals what exists.
 pub fn plan(ss: &SealedSecret, desired: Secret, existing: Option<&Secret>) -> Plan {
+    let uid = ss.metadata.uid.as_deref().unwrap_or_default();
+    let desired = bind_to_uid(desired, uid);
     let Some(current) = existing else {
         return Plan::Create(desired);
     };
-    let uid = ss.metadata.uid.as_deref().unwrap_or_default();
     let cur_annotations = current.metadata.annotations.as_ref();
     let controlled = is_controlled_by(&current.metadata, uid);
     let managed = annotation_is_true(cur_annotations, MANAGED_ANNOTATION);
     let patch = annotation_is_true(cur_annotations, PATCH_ANNOTATION);
-    let ownerless_ours = ss.skips_owner_references()
-        && current
-            .metadata
-            .owner_references
-            .as_ref()
-            .is_none_or(Vec::is_empty)
-        && annotation_is_true(cur_annotations, SKIP_SET_OWNER_REFERENCES_ANNOTATION);
-    if !(controlled || managed || patch || ownerless_ours) {
+    let bound = is_bound_to(&current.metadata, uid);
+    if !(controlled || managed || patch || bound) {
         return Plan::Unmanaged;
     }
 
@@ -346,10 +383,14 @@ pub fn plan(ss: &SealedSecret, desired: Secret, existing: Option<&Secret>) -> Pl
         data.extend(desired.data.unwrap_or_default());
         next.data = Some(data);
         next.metadata.labels = merge_maps(current.metadata.labels.clone(), desired.metadata.labels);
-        next.metadata.annotations = merge_maps(
-            current.metadata.annotations.clone(),
-            desired.metadata.annotations,
-        );
+        let mut annotations = desired.metadata.annotations;
+        if !managed {
+            // Merging into someone else's Secret does not make it ours.
+            if let Some(a) = annotations.as_mut() {
+                a.remove(SEALED_SECRET_UID_ANNOTATION);
+            }
+        }
+        next.metadata.annotations = merge_maps(current.metadata.annotations.clone(), annotations);
         if managed {
             next.metadata.owner_references = desired.metadata.owner_references;
         }
@@ -402,3 +443,6 @@ pub fn data_keys(secret: &Secret) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod ownership_tests;

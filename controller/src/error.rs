@@ -107,6 +107,10 @@ pub enum ReconcileError {
     /// The Secret is immutable and differs.
     #[error("{0}")]
     Immutable(String),
+    /// The Secret asked for is one the controller trusts (a key Secret, the key backup):
+    /// [`crate::protected`]. The text names the Secret and the rule.
+    #[error("{0}")]
+    Protected(String),
     /// Writing the status failed.
     #[error("cannot update status: {0}")]
     Status(#[source] kube::Error),
@@ -134,7 +138,7 @@ impl ReconcileError {
             Self::Unseal(_) | Self::Task(_) => "unseal",
             Self::Fetch(_) => "fetch",
             Self::Update(_) | Self::Immutable(_) => "update",
-            Self::Unmanaged(_) => "unmanaged",
+            Self::Unmanaged(_) | Self::Protected(_) => "unmanaged",
             Self::Status(_) => "status",
         }
     }

@@ -22,6 +22,9 @@ pub const ERR_UNSEAL_FAILED: &str = "ErrUnsealFailed";
 pub const ERR_UPDATE_FAILED: &str = "ErrUpdateFailed";
 /// kseal: a key Secret does not parse and is skipped.
 pub const ERR_INVALID_KEY: &str = "ErrInvalidKeySecret";
+/// kseal: a key Secret's certificate is not valid yet (NotBefore in the future); the key
+/// decrypts but is not served as the newest until then.
+pub const KEY_NOT_YET_VALID: &str = "KeyNotYetValid";
 /// kseal: a workload's pod template was re-annotated because a followed Secret changed.
 pub const RESTARTED: &str = "SecretChanged";
 

@@ -67,3 +67,14 @@ pub(crate) fn seal_into(ss: &mut SealedSecret, scope: &Scope, items: &[(&str, &[
         );
     }
 }
+
+/// Seals `inner` (a JSON Secret) to key `key` into the legacy v1 `spec.data` blob of `ss`.
+pub(crate) fn seal_v1(ss: &mut SealedSecret, inner: &serde_json::Value, key: usize) {
+    let scope = ss.scope().unwrap();
+    ss.spec.data = Some(kseal_core::seal_base64_with_rng(
+        &cert(key),
+        &scope,
+        inner.to_string().as_bytes(),
+        &mut rng(),
+    ));
+}

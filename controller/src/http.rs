@@ -190,17 +190,18 @@ struct CertInfo {
 /// tell which keys are still in use and which could be retired.
 async fn certs(State(state): State<ApiState>) -> Response {
     let snapshot = state.keys.snapshot();
+    // Not simply the first: a key not valid yet may be first by date but is never served.
+    let served = snapshot.latest().map(|c| c.fingerprint().clone());
     let certificates: Vec<CertInfo> = snapshot
         .certificates
         .iter()
-        .enumerate()
-        .map(|(i, c)| CertInfo {
+        .map(|c| CertInfo {
             fingerprint: c.certificate.fingerprint().to_string(),
             secret_name: c.secret_name.clone(),
             created: c.created.map(kseal_core::keys::rfc3339),
             not_before: kseal_core::keys::rfc3339(c.certificate.not_before()),
             not_after: kseal_core::keys::rfc3339(c.certificate.not_after()),
-            latest: i == 0,
+            latest: served.as_ref() == Some(c.certificate.fingerprint()),
             pem: c.certificate.to_pem(),
         })
         .collect();

@@ -174,15 +174,25 @@ pub fn parse_cutoff(text: &str) -> Result<Option<SystemTime>, String> {
         .map_err(|e| format!("--key-cutoff-time {text:?} is not RFC1123Z (date -R): {e}"))
 }
 
+/// How far in the future a certificate's `NotBefore` may lie and still count as valid: clock
+/// skew between replicas and nodes, and the one-second steps of keys generated in a burst.
+pub const NOT_BEFORE_SKEW: Duration = Duration::from_secs(60);
+
+/// Whether `certificate` may be served as the newest (sealing) certificate at `now`: its
+/// `NotBefore` is not in the future beyond [`NOT_BEFORE_SKEW`]. A key that is not valid yet
+/// still decrypts, but nothing new is sealed to it until then, so a key Secret with a date set
+/// far ahead (by mistake, or planted) cannot take over `/v1/cert.pem`.
+pub fn servable(certificate: &Certificate, now: SystemTime) -> bool {
+    certificate.not_before() <= now + NOT_BEFORE_SKEW
+}
+
 /// One consistent view of the keys: try order, certificates, the latest certificate.
 #[derive(Debug, Default)]
 pub struct KeySnapshot {
-    /// Private keys in try order, newest first.
+    /// Private keys in try order, newest first (keys not valid yet included: they decrypt).
     pub keys: KeySet,
     /// Certificates in the same order, with the Secret each came from.
     pub certificates: Vec<ActiveCert>,
-    /// Ordering time of the newest key.
-    pub newest: Option<SystemTime>,
     /// Bumped on every change, so waiters can tell snapshots apart.
     pub generation: u64,
 }
@@ -196,12 +206,50 @@ pub struct ActiveCert {
     pub created: Option<SystemTime>,
     /// The first certificate of the Secret's `tls.crt`.
     pub certificate: Certificate,
+    /// The time that orders this key under `--key-order-priority`.
+    pub order_time: SystemTime,
 }
 
 impl KeySnapshot {
-    /// The certificate new SealedSecrets should be sealed to (`/v1/cert.pem`).
+    /// The certificate new SealedSecrets should be sealed to (`/v1/cert.pem`, `/v1/rotate`):
+    /// the newest that is [`servable`] now.
     pub fn latest(&self) -> Option<&Certificate> {
-        self.certificates.first().map(|c| &c.certificate)
+        self.latest_at(SystemTime::now())
+    }
+
+    /// The newest key [`servable`] at `now`.
+    pub fn latest_at(&self, now: SystemTime) -> Option<&Certificate> {
+        self.newest_servable(now).map(|c| &c.certificate)
+    }
+
+    /// Ordering time of the newest key [`servable`] at `now` (what renewal counts from).
+    pub fn newest_at(&self, now: SystemTime) -> Option<SystemTime> {
+        self.newest_servable(now).map(|c| c.order_time)
+    }
+
+    /// Keys whose certificate is not valid yet at `now`: they decrypt but are not served.
+    pub fn not_yet_valid(&self, now: SystemTime) -> impl Iterator<Item = &ActiveCert> {
+        self.certificates
+            .iter()
+            .filter(move |c| !servable(&c.certificate, now))
+    }
+
+    /// How long until the first key that is not valid yet at `now` becomes [`servable`] (and
+    /// maybe the newest): when renewal must look again.
+    pub fn next_validity_change(&self, now: SystemTime) -> Option<Duration> {
+        self.not_yet_valid(now)
+            .filter_map(|c| {
+                (c.certificate.not_before() - NOT_BEFORE_SKEW)
+                    .duration_since(now)
+                    .ok()
+            })
+            .min()
+    }
+
+    fn newest_servable(&self, now: SystemTime) -> Option<&ActiveCert> {
+        self.certificates
+            .iter()
+            .find(|c| servable(&c.certificate, now))
     }
 }
 
@@ -260,6 +308,14 @@ impl KeyRegistry {
     /// A receiver that sees the snapshot generation change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// The `NotBefore` of the key loaded from Secret `name`, if one is.
+    pub fn not_before(&self, name: &str) -> Option<SystemTime> {
+        self.read()
+            .entries
+            .get(name)
+            .map(|e| e.certificate.not_before())
     }
 
     /// Key Secrets that were skipped, with the reason.
@@ -351,6 +407,7 @@ impl KeyRegistry {
                     secret_name: entry.secret_name.clone(),
                     created: entry.created,
                     certificate: entry.certificate.clone(),
+                    order_time: entry.order_time(self.priority),
                 });
             }
         }
@@ -358,7 +415,6 @@ impl KeyRegistry {
         inner.snapshot = Arc::new(KeySnapshot {
             keys,
             certificates,
-            newest: ordered.first().map(|e| e.order_time(self.priority)),
             generation,
         });
         drop(inner);

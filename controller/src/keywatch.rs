@@ -27,8 +27,8 @@ use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
 use crate::{
-    events::{ERR_INVALID_KEY, EventType, Recorder},
-    keys::{KeyChange, KeyRegistry, Renewal, key_secret, renewal},
+    events::{ERR_INVALID_KEY, EventType, KEY_NOT_YET_VALID, Recorder},
+    keys::{KeyChange, KeyRegistry, NOT_BEFORE_SKEW, Renewal, key_secret, renewal},
     metrics::Metrics,
 };
 
@@ -134,6 +134,9 @@ pub async fn watch_keys(
             }
         }
         let snapshot = registry.snapshot();
+        metrics
+            .keys_not_yet_valid
+            .set(snapshot.not_yet_valid(SystemTime::now()).count() as i64);
         metrics.keys.set(snapshot.keys.len() as i64);
         metrics
             .invalid_key_secrets
@@ -144,7 +147,29 @@ pub async fn watch_keys(
 async fn report(registry: &KeyRegistry, secret: &Secret, rebuild: bool, recorder: &Recorder) {
     let name = secret.metadata.name.clone().unwrap_or_default();
     match registry.apply(secret, rebuild) {
-        KeyChange::Loaded(fp) => info!(secret = %name, fingerprint = %fp, "key loaded"),
+        KeyChange::Loaded(fp) => {
+            info!(secret = %name, fingerprint = %fp, "key loaded");
+            let now = SystemTime::now();
+            if let Some(not_before) = registry
+                .not_before(&name)
+                .filter(|t| *t > now + NOT_BEFORE_SKEW)
+            {
+                // Public facts only: the Secret, the fingerprint and the date.
+                let not_before = kseal_core::keys::rfc3339(not_before);
+                warn!(secret = %name, fingerprint = %fp, %not_before,
+                    "key Secret's certificate is not valid yet (NotBefore in the future): it decrypts, but is not served as the newest key before then");
+                recorder
+                    .publish(
+                        secret,
+                        EventType::Warning,
+                        KEY_NOT_YET_VALID,
+                        &format!(
+                            "certificate not valid before {not_before}: the key decrypts, but is not served as the newest key before then"
+                        ),
+                    )
+                    .await;
+            }
+        }
         KeyChange::Removed => info!(secret = %name, "key Secret no longer active; key removed"),
         KeyChange::Unchanged => {}
         KeyChange::Invalid(e) => {
@@ -181,12 +206,19 @@ pub async fn maintain_keys(
     let mut cutoff = config.cutoff;
     loop {
         let snapshot = registry.snapshot();
-        let plan = renewal(
-            snapshot.newest,
-            config.renew_period,
-            cutoff,
-            SystemTime::now(),
-        );
+        // Counted from the newest key that is valid now: a key dated ahead must neither
+        // postpone renewal nor push new keys' NotBefore into the future with it.
+        let now = SystemTime::now();
+        let newest = snapshot.newest_at(now);
+        let plan = renewal(newest, config.renew_period, cutoff, now);
+        // A key dated ahead becomes servable, maybe the newest, at its date: decide again then.
+        let dated_ahead = snapshot.next_validity_change(now);
+        let until_dated = async move {
+            match dated_ahead {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
+            }
+        };
         // The cutoff is a startup rule (Bitnami evaluates it once).
         cutoff = None;
         let generate = match plan {
@@ -197,19 +229,21 @@ pub async fn maintain_keys(
                     () = tokio::time::sleep(wait) => true,
                     () = sigusr1.notified() => { info!("SIGUSR1: generating a new key"); true }
                     _ = changes.changed() => false,
+                    () = until_dated => false,
                     _ = leader.changed() => if *leader.borrow() { false } else { return },
                 }
             }
             Renewal::Never => tokio::select! {
                 () = sigusr1.notified() => { info!("SIGUSR1: generating a new key"); true }
                 _ = changes.changed() => false,
+                () = until_dated => false,
                 _ = leader.changed() => if *leader.borrow() { false } else { return },
             },
         };
         if !generate {
             continue;
         }
-        match generate_key(&api, &config, snapshot.newest).await {
+        match generate_key(&api, &config, newest).await {
             Ok(fingerprint) => {
                 // Wait until the watch has loaded it, so the next decision sees it.
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

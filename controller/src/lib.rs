@@ -21,6 +21,7 @@ pub mod http;
 pub mod keywatch;
 pub mod leader;
 pub mod metrics;
+pub mod protected;
 pub mod reconcile;
 pub mod restart;
 pub mod server;

@@ -17,6 +17,7 @@ use kseal_controller::{
     keywatch::{self, KeyGenConfig},
     leader::{self, LeaderConfig},
     metrics::Metrics,
+    protected::TrustedSecrets,
     reconcile::{self, Context, ReconcileOptions},
     restart::{self, RestartNotifier},
     server::{self, ConnectionLimits},
@@ -245,6 +246,11 @@ async fn main() -> anyhow::Result<()> {
             old_gc: flags.old_gc_behavior,
             label_selector: flags.label_selector.clone(),
             workers: flags.workers,
+            trusted: TrustedSecrets {
+                namespace: namespace.clone(),
+                key_prefix: flags.key_prefix.clone(),
+                backup: backup_config.secret.clone(),
+            },
         },
         restarts,
     ));

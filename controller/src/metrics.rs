@@ -41,6 +41,9 @@ pub struct Metrics {
     /// kseal: `sealed_secrets_controller_invalid_key_secrets`: key Secrets skipped because
     /// they do not parse.
     pub invalid_key_secrets: Gauge,
+    /// kseal: `sealed_secrets_controller_keys_not_yet_valid`: loaded keys whose certificate's
+    /// NotBefore lies in the future (as of the last key change); they decrypt but are not served.
+    pub keys_not_yet_valid: Gauge,
     /// kseal: `sealed_secrets_controller_leader`: 1 on the replica that holds the Lease.
     pub leader: Gauge,
     /// kseal: `sealed_secrets_controller_rsa_operations_total`: private-key operations spent
@@ -87,6 +90,7 @@ impl Metrics {
             http_connections_rejected: Family::default(),
             keys: Gauge::default(),
             invalid_key_secrets: Gauge::default(),
+            keys_not_yet_valid: Gauge::default(),
             leader: Gauge::default(),
             rsa_operations: Counter::default(),
             secret_writes: Family::default(),
@@ -130,6 +134,11 @@ impl Metrics {
             "invalid_key_secrets",
             "Number of key Secrets skipped because they do not parse",
             m.invalid_key_secrets.clone(),
+        );
+        registry.register(
+            "keys_not_yet_valid",
+            "Number of loaded keys whose certificate is not valid yet (never served as newest)",
+            m.keys_not_yet_valid.clone(),
         );
         registry.register(
             "leader",

@@ -49,6 +49,7 @@ use crate::{
     },
     keys::KeyRegistry,
     metrics::Metrics,
+    protected::TrustedSecrets,
     restart::RestartNotifier,
 };
 
@@ -71,6 +72,8 @@ pub struct ReconcileOptions {
     pub label_selector: String,
     /// `--workers`.
     pub workers: u16,
+    /// The Secrets the controller trusts and never writes for a SealedSecret.
+    pub trusted: TrustedSecrets,
 }
 
 /// What one successful reconcile verified, to skip the RSA work when a trigger (our own Secret
@@ -196,8 +199,8 @@ pub enum Lookup {
 
 /// An index of the Secrets that belong (or may belong) to SealedSecrets, fed by the
 /// metadata-only Secret watch that also triggers reconciles. It holds names and
-/// resourceVersions only, and only for Secrets with a SealedSecret owner or a
-/// `sealedsecrets.bitnami.com/` annotation, so unrelated Secrets cost no memory. It saves the
+/// resourceVersions only, and only for Secrets with a SealedSecret owner, a
+/// `sealedsecrets.bitnami.com/` annotation or kseal's recorded SealedSecret UID, so unrelated Secrets cost no memory. It saves the
 /// Secret GET of a reconcile that changes nothing (our own write echoing back) and the GET that
 /// would 404 for a new SealedSecret; it is a hint only: a create that finds the Secret falls
 /// back to a GET.
@@ -235,11 +238,10 @@ impl SecretIndex {
             .iter()
             .flatten()
             .any(|o| o.kind == "SealedSecret")
-            || meta
-                .annotations
-                .iter()
-                .flatten()
-                .any(|(k, _)| k.starts_with("sealedsecrets.bitnami.com/"))
+            || meta.annotations.iter().flatten().any(|(k, _)| {
+                k.starts_with("sealedsecrets.bitnami.com/")
+                    || k == decide::SEALED_SECRET_UID_ANNOTATION
+            })
     }
 
     fn key(meta: &ObjectMeta) -> (String, String) {
@@ -484,6 +486,9 @@ async fn apply(
     let mut existing = existing;
     let mut retried = false;
     let (written, rv) = loop {
+        if let Some(why) = ctx.options.trusted.refusal(&desired, existing.as_ref()) {
+            return Err(ReconcileError::Protected(why));
+        }
         let plan = decide::plan(ss, desired.clone(), existing.as_ref());
         break match plan {
             Plan::Create(secret) => {
@@ -689,7 +694,10 @@ async fn finish(
             if changed || old_condition.is_none() {
                 publish(ctx, ss, EventType::Warning, reason, text);
             }
-            if matches!(e, ReconcileError::Immutable(_)) {
+            if matches!(
+                e,
+                ReconcileError::Immutable(_) | ReconcileError::Protected(_)
+            ) {
                 // Retrying cannot help; a spec change or a deleted Secret triggers again.
                 lock(&ctx.failures).remove(&oref);
                 return Ok(Action::await_change());

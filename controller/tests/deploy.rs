@@ -81,6 +81,12 @@ fn tools() -> Option<PathBuf> {
     Some(PathBuf::from(dir.lines().last().unwrap().trim()))
 }
 
+/// helm, kubectl and the chart directory, or `None` as [`tools`] says.
+fn chart_tools() -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let bin = tools()?;
+    Some((bin.join("helm"), bin.join("kubectl"), chart()))
+}
+
 /// Runs `tool args…` with `stdin`; (success, stdout, stderr).
 fn try_run(tool: &Path, args: &[&str], stdin: &[u8], dir: Option<&Path>) -> (bool, String, String) {
     let mut cmd = Command::new(tool);
@@ -178,6 +184,88 @@ fn example_env(env: &str) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// `kubectl kustomize` of `resource` (a directory under `controller/deploy/kustomize`) plus these
+/// `components/`, through a temporary kustomization.
+fn kustomize_with(kubectl: &Path, resource: &str, components: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!(
+        "kseal-kz-{}-{:08x}",
+        std::process::id(),
+        OsRng.next_u32()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Kustomize takes relative paths only: up to / from the temp dir, then down.
+    let up = "../".repeat(dir.components().count() - 1);
+    let rel = |p: PathBuf| format!("{up}{}", p.strip_prefix("/").unwrap().display());
+    let mut text = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\n",
+        rel(kustomize_dir().join(resource))
+    );
+    if !components.is_empty() {
+        text.push_str("components:\n");
+        for c in components {
+            text.push_str(&format!(
+                "  - {}\n",
+                rel(kustomize_dir().join("components").join(c))
+            ));
+        }
+    }
+    std::fs::write(dir.join("kustomization.yaml"), text).unwrap();
+    let out = run(kubectl, &["kustomize", path_str(&dir)]);
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+/// The Deployment's container args.
+fn deployment_args(objects: &[serde_json::Value]) -> Vec<String> {
+    find(objects, "Deployment", "sealed-secrets-controller")["spec"]["template"]["spec"]
+        ["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Whether `o` holds the unsealer rules: a ClusterRole, or a Role named `*-unsealer`.
+fn is_unsealer_role(o: &serde_json::Value) -> bool {
+    o["kind"] == "ClusterRole"
+        || (o["kind"] == "Role"
+            && o["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-unsealer")))
+}
+
+/// The rules of every [`is_unsealer_role`] object, by (kind, namespace).
+fn unsealer_rules(
+    objects: &[serde_json::Value],
+) -> BTreeMap<(String, String), Vec<serde_json::Value>> {
+    objects
+        .iter()
+        .filter(|o| is_unsealer_role(o))
+        .map(|o| {
+            (
+                (
+                    o["kind"].as_str().unwrap().to_owned(),
+                    o["metadata"]["namespace"].as_str().unwrap_or("").to_owned(),
+                ),
+                o["rules"].as_array().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
+/// Whether `rules` grant `verb` on `resource` (of any group).
+fn grants(rules: &[serde_json::Value], resource: &str, verb: &str) -> bool {
+    rules.iter().any(|r| {
+        r["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == resource)
+            && r["verbs"].as_array().unwrap().iter().any(|x| x == verb)
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checks that need no cluster
 
@@ -244,16 +332,7 @@ fn unsealer_rules_agree_everywhere() {
             args.extend(["-f", path_str(&file)]);
         }
         let objects = docs(&run(&helm, &args));
-        let rbac: Vec<_> = objects
-            .iter()
-            .filter(|o| {
-                o["kind"] == "ClusterRole"
-                    || (o["kind"] == "Role"
-                        && o["metadata"]["name"]
-                            .as_str()
-                            .is_some_and(|n| n.ends_with("-unsealer")))
-            })
-            .collect();
+        let rbac: Vec<_> = objects.iter().filter(|o| is_unsealer_role(o)).collect();
         assert!(
             !rbac.is_empty(),
             "no unsealer role rendered with {values:?}"
@@ -387,11 +466,9 @@ fn chart_lints_and_renders_its_promises() {
 /// the schema rejects a malformed target.
 #[test]
 fn key_backup_rbac_in_chart_and_component() {
-    let Some(bin) = tools() else {
+    let Some((helm, kubectl, chart)) = chart_tools() else {
         return;
     };
-    let (helm, kubectl) = (bin.join("helm"), bin.join("kubectl"));
-    let chart = chart();
     let c = path_str(&chart);
     let target = "keyBackup.secret=sealed-secrets-backup/sealed-secrets-keys";
     run(&helm, &["lint", "--strict", c, "--set", target]);
@@ -417,35 +494,12 @@ fn key_backup_rbac_in_chart_and_component() {
     assert_eq!(rules[0]["verbs"], serde_json::json!(["get", "update"]));
     assert_eq!(rules[1]["verbs"], serde_json::json!(["create"]));
     assert!(rules[1].get("resourceNames").is_none());
-    let args = |objects: &[serde_json::Value]| -> Vec<String> {
-        find(objects, "Deployment", "sealed-secrets-controller")["spec"]["template"]["spec"]
-            ["containers"][0]["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap().to_owned())
-            .collect()
-    };
+    let args = deployment_args;
     let flag = "--key-backup-secret=sealed-secrets-backup/sealed-secrets-keys".to_owned();
     assert!(args(&objects).contains(&flag), "{:?}", args(&objects));
 
     // The Kustomize component gives the same Role rules, binding and flag.
-    let dir = std::env::temp_dir().join(format!("kseal-kz-backup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    // Kustomize takes relative paths only: up to / from the temp dir, then down.
-    let up = "../".repeat(dir.components().count() - 1);
-    let rel = |p: PathBuf| format!("{up}{}", p.strip_prefix("/").unwrap().display());
-    std::fs::write(
-        dir.join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\ncomponents:\n  - {}\n",
-            rel(kustomize_dir().join("base")),
-            rel(kustomize_dir().join("components/key-backup-secret"))
-        ),
-    )
-    .unwrap();
-    let kz = docs(&run(&kubectl, &["kustomize", path_str(&dir)]));
-    let _ = std::fs::remove_dir_all(&dir);
+    let kz = docs(&kustomize_with(&kubectl, "base", &["key-backup-secret"]));
     let kz_role = find(&kz, "Role", "sealed-secrets-key-backup");
     assert_eq!(kz_role["metadata"]["namespace"], "sealed-secrets-backup");
     assert_eq!(kz_role["rules"], role["rules"]);
@@ -496,6 +550,227 @@ fn key_backup_rbac_in_chart_and_component() {
         let (ok, _, _) = try_run(&helm, &["template", "r", c, "--set", bad], b"", None);
         assert!(!ok, "--set {bad} was accepted");
     }
+}
+
+/// Least privilege by default (issue 14): no `delete` on Secrets and no workload `patch` unless
+/// `--old-gc-behavior` / `--restart-on-change` are on, in the chart (values `oldGcBehavior`,
+/// `restartOnChange`) and in Kustomize (components `old-gc-behavior`, `restart-on-change`), which
+/// agree rule for rule; in namespaced mode the workload rule goes to the watched namespaces'
+/// Roles only.
+#[test]
+fn rbac_is_least_privilege_by_default() {
+    let base = std::fs::read_to_string(kustomize_dir().join("base/rbac.yaml")).unwrap();
+    let base = docs(&base);
+    let rules = find(&base, "ClusterRole", "secrets-unsealer")["rules"].clone();
+    let rules = rules.as_array().unwrap();
+    assert!(
+        !grants(rules, "secrets", "delete"),
+        "base grants Secret delete"
+    );
+    assert!(
+        !grants(rules, "deployments", "patch"),
+        "base grants workload patch"
+    );
+    let Some((helm, kubectl, chart)) = chart_tools() else {
+        return;
+    };
+    let c = path_str(&chart);
+    let namespaced = chart.join("ci/namespaced-values.yaml");
+    let render = |extra: &[&str]| {
+        let mut args = vec!["template", "r", c, "-n", "kube-system"];
+        args.extend_from_slice(extra);
+        docs(&run(&helm, &args))
+    };
+
+    // Defaults: neither feature, neither grant, and the flags say so.
+    let default = render(&[]);
+    for (who, rules) in unsealer_rules(&default) {
+        assert!(!grants(&rules, "secrets", "delete"), "{who:?}");
+        assert!(!grants(&rules, "deployments", "patch"), "{who:?}");
+    }
+    let args = deployment_args(&default);
+    for flag in ["--restart-on-change=false", "--old-gc-behavior=false"] {
+        assert!(args.contains(&flag.to_owned()), "{args:?}");
+    }
+
+    // Each feature brings its rule, as the Kustomize component does.
+    for (value, component, resource, verb, flag) in [
+        (
+            "restartOnChange=true",
+            "restart-on-change",
+            "deployments",
+            "patch",
+            "--restart-on-change=true",
+        ),
+        (
+            "oldGcBehavior=true",
+            "old-gc-behavior",
+            "secrets",
+            "delete",
+            "--old-gc-behavior=true",
+        ),
+    ] {
+        let helm_objects = render(&["--set", value]);
+        let helm_rules = unsealer_rules(&helm_objects);
+        let cluster_role = &helm_rules[&("ClusterRole".to_owned(), String::new())];
+        assert!(grants(cluster_role, resource, verb), "{value}");
+        assert!(deployment_args(&helm_objects).contains(&flag.to_owned()));
+        let kz = docs(&kustomize_with(&kubectl, "base", &[component]));
+        assert_eq!(
+            &find(&kz, "ClusterRole", "secrets-unsealer")["rules"],
+            &serde_json::Value::Array(cluster_role.clone()),
+            "{component} vs {value}"
+        );
+        assert!(
+            deployment_args(&kz).contains(&flag.to_owned()),
+            "{component}"
+        );
+
+        // Namespaced: no ClusterRole; the rule in each watched namespace's Role.
+        let helm_ns = unsealer_rules(&render(&["-f", path_str(&namespaced), "--set", value]));
+        let kz_ns = docs(&kustomize_with(
+            &kubectl,
+            "overlays/namespaced",
+            &[component],
+        ));
+        let kz_ns_rules = unsealer_rules(&kz_ns);
+        for rules in [&helm_ns, &kz_ns_rules] {
+            assert_eq!(rules.len(), 2, "{rules:?}");
+            for ((kind, ns), r) in rules {
+                assert_eq!(
+                    kind, "Role",
+                    "{component}: cluster-wide rule in namespaced mode"
+                );
+                assert!(grants(r, resource, verb), "{component} in {ns}");
+            }
+        }
+        assert!(
+            deployment_args(&kz_ns).contains(&flag.to_owned()),
+            "{component} with the namespaced overlay"
+        );
+    }
+
+    // The flags cannot bypass the values (they would lack their RBAC).
+    for arg in ["--old-gc-behavior=true", "--restart-on-change"] {
+        let set = format!("extraArgs=[{arg:?}]");
+        let (ok, _, err) = try_run(&helm, &["template", "r", c, "--set-json", &set], b"", None);
+        assert!(!ok, "extraArgs {arg} was accepted");
+        assert!(err.contains("restartOnChange or oldGcBehavior"), "{err}");
+    }
+}
+
+/// The NetworkPolicy option (issue 14): off by default; on, it needs the API server's addresses
+/// and admits :8080 from them only and :8081 from the metrics selector only; the Kustomize
+/// component renders the same policy (with its placeholder and `monitoring` namespace).
+#[test]
+fn network_policy_in_chart_and_component() {
+    let Some((helm, kubectl, chart)) = chart_tools() else {
+        return;
+    };
+    let c = path_str(&chart);
+    let text = run(&helm, &["template", "r", c]);
+    assert!(
+        !text.contains("NetworkPolicy"),
+        "a NetworkPolicy by default"
+    );
+    let (ok, _, err) = try_run(
+        &helm,
+        &["template", "r", c, "--set", "networkPolicy.enabled=true"],
+        b"",
+        None,
+    );
+    assert!(!ok, "a NetworkPolicy without the API server's addresses");
+    assert!(err.contains("networkPolicy.apiServer.cidrs"), "{err}");
+    for bad in [
+        "networkPolicy.enabeld=true",
+        "networkPolicy.apiServer.cidrs={not-a-cidr}",
+    ] {
+        let (ok, _, _) = try_run(&helm, &["template", "r", c, "--set", bad], b"", None);
+        assert!(!ok, "--set {bad} was accepted");
+    }
+
+    let objects = docs(&network_policy_render(&helm, "kube-system"));
+    let policy = find(&objects, "NetworkPolicy", "sealed-secrets-controller");
+    let pod_labels = &find(&objects, "Deployment", "sealed-secrets-controller")["spec"]["template"]
+        ["metadata"]["labels"];
+    for (k, v) in policy["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(
+            &pod_labels[k], v,
+            "the policy does not select the controller pods"
+        );
+    }
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_json::json!(["Ingress"])
+    );
+    let ingress = policy["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 2, "{ingress:?}");
+    assert_eq!(
+        ingress[0]["ports"],
+        serde_json::json!([{"protocol": "TCP", "port": 8080}])
+    );
+    assert_eq!(
+        ingress[0]["from"],
+        serde_json::json!([{"ipBlock": {"cidr": "192.0.2.0/24"}}])
+    );
+    assert_eq!(
+        ingress[1]["ports"],
+        serde_json::json!([{"protocol": "TCP", "port": 8081}])
+    );
+    assert_eq!(
+        ingress[1]["from"],
+        serde_json::json!([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
+    );
+    let kz = docs(&kustomize_with(&kubectl, "base", &["network-policy"]));
+    let kz_policy = find(&kz, "NetworkPolicy", "sealed-secrets-controller");
+    for field in ["policyTypes", "ingress"] {
+        assert_eq!(
+            kz_policy["spec"][field], policy["spec"][field],
+            "component vs chart: {field}"
+        );
+    }
+    let kz_pod_labels = &find(&kz, "Deployment", "sealed-secrets-controller")["spec"]["template"]["metadata"]
+        ["labels"];
+    for (k, v) in kz_policy["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(
+            &kz_pod_labels[k], v,
+            "the component does not select the controller pods"
+        );
+    }
+}
+
+/// The chart with the NetworkPolicy on, set like the Kustomize component's defaults.
+fn network_policy_render(helm: &Path, namespace: &str) -> String {
+    let values = std::env::temp_dir().join(format!(
+        "kseal-np-{}-{:08x}.yaml",
+        std::process::id(),
+        OsRng.next_u32()
+    ));
+    std::fs::write(
+        &values,
+        "networkPolicy:\n  enabled: true\n  apiServer:\n    cidrs: [192.0.2.0/24]\n  metrics:\n    namespaceSelector:\n      matchLabels: {kubernetes.io/metadata.name: monitoring}\n",
+    )
+    .unwrap();
+    let out = run(
+        helm,
+        &[
+            "template",
+            "r",
+            path_str(&chart()),
+            "-n",
+            namespace,
+            "-f",
+            path_str(&values),
+        ],
+    );
+    let _ = std::fs::remove_file(&values);
+    out
 }
 
 /// The committed sealed files of the example open with the test-only example keys and hold
@@ -872,6 +1147,53 @@ async fn helm_and_kustomize_install_the_same_kinds() {
     run(&helm, &["uninstall", release, "-n", &ns.name]);
     let (found, _, _) = try_run(&kubectl, &["get", &cluster_role], b"", None);
     assert!(!found, "helm uninstall left {cluster_role}");
+}
+
+/// The NetworkPolicy of the chart and of the Kustomize component pass the API server's
+/// validation and are created as rendered.
+#[tokio::test(flavor = "multi_thread")]
+async fn network_policy_applies() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let bin = tools().expect("tools");
+    let (helm, kubectl) = (bin.join("helm"), bin.join("kubectl"));
+    let ns = TestNamespace::new(&client, "kseal-np").await;
+    let policy_of = |text: &str| {
+        let objects = docs(text);
+        serde_yaml::to_string(find(&objects, "NetworkPolicy", "sealed-secrets-controller"))
+            .unwrap()
+            .replace("namespace: kube-system", &format!("namespace: {}", ns.name))
+    };
+    let helm_policy = policy_of(&network_policy_render(&helm, &ns.name));
+    let kz_policy = policy_of(&kustomize_with(&kubectl, "base", &["network-policy"]));
+    for (what, policy) in [("chart", &helm_policy), ("component", &kz_policy)] {
+        run_in(
+            &kubectl,
+            &["apply", "--dry-run=server", "-f", "-"],
+            policy.as_bytes(),
+            None,
+        );
+        let out = run_in(&kubectl, &["apply", "-f", "-"], policy.as_bytes(), None);
+        assert!(out.contains("networkpolicy"), "{what}: {out}");
+        let stored = run(
+            &kubectl,
+            &[
+                "get",
+                "networkpolicy/sealed-secrets-controller",
+                "-n",
+                &ns.name,
+                "-o",
+                "json",
+            ],
+        );
+        let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(
+            stored["spec"]["ingress"].as_array().unwrap().len(),
+            2,
+            "{what}"
+        );
+    }
 }
 
 /// Loads a test-only example key into `ns` the way Bitnami stores keys.

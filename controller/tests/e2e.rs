@@ -636,13 +636,14 @@ async fn leader_failover() {
 }
 
 /// A Deployment annotated to follow a Secret rolls (a new ReplicaSet) when the Secret changes.
+/// The feature is opt-in (`--restart-on-change`, off by default since issue 14).
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_on_change() {
     let Some(env) = Env::new().await else {
         return;
     };
     let (client, app) = (&env.client, &env.app);
-    let controller = env.controller(&[]);
+    let controller = env.controller(&["--restart-on-change=true"]);
     let cert = controller.certificate().await;
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(client.clone(), &app.name);

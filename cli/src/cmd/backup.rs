@@ -41,6 +41,7 @@ pub(crate) fn run(args: BackupArgs) -> Result<()> {
     let controller = Controller {
         name: String::new(),
         namespace: namespace.clone(),
+        access: args.access.access(),
     };
     let secrets = controller.list_secrets(&selector)?;
     if secrets.is_empty() {

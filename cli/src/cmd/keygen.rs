@@ -48,8 +48,22 @@ pub(crate) fn run(args: KeygenArgs) -> Result<()> {
         serial,
     };
     let (key, cert) = keys::generate(&params).map_err(|e| Failure::runtime(e.to_string()))?;
-    io::write_atomic(&key_path, key.to_pkcs1_pem().expose().as_bytes(), 0o600)?;
-    io::write_atomic(&cert_path, cert.to_pem().as_bytes(), 0o644)?;
+    // Both or neither; the private key is always a new file with mode 0600 renamed over the
+    // old one, so `--force` never leaves it with an old file's wider permissions.
+    let key_pem = key.to_pkcs1_pem();
+    let cert_pem = cert.to_pem();
+    io::write_files(&[
+        io::FileWrite {
+            path: &key_path,
+            bytes: key_pem.expose().as_bytes(),
+            mode: io::Mode::Exact(0o600),
+        },
+        io::FileWrite {
+            path: &cert_path,
+            bytes: cert_pem.as_bytes(),
+            mode: io::Mode::KeepOr(0o644),
+        },
+    ])?;
     eprintln!(
         "kseal: wrote {} (private, mode 0600) and {}",
         key_path.display(),

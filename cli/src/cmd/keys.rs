@@ -40,7 +40,7 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
             continue;
         };
         let stream = Stream::parse(&text);
-        let shown = file.display().to_string();
+        let shown = io::display_name(Some(file));
         for doc in stream.docs().iter().filter(|d| Doc::is_sealed_secret(d)) {
             total += 1;
             let fp = doc.value["metadata"]["annotations"][KEY_FINGERPRINT_ANNOTATION]

@@ -290,15 +290,34 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
         offline = true;
     }
     if !offline {
-        return run_cluster(&args, mode, config.as_ref(), plan).map_err(|e| {
-            if e.message.starts_with("cannot connect to the cluster") && mode == Mode::Write {
-                e.hint(
-                    "or re-seal offline with the old private keys: kseal rotate --key BACKUP_KEYS",
-                )
-            } else {
-                e
+        // Each cluster kseal.yaml names a context for is rotated through that context; a
+        // cluster that fails does not stop the others, and every failure is reported.
+        let mut errors = Vec::new();
+        for group in by_context(&args, config.as_ref(), plan) {
+            let controller = args
+                .controller
+                .controller()
+                .in_context(group.context.as_deref());
+            let result = run_cluster(mode, config.as_ref(), group.files, &controller);
+            if let Err(e) = result {
+                let unreachable = e.message.starts_with("no cluster configured")
+                    || e.message.starts_with("cannot reach the API server");
+                let e = if unreachable && mode == Mode::Write {
+                    e.hint("or re-seal offline with the old private keys: kseal rotate --key BACKUP_KEYS")
+                } else {
+                    e
+                };
+                errors.push(e);
             }
-        });
+        }
+        let last = errors.pop();
+        for e in errors {
+            eprintln!("kseal: error: {}", e.message);
+            for hint in &e.hints {
+                eprintln!("kseal: hint: {hint}");
+            }
+        }
+        return last.map_or(Ok(()), Err);
     }
     if mode == Mode::Write && args.keys.is_empty() {
         return Err(
@@ -411,11 +430,48 @@ pub(crate) fn cluster_newest(session: &Session) -> Result<Certificate> {
 
 /// `kseal rotate` through the controller: the target is its newest certificate, stale
 /// documents go through `/v1/rotate`, committed cert files are refreshed.
-fn run_cluster(
+/// The files of one cluster: the kubeconfig context kseal.yaml names for it (`None`: the
+/// current one), and the plan's entries for it.
+struct ClusterGroup {
+    context: Option<String>,
+    files: Vec<(PathBuf, Option<CertSource>)>,
+}
+
+/// The plan split by the context of each file's cluster, in the plan's order. `--context` puts
+/// every file in one group.
+fn by_context(
     args: &RotateArgs,
+    config: Option<&Config>,
+    plan: Vec<(PathBuf, Option<CertSource>)>,
+) -> Vec<ClusterGroup> {
+    let mut groups: Vec<ClusterGroup> = Vec::new();
+    for (file, source) in plan {
+        let context = match (config, &args.controller.access.context) {
+            (Some(config), None) => config.output_for(&file).and_then(|o| o.context),
+            _ => None,
+        };
+        match groups.iter_mut().find(|g| g.context == context) {
+            Some(group) => group.files.push((file, source)),
+            None => groups.push(ClusterGroup {
+                context,
+                files: vec![(file, source)],
+            }),
+        }
+    }
+    if groups.is_empty() {
+        groups.push(ClusterGroup {
+            context: None,
+            files: Vec::new(),
+        });
+    }
+    groups
+}
+
+fn run_cluster(
     mode: Mode,
     config: Option<&Config>,
     plan: Vec<(PathBuf, Option<CertSource>)>,
+    controller: &crate::cluster::Controller,
 ) -> Result<()> {
     // Several certificates in kseal.yaml: several clusters (or an un-refreshed file).
     let several = config.is_some_and(|c| c.certs().len() > 1);
@@ -426,7 +482,7 @@ fn run_cluster(
         ))
         .hint("name the file as an `output:` (with its cluster's `cert:`) in kseal.yaml, or rotate it offline with --key and --cert"));
     }
-    let session = args.controller.controller().connect()?;
+    let session = controller.connect()?;
     let newest = cluster_newest(&session)?;
     let active = cluster_certs(&session, &newest)?;
     let is_active = |fp: &Fingerprint| active.iter().any(|c| c.fingerprint == fp.as_str());
@@ -719,6 +775,11 @@ fn plan(args: &RotateArgs, config: Option<&Config>) -> Result<Vec<(PathBuf, Opti
             .map(|o| o.path.clone())
             .filter(|p| p.exists())
             .collect()
+    } else if args.paths.iter().any(|p| p == Path::new("-")) {
+        return Err(
+            Failure::usage("rotate rewrites files in place; it cannot read stdin ('-')")
+                .hint("pass the sealed files or directories"),
+        );
     } else {
         scan::collect_files(&args.paths, Walk::Manifests)?
     };
@@ -732,10 +793,9 @@ fn plan(args: &RotateArgs, config: Option<&Config>) -> Result<Vec<(PathBuf, Opti
             let Some(config) = config else {
                 return (file, None);
             };
-            let configured = outputs
-                .iter()
-                .find(|o| same_file(&o.path, &file))
-                .and_then(|o| o.cert.clone())
+            let configured = config
+                .output_for(&file)
+                .and_then(|o| o.cert)
                 .or_else(|| only_cert.as_ref().map(|c| c[0].clone()));
             let source = configured.map(|c| CertSource::parse(&c, Some(&config.dir)));
             (file, source)
@@ -749,11 +809,6 @@ fn no_cert(file: &Path) -> Failure {
         file.display()
     ))
     .hint("pass --cert NEW.pem (the cluster's newest, from `kubeseal --fetch-cert`), or name the file as an `output:` with a `cert:` in kseal.yaml")
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    abs(a) == abs(b)
 }
 
 fn rotate_file(

@@ -45,16 +45,32 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     let certs = load_certs(&args.certs, config.as_ref())?;
     let paths = scan::default_paths(&args.paths, config.as_ref());
     let files = scan::collect_files(&paths, Walk::Manifests)?;
-    let session = if args.cluster {
-        Some(args.controller.controller().connect()?)
-    } else {
-        None
-    };
+    // With --cluster: one session per cluster, through the context kseal.yaml names for each
+    // file (the current one for the others).
+    let mut sessions: Vec<(Option<String>, Session)> = Vec::new();
     let mut totals = Totals::default();
     for file in &files {
         let named = args.paths.contains(file);
-        verify_file(file, named, &certs, session.as_ref(), &mut totals)?;
+        let session = if args.cluster {
+            let context = config
+                .as_ref()
+                .and_then(|c| c.output_for(file))
+                .and_then(|o| o.context);
+            let index = match sessions.iter().position(|(c, _)| *c == context) {
+                Some(i) => i,
+                None => {
+                    let controller = args.controller.controller().in_context(context.as_deref());
+                    sessions.push((context, controller.connect()?));
+                    sessions.len() - 1
+                }
+            };
+            Some(&sessions[index].1)
+        } else {
+            None
+        };
+        verify_file(file, named, &certs, session, &mut totals)?;
     }
+    let session = sessions.first().map(|(_, s)| s);
     if totals.documents == 0 && totals.errors == 0 {
         return Err(
             Failure::input(format!("no SealedSecret found in {}", show_paths(&paths)))
@@ -163,7 +179,7 @@ fn verify_file(
     session: Option<&Session>,
     totals: &mut Totals,
 ) -> Result<()> {
-    let shown = file.display().to_string();
+    let shown = crate::io::display_name(Some(file));
     let bytes = crate::io::read_input(Some(file))?;
     let Ok(text) = String::from_utf8(bytes) else {
         if named {

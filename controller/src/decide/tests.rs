@@ -2,10 +2,13 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kseal_core::Scope;
-use kseal_crds::{CLUSTER_WIDE_ANNOTATION, KEY_FINGERPRINT_ANNOTATION, SealedSecret};
+use kseal_crds::{
+    CLUSTER_WIDE_ANNOTATION, KEY_FINGERPRINT_ANNOTATION, SKIP_SET_OWNER_REFERENCES_ANNOTATION,
+    SealedSecret,
+};
 
 use super::*;
-use crate::fixtures::{cert, keyset, rng, seal_into, sealed};
+use crate::fixtures::{cert, keyset, seal_into, seal_v1, sealed};
 
 const CANARY: &[u8] = b"canary-7f3a9c-do-not-log";
 
@@ -193,10 +196,18 @@ fn skip_owner_references() {
     });
     let s = unsealed(&ss);
     assert_eq!(s.metadata.owner_references, None);
-    // The ownerless Secret is still recognised as ours on the next reconcile.
-    let mut existing = s.clone();
+    // The ownerless Secret kseal created is still recognised as ours on the next reconcile: it
+    // carries this SealedSecret's UID.
+    let Plan::Create(mut existing) = plan(&ss, s.clone(), None) else {
+        panic!("expected a create");
+    };
     existing.metadata.resource_version = Some("1".into());
     assert_eq!(plan(&ss, s.clone(), Some(&existing)), Plan::Unchanged);
+    // Issue 14: the skip-set-owner-references annotation alone (no recorded UID) no longer
+    // makes an ownerless Secret ours.
+    let mut unbound = s.clone();
+    unbound.metadata.resource_version = Some("1".into());
+    assert_eq!(plan(&ss, s, Some(&unbound)), Plan::Unmanaged);
 }
 
 #[test]
@@ -209,13 +220,7 @@ fn legacy_v1_data() {
         "data": {"A": "MQ=="},
         "stringData": {"B": "two"}
     });
-    let scope = ss.scope().unwrap();
-    ss.spec.data = Some(kseal_core::seal_base64_with_rng(
-        &cert(0),
-        &scope,
-        inner.to_string().as_bytes(),
-        &mut rng(),
-    ));
+    seal_v1(&mut ss, &inner, 0);
     let s = unsealed(&ss);
     assert_eq!(
         data(&s),

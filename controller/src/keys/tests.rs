@@ -209,3 +209,87 @@ fn key_values() {
     assert!(parse_key_values("a").is_err());
     assert!(parse_key_values("").unwrap().is_empty());
 }
+
+/// Issue 14 (key injection): a key whose certificate is not valid yet is never served as the
+/// newest, whatever `--key-order-priority` says; it still decrypts. The fixture keys have
+/// NotBefore 2024-01-01, -02 and -03 (00:00 UTC).
+#[test]
+fn a_key_not_valid_yet_is_never_the_newest() {
+    let day = |d: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_704_067_200 + d * 86_400);
+    let registry = KeyRegistry::new("sealed-secrets-key", KeyOrderPriority::CertNotBefore);
+    for i in 0..3 {
+        registry.apply(&key_secret_for(i, &format!("k{i}"), Some("active")), false);
+    }
+    registry.rebuild();
+    let snap = registry.snapshot();
+    assert_eq!(snap.keys.len(), 3, "every key decrypts");
+    // Midday on the 2nd: key 2 (NotBefore the 3rd) lies 12 h ahead.
+    let noon = day(1) + Duration::from_secs(12 * 3600);
+    assert_eq!(
+        snap.latest_at(noon).unwrap().fingerprint(),
+        cert(1).fingerprint()
+    );
+    assert_eq!(snap.newest_at(noon), Some(day(1)));
+    let pending: Vec<&str> = snap
+        .not_yet_valid(noon)
+        .map(|c| c.secret_name.as_str())
+        .collect();
+    assert_eq!(pending, ["k2"]);
+    // Within the allowed skew it counts as valid; beyond it, not.
+    let skew = NOT_BEFORE_SKEW;
+    assert!(servable(&cert(2), day(2) - skew));
+    assert!(!servable(&cert(2), day(2) - skew - Duration::from_secs(1)));
+    assert_eq!(
+        snap.latest_at(day(2) - skew).unwrap().fingerprint(),
+        cert(2).fingerprint()
+    );
+    assert_eq!(snap.not_yet_valid(day(2)).count(), 0);
+    // Renewal looks again when key 2 becomes servable: 12 h minus the skew after noon.
+    assert_eq!(
+        snap.next_validity_change(noon),
+        Some(Duration::from_secs(12 * 3600) - skew)
+    );
+    assert_eq!(snap.next_validity_change(day(2)), None);
+    // Before every key: nothing to serve (renewal then generates a key valid now).
+    assert!(snap.latest_at(day(0) - Duration::from_secs(3600)).is_none());
+    assert_eq!(snap.newest_at(day(0) - Duration::from_secs(3600)), None);
+}
+
+#[test]
+fn a_key_not_valid_yet_is_never_the_newest_by_creation_time_either() {
+    let day = |d: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_704_067_200 + d * 86_400);
+    let registry = KeyRegistry::new(
+        "sealed-secrets-key",
+        KeyOrderPriority::SecretCreationTimestamp,
+    );
+    // key_secret_for gives key 0 the newest creationTimestamp; k2 is made the newest of all.
+    let mut planted = key_secret_for(2, "k2", Some("active"));
+    planted.metadata.creation_timestamp = Some(Time(
+        k8s_openapi::jiff::Timestamp::from_second(1_900_000_000).unwrap(),
+    ));
+    registry.apply(&planted, false);
+    for i in 0..2 {
+        registry.apply(&key_secret_for(i, &format!("k{i}"), Some("active")), false);
+    }
+    registry.rebuild();
+    let snap = registry.snapshot();
+    assert_eq!(snap.certificates[0].secret_name, "k2", "newest by creation");
+    // On the 2nd, k2's certificate (NotBefore the 3rd) is not valid yet: the next newest is
+    // served, and renewal counts from it.
+    let noon = day(1) + Duration::from_secs(12 * 3600);
+    assert_eq!(
+        snap.latest_at(noon).unwrap().fingerprint(),
+        cert(0).fingerprint()
+    );
+    assert_eq!(snap.newest_at(noon), Some(snap.certificates[1].order_time));
+    assert_eq!(
+        registry.not_before("k2"),
+        Some(day(2)),
+        "the NotBefore the watch reports"
+    );
+    // From the 3rd on, k2 is served.
+    assert_eq!(
+        snap.latest_at(day(2)).unwrap().fingerprint(),
+        cert(2).fingerprint()
+    );
+}

@@ -68,15 +68,22 @@ helm.sh/chart: {{ include "kseal.chart" . }}
   resources: [sealedsecrets/status]
   verbs: [update]
 # list/watch are metadata-only (owned Secrets, for recreate and restore); get/create/update
-# write the produced Secret; delete only with --old-gc-behavior.
+# write the produced Secret.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, update, delete]
+  verbs: [get, list, watch, create, update]
+# Events are only created (never patched or aggregated).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
+{{- if .Values.oldGcBehavior }}
+# --old-gc-behavior: the Secret of a deleted SealedSecret is deleted explicitly.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [delete]
+{{- end }}
 {{- if .Values.restartOnChange }}
-# Restart on change (kseal.dev/restart-on-secret-change).
+# --restart-on-change (kseal.dev/restart-on-secret-change).
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
   verbs: [get, list, watch, patch]

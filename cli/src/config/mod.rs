@@ -1,8 +1,9 @@
 //! `kseal.yaml`: the project file that maps env files to SealedSecret settings, so that
 //! `kseal seal .env.staging > sealed.yaml` needs no flags.
 //!
-//! It is found by walking up from the working directory. Paths inside it (certs, outputs, the
-//! `input` patterns) are relative to the directory that holds it.
+//! It is found by walking up from the input file's folder, then from the working directory, up
+//! to the root of the git repository (a folder holding `.git`), never beyond it. Paths inside it
+//! (certs, outputs, the `input` patterns) are relative to the directory that holds it.
 
 use std::{
     collections::BTreeMap,
@@ -16,12 +17,19 @@ use crate::exit::{Failure, Result};
 /// The file name looked for.
 pub(crate) const FILE_NAME: &str = "kseal.yaml";
 
+mod locate;
+
 /// Settings one entry (or `defaults`) can give. Every field is optional; flags override them.
+/// The values with a fixed set of choices are checked while reading, so that an error points at
+/// the line.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Settings {
+    /// Only in a `secrets:` entry, where it is required: which inputs the entry applies to.
+    input: Option<String>,
     pub(crate) name: Option<String>,
     pub(crate) namespace: Option<String>,
+    #[serde(default, deserialize_with = "scope")]
     pub(crate) scope: Option<String>,
     pub(crate) cert: Option<String>,
     #[serde(rename = "type")]
@@ -31,8 +39,14 @@ pub(crate) struct Settings {
     #[serde(default)]
     pub(crate) annotations: BTreeMap<String, String>,
     pub(crate) output: Option<String>,
+    /// The kubeconfig context of the cluster `cert` belongs to (for the commands that talk to
+    /// it: `rotate`, `verify --cluster`).
+    pub(crate) context: Option<String>,
+    #[serde(default, deserialize_with = "format")]
     pub(crate) format: Option<String>,
+    #[serde(default, deserialize_with = "env_format")]
     pub(crate) env_format: Option<String>,
+    #[serde(default, deserialize_with = "keys")]
     pub(crate) keys: Option<String>,
     /// Seal for several clusters at once: one output per cluster, each with its own cert.
     /// Takes the place of `cert` and `output`.
@@ -47,6 +61,8 @@ pub(crate) struct Cluster {
     pub(crate) name: String,
     pub(crate) cert: String,
     pub(crate) output: Option<String>,
+    /// Its kubeconfig context, for the commands that talk to it.
+    pub(crate) context: Option<String>,
 }
 
 /// A sealed file kseal.yaml names, and the certificate it is sealed with.
@@ -57,16 +73,63 @@ pub(crate) struct Output {
     /// As written in kseal.yaml (resolve with [`crate::certs::CertSource::parse`] and
     /// [`Config::dir`]).
     pub(crate) cert: Option<String>,
+    /// The kubeconfig context of the cluster it is sealed for, if kseal.yaml names one.
+    pub(crate) context: Option<String>,
+}
+
+/// A value with a fixed set of choices, checked where it is read (so that the error carries the
+/// value's position).
+fn one_of<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    choices: &'static [&'static str],
+) -> std::result::Result<Option<String>, D::Error> {
+    struct OneOf(&'static [&'static str]);
+    impl<'de> serde::de::Visitor<'de> for OneOf {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "one of {}", self.0.join(", "))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            if self.0.contains(&v) {
+                Ok(Some(v.to_owned()))
+            } else {
+                Err(E::custom(format!(
+                    "'{v}' is not one of {}",
+                    self.0.join(", ")
+                )))
+            }
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(OneOf(choices))
+}
+
+fn scope<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    one_of(d, &["strict", "namespace-wide", "cluster-wide"])
+}
+
+fn format<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    one_of(d, &["yaml", "json"])
+}
+
+fn env_format<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    one_of(d, &["strict", "kubectl", "lenient"])
+}
+
+fn keys<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    one_of(d, &["env", "secret"])
 }
 
 /// One `secrets:` entry: which inputs it applies to, and their settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub(crate) struct Entry {
     /// A file name or glob (`*`, `?`), matched against the input's path relative to the config
     /// directory, or against its file name when the pattern has no `/`.
     pub(crate) input: String,
-    #[serde(flatten)]
     pub(crate) settings: Settings,
 }
 
@@ -76,7 +139,7 @@ struct File {
     #[serde(default)]
     defaults: Settings,
     #[serde(default)]
-    secrets: Vec<Entry>,
+    secrets: Vec<Settings>,
 }
 
 /// A loaded `kseal.yaml`.
@@ -92,15 +155,43 @@ pub(crate) struct Config {
 
 impl Config {
     /// The config a command uses: `--config FILE`, none with `--no-config`, else the nearest
-    /// `kseal.yaml` from the working directory up.
-    pub(crate) fn find(explicit: Option<&Path>, disabled: bool) -> Result<Option<Self>> {
+    /// `kseal.yaml` upwards from `input`'s folder, else from the working directory; see
+    /// [`Config::discover`]. One found anywhere but the working directory is named on stderr.
+    pub(crate) fn find(
+        explicit: Option<&Path>,
+        disabled: bool,
+        input: Option<&Path>,
+    ) -> Result<Option<Self>> {
         if disabled {
             return Ok(None);
         }
-        match explicit {
-            Some(path) => Self::load(path).map(Some),
-            None => Self::discover(&std::env::current_dir()?),
+        if let Some(path) = explicit {
+            return Self::load(path).map(Some);
         }
+        let cwd = std::env::current_dir()?;
+        let input_dir = input.map(|p| {
+            absolute(p)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        });
+        for start in input_dir.iter().chain([&cwd]) {
+            if let Some(found) = Self::discover(start) {
+                let shown = relative_to(&found, &cwd);
+                if shown != Path::new(FILE_NAME) {
+                    eprintln!("kseal: using {}", shown.display());
+                }
+                return Self::load(&shown).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The output entry kseal.yaml has for `file`, if any.
+    pub(crate) fn output_for(&self, file: &Path) -> Option<Output> {
+        self.outputs()
+            .into_iter()
+            .find(|o| crate::io::same_file(&o.path, file))
     }
 
     /// Every output file the entries name (one per cluster with `clusters:`), with its cert,
@@ -116,6 +207,7 @@ impl Config {
                     .map(|o| Output {
                         path: self.resolve(o),
                         cert: settings.cert.clone(),
+                        context: settings.context.clone(),
                     })
                     .collect()
             } else {
@@ -126,6 +218,7 @@ impl Config {
                         Some(Output {
                             path: self.resolve(c.output.as_ref()?),
                             cert: Some(c.cert.clone()),
+                            context: c.context.clone(),
                         })
                     })
                     .collect()
@@ -158,20 +251,21 @@ impl Config {
         out
     }
 
-    /// Finds `kseal.yaml` from `start` upwards.
-    pub(crate) fn discover(start: &Path) -> Result<Option<Self>> {
+    /// The nearest `kseal.yaml` from the absolute folder `start` upwards, stopping at the root
+    /// of the git repository `start` is in (the folder with a `.git` folder or file): a
+    /// repository never picks up a file from the folders around it. Outside any repository the
+    /// walk goes up to the file system's root.
+    pub(crate) fn discover(start: &Path) -> Option<PathBuf> {
         for dir in start.ancestors() {
             let candidate = dir.join(FILE_NAME);
             if candidate.is_file() {
-                // Messages show the path relative to where the user is.
-                let shown = candidate
-                    .strip_prefix(start)
-                    .map(Path::to_path_buf)
-                    .unwrap_or(candidate);
-                return Self::load(&shown).map(Some);
+                return Some(candidate);
+            }
+            if dir.join(".git").exists() {
+                return None;
             }
         }
-        Ok(None)
+        None
     }
 
     /// Loads a given file.
@@ -188,18 +282,18 @@ impl Config {
         } else {
             serde_yaml::from_str(&text).map_err(|e| {
                 let msg = e.to_string();
-                let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-                let (line, column) = unknown_field_position(&text, &msg, line).unwrap_or((line, column));
-                let at = if line > 0 {
-                    format!("{}:{line}:{column}", path.display())
-                } else {
-                    path.display().to_string()
-                };
+                let position = e.location().map(|l| (l.line(), l.column()));
                 let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-                Failure::input(format!("{at}: {msg}"))
-                    .hint("see the kseal.yaml reference in the README, or run `kseal init` for a commented example")
+                invalid(path, position, &msg)
             })?
         };
+        let secrets = check(&file).map_err(|(at, msg)| {
+            invalid(
+                path,
+                locate::locate(&text, &at),
+                &format!("{}: {msg}", locate::show(&at)),
+            )
+        })?;
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -213,7 +307,7 @@ impl Config {
             path: path.to_path_buf(),
             dir,
             defaults: file.defaults,
-            secrets: file.secrets,
+            secrets,
         })
     }
 
@@ -255,20 +349,83 @@ impl Config {
     }
 }
 
-/// serde_yaml places an unknown-field error at the start of the enclosing mapping; point at the
-/// field itself, the first line at or after that where the field name is a key.
-fn unknown_field_position(text: &str, message: &str, from_line: usize) -> Option<(usize, usize)> {
-    let field = message.split("unknown field `").nth(1)?.split('`').next()?;
-    text.lines()
-        .enumerate()
-        .skip(from_line.saturating_sub(1))
-        .find_map(|(i, line)| {
-            let trimmed = line.trim_start().trim_start_matches("- ");
-            trimmed
-                .strip_prefix(field)
-                .filter(|rest| rest.starts_with(':'))
-                .map(|_| (i + 1, line.len() - trimmed.len() + 1))
-        })
+/// A kseal.yaml error, `FILE:LINE:COLUMN: FIELD: what`.
+fn invalid(path: &Path, position: Option<(usize, usize)>, message: &str) -> Failure {
+    let at = match position {
+        Some((line, column)) if line > 0 => format!("{}:{line}:{column}", path.display()),
+        _ => path.display().to_string(),
+    };
+    Failure::input(format!("{at}: {message}")).hint(
+        "see the kseal.yaml reference in docs/cli.md, or run `kseal init` for a commented example",
+    )
+}
+
+/// The rules serde cannot express: `input` in entries only (and always there), and `cert` or
+/// `output` beside `clusters` (which takes their place). Returns the entries, or the path of the
+/// offending field and what is wrong with it.
+fn check(file: &File) -> std::result::Result<Vec<Entry>, (Vec<locate::Seg>, String)> {
+    use locate::Seg;
+    let both = |settings: &Settings, at: Vec<Seg>| {
+        let other = if settings.cert.is_some() {
+            Some("cert")
+        } else if settings.output.is_some() {
+            Some("output")
+        } else if settings.context.is_some() {
+            Some("context")
+        } else {
+            None
+        };
+        match other {
+            Some(other) if !settings.clusters.is_empty() => Err((
+                [at, vec![Seg::Key("clusters".into())]].concat(),
+                format!(
+                    "`{other}` and `clusters` cannot both be set: each cluster names its own cert, output and context"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    };
+    let defaults = vec![Seg::Key("defaults".into())];
+    if file.defaults.input.is_some() {
+        return Err((
+            [defaults, vec![Seg::Key("input".into())]].concat(),
+            "`input` belongs in a `secrets:` entry".into(),
+        ));
+    }
+    both(&file.defaults, defaults)?;
+    let mut entries = Vec::new();
+    for (i, settings) in file.secrets.iter().enumerate() {
+        let at = vec![Seg::Key("secrets".into()), Seg::Index(i)];
+        both(settings, at.clone())?;
+        let Some(input) = settings.input.clone() else {
+            return Err((
+                at,
+                "missing field `input` (the env file or glob this entry is for)".into(),
+            ));
+        };
+        entries.push(Entry {
+            input,
+            settings: settings.clone(),
+        });
+    }
+    Ok(entries)
+}
+
+/// `target` as seen from `base` (both absolute): `kseal.yaml`, `../kseal.yaml`, `sub/kseal.yaml`.
+fn relative_to(target: &Path, base: &Path) -> PathBuf {
+    let (t, b): (Vec<_>, Vec<_>) = (target.components().collect(), base.components().collect());
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return target.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    out
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -281,6 +438,7 @@ fn overlay(base: &Settings, top: &Settings) -> Settings {
     let mut annotations = base.annotations.clone();
     annotations.extend(top.annotations.clone());
     Settings {
+        input: top.input.clone(),
         name: top.name.clone().or_else(|| base.name.clone()),
         namespace: top.namespace.clone().or_else(|| base.namespace.clone()),
         scope: top.scope.clone().or_else(|| base.scope.clone()),
@@ -289,6 +447,7 @@ fn overlay(base: &Settings, top: &Settings) -> Settings {
         labels,
         annotations,
         output: top.output.clone().or_else(|| base.output.clone()),
+        context: top.context.clone().or_else(|| base.context.clone()),
         format: top.format.clone().or_else(|| base.format.clone()),
         env_format: top.env_format.clone().or_else(|| base.env_format.clone()),
         keys: top.keys.clone().or_else(|| base.keys.clone()),
@@ -376,8 +535,8 @@ mod tests {
         let config = Config {
             path: "kseal.yaml".into(),
             dir: "conf".into(),
+            secrets: check(&file).unwrap(),
             defaults: file.defaults,
-            secrets: file.secrets,
         };
         let outputs = config.outputs();
         assert_eq!(outputs.len(), 2);
