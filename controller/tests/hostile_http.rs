@@ -1,9 +1,9 @@
 //! Hostile HTTP clients against a real `kseal-controller` on the real control plane
 //! (`tests/cluster/`): each attack on the API listener prints one line saying what it tried and
-//! what held. Throughout, a [`watchdog::Watchdog`] asserts that the process stays up, `/healthz`
-//! answers within 1 s and the RSS stays under the Helm chart's limit; afterwards a good
-//! SealedSecret still syncs with the right bytes, and the canary sealed in the attacks appears
-//! in no response, log, event, status or metric.
+//! what held (`support::report`). Throughout, a [`watchdog::Watchdog`] asserts that the process
+//! stays up, `/healthz` answers within 1 s and the RSS stays under the Helm chart's limit;
+//! afterwards a good SealedSecret still syncs with the right bytes, and the canary sealed in the
+//! attacks appears in no response, log, event, status or metric.
 //!
 //! Attacks come from their own loopback addresses (127.0.0.x), so each has its own rate-limit
 //! key and per-address connection cap, as separate pods would; the watchdog probes from
@@ -194,6 +194,12 @@ async fn hostile_http() {
     let cert = controller.certificate().await;
     let api = controller.api.clone();
     let watchdog = controller.watchdog();
+    wait_for(
+        "the watchdog's first probe",
+        Duration::from_secs(10),
+        || async { (watchdog.seen().probes > 0).then_some(()) },
+    )
+    .await;
     let mut answers = Answers::default();
 
     // 1. The template oracle: a right and a wrong guess about the canary's first letter.
@@ -201,28 +207,12 @@ async fn hostile_http() {
     let wrong = oracle(&cert, &app.name, "#");
     let mut seen = Vec::new();
     for path in ["/v1/verify", "/v1/rotate"] {
-        let a = answers.keep(
-            request(
-                10,
-                &api,
-                "POST",
-                path,
-                &[],
-                &serde_json::to_vec(&right).unwrap(),
-            )
-            .await,
-        );
-        let b = answers.keep(
-            request(
-                10,
-                &api,
-                "POST",
-                path,
-                &[],
-                &serde_json::to_vec(&wrong).unwrap(),
-            )
-            .await,
-        );
+        let mut both = Vec::new();
+        for guess in [&right, &wrong] {
+            let body = serde_json::to_vec(guess).unwrap();
+            both.push(answers.keep(request(10, &api, "POST", path, &[], &body).await));
+        }
+        let (a, b) = (&both[0], &both[1]);
         assert_eq!(a.0, 200, "{path}: {}", text(&a.1));
         assert_eq!(a.0, b.0, "{path}: the status tells the guesses apart");
         if path == "/v1/verify" {
@@ -239,11 +229,11 @@ async fn hostile_http() {
         seen.push(format!("{path} {}/{}", a.0, b.0));
     }
     let held = watchdog.assert_healthy("template oracle");
-    println!(
+    report(&format!(
         "hostile http: template oracle, right vs wrong guess of the first letter: {} (identical), {}",
         seen.join(", "),
         held.summary()
-    );
+    ));
 
     // 2. Forged X-Forwarded-For: a new value per request from one untrusted peer.
     let ss = serde_json::to_vec(&seal(&cert, &app.name, "xff", &[("k", b"v")])).unwrap();
@@ -297,10 +287,10 @@ async fn hostile_http() {
         "distinct clients behind the trusted proxy"
     );
     let held = watchdog.assert_healthy("forged X-Forwarded-For");
-    println!(
+    report(&format!(
         "hostile http: forged X-Forwarded-For, 200 requests with a new value each from one untrusted peer: {passed} passed, {limited} got 429 in {elapsed:.1} s; 40 clients behind the trusted proxy: {trusted_passed} passed; {}",
         held.summary()
-    );
+    ));
 
     // 3. 160,000 items in one body (quadratic parsing took minutes).
     let body = many_items(&app.name, 160_000);
@@ -310,12 +300,12 @@ async fn hostile_http() {
     assert_eq!(status, 409, "{}", text(&reply));
     assert!(took < Duration::from_secs(10), "160k items took {took:?}");
     let held = watchdog.assert_healthy("160k items");
-    println!(
+    report(&format!(
         "hostile http: 160,000 items in a {} KiB body: {status} in {} ms, {}",
         body.len() >> 10,
         took.as_millis(),
         held.summary()
-    );
+    ));
 
     // 4. Bodies that are not one SealedSecret: bombs, nesting, bad UTF-8, several documents.
     let depth = 100_000;
@@ -361,11 +351,11 @@ async fn hostile_http() {
             assert!(took < Duration::from_secs(5), "{what}: {took:?}");
         }
         let held = watchdog.assert_healthy(what);
-        println!(
+        report(&format!(
             "hostile http: {what} ({} KiB): 500 \"{says}\" on verify and rotate, {}",
             body.len() >> 10,
             held.summary()
-        );
+        ));
     }
 
     // 5. Oversized bodies: a declared 3 MiB is refused before it is sent.
@@ -386,11 +376,11 @@ async fn hostile_http() {
     let (status_full, _) = answers.keep(request(15, &api, "POST", "/v1/rotate", &[], &full).await);
     assert_eq!(status_full, 413);
     let held = watchdog.assert_healthy("oversized bodies");
-    println!(
+    report(&format!(
         "hostile http: 3 MiB bodies: declared 413 after {} ms without reading it, sent 413; {}",
         start.elapsed().as_millis(),
         held.summary()
-    );
+    ));
 
     // 6. Slow-loris: 200 half-sent requests from one peer.
     // Each connection's time from its connect to its closing by the server.
@@ -433,12 +423,12 @@ async fn hostile_http() {
         .unwrap_or(0.0);
     assert!(rejected >= 136.0, "{rejected} rejections counted");
     let held = watchdog.assert_healthy("slow-loris");
-    println!(
+    report(&format!(
         "hostile http: slow-loris 200 half-sent requests from one peer: {at_once} closed at once (per-address cap 64), the rest after {:.1} s (header timeout {} s), {}",
         last.as_secs_f64(),
         HEADER_TIMEOUT.as_secs(),
         held.summary()
-    );
+    ));
 
     // 7. 20,000 made-up methods on one kept-alive connection.
     let mut s = connect(17, &api).await.unwrap();
@@ -461,11 +451,11 @@ async fn hostile_http() {
         "a made-up method became a label"
     );
     let held = watchdog.assert_healthy("made-up methods");
-    println!(
+    report(&format!(
         "hostile http: 20,000 made-up methods: answers {statuses:?}, http_requests_total has {series} series, /metrics {} KiB, {}",
         metrics.len() >> 10,
         held.summary()
-    );
+    ));
 
     // Afterwards: a good SealedSecret syncs with the right bytes.
     let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
@@ -506,9 +496,9 @@ async fn hostile_http() {
         ),
         ("metrics", &controller.metrics_text()),
     ]);
-    println!(
+    report(&format!(
         "hostile http: afterwards a good SealedSecret synced with the right bytes; no canary in {} KiB of answers, logs, events, status or metrics; {}",
         answers.0.len() >> 10,
         held.summary()
-    );
+    ));
 }
