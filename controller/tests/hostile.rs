@@ -44,7 +44,14 @@ async fn template_oracle_kseal_and_bitnami() {
     };
     let ctl = TestNamespace::new(&client, "hostile-oracle-ctl").await;
     let app = TestNamespace::new(&client, "hostile-oracle-app").await;
-    let ours = Controller::start(&kubeconfig(), &ctl.name, &[]);
+    let ours = Controller::start(
+        &kubeconfig(),
+        &ctl.name,
+        &[
+            "--all-namespaces=false",
+            &format!("--additional-namespaces={}", app.name),
+        ],
+    );
     let watchdog = ours.watchdog();
     let cert = ours.certificate().await;
     let failing = "{{ b64dec \"!\" }}";
@@ -188,9 +195,8 @@ async fn flood_of_broken_sealed_secrets() {
     }))
     .await;
 
-    for i in 0..GOOD {
-        wait_synced(&api, &format!("good-{i}"), "True").await;
-    }
+    let names = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    all_synced(&api, names("good", GOOD), "True").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &app.name);
     for i in 0..GOOD {
         let secret = secrets.get(&format!("good-{i}")).await.unwrap();
@@ -200,9 +206,7 @@ async fn flood_of_broken_sealed_secrets() {
             "good-{i}: wrong bytes (not shown)"
         );
     }
-    for i in 0..BROKEN {
-        wait_synced(&api, &format!("broken-{i}"), "False").await;
-    }
+    all_synced(&api, names("broken", BROKEN), "False").await;
     let held = watchdog.assert_healthy("flood of broken SealedSecrets");
     let sealed = api.list(&Default::default()).await.unwrap();
     assert_no_canary(&[
@@ -220,4 +224,44 @@ async fn flood_of_broken_sealed_secrets() {
          right bytes, all broken Synced=False; {}",
         held.summary()
     ));
+}
+
+/// Waits until every SealedSecret in `names` has a current `Synced=status`; on time-out the
+/// failure names those that have not and their conditions (never values).
+async fn all_synced(api: &Api<SealedSecret>, names: Vec<String>, status: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let listed = api.list(&Default::default()).await.unwrap();
+        let behind: Vec<String> = names
+            .iter()
+            .filter(|name| {
+                !listed.items.iter().any(|ss| {
+                    ss.metadata.name.as_ref() == Some(*name)
+                        && ss.status.as_ref().is_some_and(|st| {
+                            st.observed_generation.unwrap_or(0)
+                                == ss.metadata.generation.unwrap_or(0)
+                                && st.synced().is_some_and(|c| c.status == status)
+                        })
+                })
+            })
+            .map(|name| {
+                let found = listed
+                    .items
+                    .iter()
+                    .find(|ss| ss.metadata.name.as_ref() == Some(name));
+                format!("{name}: {:?}", found.and_then(synced))
+            })
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {} not Synced={status} after 120 s, e.g. {:?}",
+            behind.len(),
+            names.len(),
+            &behind[..behind.len().min(5)]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
