@@ -300,6 +300,14 @@ fn follow_links(path: &Path) -> Result<PathBuf> {
     )))
 }
 
+/// Writes `value` to stdout as indented JSON and a newline (`-o json`).
+pub(crate) fn write_json(value: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::runtime(format!("cannot encode JSON: {e}")))?;
+    text.push('\n');
+    write_stdout(text.as_bytes())
+}
+
 /// Writes to stdout. A closed pipe (`kseal seal | head`) is not an error: the reader has what it
 /// wanted.
 pub(crate) fn write_stdout(bytes: &[u8]) -> Result<()> {

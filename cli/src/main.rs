@@ -9,6 +9,7 @@ mod cluster;
 mod cmd;
 mod config;
 mod exit;
+mod inspect;
 mod io;
 mod merge;
 mod ordered_json;
@@ -27,10 +28,12 @@ fn main() -> ExitCode {
         Command::Backup(a) => cmd::backup::run(a),
         Command::Cert(a) => cmd::cert::run(a),
         Command::Completions(a) => cmd::completions(a),
+        Command::Diff(a) => return cmd::diff::run(a),
         Command::Guard(a) => cmd::guard::run(a),
         Command::Init(a) => cmd::init(a),
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Keys(a) => cmd::keys::run(a),
+        Command::Ls(a) => cmd::ls::run(a),
         Command::Man => cmd::man(),
         Command::Rotate(a) => cmd::rotate::run(a),
         Command::Seal(a) => cmd::seal::run(*a),
@@ -40,13 +43,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            for detail in &failure.details {
-                eprintln!("{detail}");
-            }
-            eprintln!("kseal: error: {}", failure.message);
-            for hint in &failure.hints {
-                eprintln!("kseal: hint: {hint}");
-            }
+            failure.print();
             failure.code.into()
         }
     }

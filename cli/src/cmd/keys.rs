@@ -4,14 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use kseal_core::Fingerprint;
 use kseal_crds::KEY_FINGERPRINT_ANNOTATION;
 
 use crate::{
     args::KeysArgs,
     cmd::{rotate, verify::load_certs},
     exit::{Failure, Result},
-    io,
+    inspect, io,
     scan::{self, Doc, Stream, Walk},
 };
 
@@ -43,10 +42,7 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
         let shown = io::display_name(Some(file));
         for doc in stream.docs().iter().filter(|d| Doc::is_sealed_secret(d)) {
             total += 1;
-            let fp = doc.value["metadata"]["annotations"][KEY_FINGERPRINT_ANNOTATION]
-                .as_str()
-                .and_then(Fingerprint::parse)
-                .map(|f| f.to_string());
+            let fp = inspect::fingerprint(doc.value).map(|f| f.to_string());
             let entry = usage.entry(fp).or_default();
             entry.documents += 1;
             if !entry.files.contains(&shown) {
@@ -60,11 +56,7 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
     if total == 0 && certs.is_empty() {
         return Err(Failure::input(format!(
             "no SealedSecret found in {}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            scan::show_paths(&paths)
         )));
     }
 
@@ -124,11 +116,7 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
             ),
             None => eprintln!(
                 "kseal: hint: no file under {} uses the unreferenced key(s); check other repositories and the cluster before retiring them",
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                scan::show_paths(&paths)
             ),
         }
     }

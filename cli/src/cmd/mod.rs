@@ -2,9 +2,11 @@
 
 pub(crate) mod backup;
 pub(crate) mod cert;
+pub(crate) mod diff;
 pub(crate) mod guard;
 pub(crate) mod keygen;
 pub(crate) mod keys;
+pub(crate) mod ls;
 pub(crate) mod rotate;
 pub(crate) mod seal;
 pub(crate) mod unseal;

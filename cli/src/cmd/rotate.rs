@@ -216,7 +216,7 @@ fn check_answer(
             .as_str()
             .ok_or_else(|| format!("item {name} is not a string"))?;
         let facts =
-            crate::cmd::verify::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
+            crate::inspect::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
         if facts.rsa_len != want_len {
             return Err(format!(
                 "item {name} is sealed for a {}-bit key, but the newest certificate has {} bits (did the key change during the run? run again)",
@@ -632,11 +632,7 @@ fn conclude(
     if tally.documents == 0 && tally.failed == 0 {
         return Err(Failure::input(format!(
             "no SealedSecret found in {}",
-            files
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            scan::show_paths(files)
         )));
     }
     let changed = match mode {

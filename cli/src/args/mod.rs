@@ -1,8 +1,13 @@
 //! Command-line arguments. Data only: validation happens when a command builds its plan.
 
+mod read;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, builder::TypedValueParser as _};
+
+use self::read::{DIFF_ABOUT, DIFF_EXAMPLES, LS_ABOUT, LS_EXAMPLES};
+pub(crate) use self::read::{DiffArgs, LsArgs};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -40,6 +45,9 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kseal completions bash > /etc/bash_completion.d/kseal\n  kseal completions zsh > \"${fpath[1]}/_kseal\""
     )]
     Completions(CompletionsArgs),
+    /// Compare two versions of sealed files: items added, removed or re-sealed (no keys needed).
+    #[command(long_about = DIFF_ABOUT, after_help = DIFF_EXAMPLES)]
+    Diff(DiffArgs),
     /// Block plaintext Secrets and .env files from being committed (a pre-commit hook).
     #[command(long_about = GUARD_ABOUT, after_help = GUARD_EXAMPLES)]
     Guard(GuardArgs),
@@ -56,6 +64,9 @@ pub(crate) enum Command {
     /// Show which keys sealed which files, and which certificates nothing uses any more.
     #[command(long_about = KEYS_ABOUT, after_help = KEYS_EXAMPLES)]
     Keys(KeysArgs),
+    /// List the SealedSecrets in files: name, scope, items and key (no keys needed).
+    #[command(long_about = LS_ABOUT, after_help = LS_EXAMPLES)]
+    Ls(LsArgs),
     /// Print the man page (roff) to stdout.
     #[command(hide = true)]
     Man,
@@ -567,6 +578,34 @@ pub(crate) struct BackupArgs {
     pub(crate) controller_namespace: String,
     #[command(flatten)]
     pub(crate) access: AccessArgs,
+}
+
+/// How a report is printed: text for people (default), or JSON for scripts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputArg {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `-o json` of the commands that report (`verify`, `keys`, `rotate`, `guard`, `ls`).
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Output format: text, or json for scripts (its shape is in docs/cli.md).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t
+    )]
+    pub(crate) output: OutputArg,
+}
+
+impl ReportArgs {
+    pub(crate) fn json(&self) -> bool {
+        self.output == OutputArg::Json
+    }
 }
 
 /// Where the project config (kseal.yaml) comes from.
