@@ -383,6 +383,8 @@ pub(crate) struct VerifyArgs {
     pub(crate) controller: ControllerArgs,
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 const GUARD_ABOUT: &str = "\
@@ -435,6 +437,8 @@ pub(crate) struct GuardArgs {
     /// Files (or directories) to check ('-' reads a manifest from stdin); default: every file
     /// `git ls-files` lists.
     pub(crate) files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 const ROTATE_ABOUT: &str = "\
@@ -501,6 +505,8 @@ pub(crate) struct RotateArgs {
     pub(crate) controller: ControllerArgs,
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 const KEYS_ABOUT: &str = "\
@@ -540,6 +546,8 @@ pub(crate) struct KeysArgs {
     pub(crate) controller: ControllerArgs,
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 }
 
 const BACKUP_ABOUT: &str = "\

@@ -8,7 +8,7 @@ use kseal_crds::{
     CLUSTER_WIDE_ANNOTATION, EncryptedData, EncryptedValue, KEY_FINGERPRINT_ANNOTATION,
     NAMESPACE_WIDE_ANNOTATION, SpecProblem, scope_kind_from_annotations,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{
     args::VerifyArgs,
@@ -16,7 +16,8 @@ use crate::{
     cluster::Session,
     config::Config,
     exit::{Code, Failure, Result},
-    inspect::inspect_value,
+    inspect::{Summary, inspect_value},
+    io,
     output::API_VERSION,
     scan::{self, SealedStream, Walk},
 };
@@ -65,7 +66,6 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
         };
         verify_file(file, named, &certs, session, &mut totals)?;
     }
-    let session = sessions.first().map(|(_, s)| s);
     if totals.documents == 0 && totals.errors == 0 {
         return Err(Failure::input(format!(
             "no SealedSecret found in {}",
@@ -73,6 +73,33 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
         ))
         .hint("pass the sealed files or the directories that hold them"));
     }
+    let outcome = conclude(&args, &certs, &totals, sessions.first().map(|(_, s)| s));
+    if args.report.json() {
+        io::write_json(&json!({
+            "documents": totals.records,
+            "fileErrors": totals.file_errors,
+            "summary": {
+                "files": totals.files,
+                "documents": totals.documents,
+                "errors": totals.errors,
+                "warnings": totals.warnings,
+                "certificatesChecked": !certs.is_empty(),
+                "clusterUnseals": args.cluster.then_some(totals.cluster_ok),
+                "clusterRefuses": args.cluster.then_some(totals.cluster_refused),
+                "passed": outcome.is_ok(),
+            },
+        }))?;
+    }
+    outcome
+}
+
+/// The summary line and the exit code.
+fn conclude(
+    args: &VerifyArgs,
+    certs: &[KnownCert],
+    totals: &Totals,
+    session: Option<&Session>,
+) -> Result<()> {
     if certs.is_empty() {
         eprintln!(
             "kseal: hint: no certificate given (--cert, or cert: in kseal.yaml): key sizes and fingerprints were not checked"
@@ -82,7 +109,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
         "checked {} SealedSecret(s) in {} file(s): {} error(s), {} warning(s)",
         totals.documents, totals.files, totals.errors, totals.warnings
     );
-    if let Some(session) = &session {
+    if let Some(session) = session {
         summary.push_str(&format!(
             "; {} of {} unseal with the keys of {}",
             totals.cluster_ok,
@@ -123,6 +150,9 @@ struct Totals {
     /// Documents `/v1/verify` accepted (200) and refused (409).
     cluster_ok: usize,
     cluster_refused: usize,
+    /// `-o json`: one object per document, and the files that could not be checked.
+    records: Vec<Value>,
+    file_errors: Vec<Value>,
 }
 
 /// Certificates to check against: every `--cert`, else every cert kseal.yaml names. Expired
@@ -172,6 +202,9 @@ fn verify_file(
     if let Some(problem) = &sealed.problem {
         eprintln!("kseal: error: {shown}: {problem}");
         totals.errors += 1;
+        totals
+            .file_errors
+            .push(json!({"file": shown, "message": problem}));
     }
     let docs = sealed.docs();
     if docs.is_empty() {
@@ -190,15 +223,30 @@ fn verify_file(
         }
         totals.errors += findings.errors.len();
         totals.warnings += findings.warnings.len();
+        let summary = Summary::of(doc.value);
+        let mut record = json!({
+            "file": shown,
+            "document": doc.number,
+            "listItem": doc.item.map(|i| i + 1),
+            "name": summary.name,
+            "namespace": summary.namespace,
+            "errors": findings.errors,
+            "warnings": findings.warnings,
+            "cluster": null,
+        });
         if let Some(session) = session {
             let body = serde_json::to_vec(doc.value)
                 .map_err(|e| Failure::runtime(format!("{place}: cannot encode it: {e}")))?;
             let reply = session.post_json("/v1/verify", &body)?;
             match reply.status {
-                200 => totals.cluster_ok += 1,
+                200 => {
+                    totals.cluster_ok += 1;
+                    record["cluster"] = "unseals".into();
+                }
                 409 => {
                     eprintln!("kseal: error: {place}: does not unseal with the cluster's keys");
                     totals.cluster_refused += 1;
+                    record["cluster"] = "refused".into();
                 }
                 400 | 500 => {
                     let message: String = String::from_utf8_lossy(&reply.body)
@@ -208,10 +256,12 @@ fn verify_file(
                         .collect();
                     eprintln!("kseal: error: {place}: the controller cannot read it: {message}");
                     totals.errors += 1;
+                    record["cluster"] = "unreadable".into();
                 }
                 _ => return Err(session.unexpected("POST", "/v1/verify", &reply)),
             }
         }
+        totals.records.push(record);
     }
     Ok(())
 }
