@@ -31,3 +31,26 @@ fn completions_cover_every_shell() {
         );
     }
 }
+
+#[test]
+fn version_names_the_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kseal"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".to_owned(), |o| {
+            String::from_utf8(o.stdout).unwrap().trim().to_owned()
+        });
+    assert_eq!(
+        text,
+        format!("kseal {} (commit {commit})\n", env!("CARGO_PKG_VERSION"))
+    );
+}

@@ -24,9 +24,18 @@ Examples:
 Exit codes: 0 success, 1 failure, 2 usage, 3 invalid input, 4 cannot decrypt, 5 check found
 problems.";
 
+/// `kseal --version`: the package version and the git commit it was built from (`unknown`
+/// outside a git checkout; see `build.rs`).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KSEAL_GIT_COMMIT"),
+    ")"
+);
+
 /// Seal .env files and Secrets into Bitnami-compatible SealedSecrets that are safe to commit.
 #[derive(Debug, Parser)]
-#[command(name = "kseal", version, after_help = EXAMPLES, max_term_width = 100)]
+#[command(name = "kseal", version = VERSION, after_help = EXAMPLES, max_term_width = 100)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

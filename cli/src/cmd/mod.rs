@@ -52,7 +52,9 @@ pub(crate) fn man() -> Result<()> {
 
 /// The roff man page for `kseal` and its subcommands.
 pub(crate) fn man_page() -> String {
-    let cmd = Cli::command();
+    // The man page carries the version without the commit, so that the committed copy does
+    // not change with every commit.
+    let cmd = Cli::command().version(env!("CARGO_PKG_VERSION"));
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd.clone())
         .render(&mut out)
