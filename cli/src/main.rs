@@ -23,7 +23,10 @@ use clap::Parser as _;
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return args::usage_error(&e),
+    };
     let result = match cli.command {
         Command::Backup(a) => cmd::backup::run(a),
         Command::Cert(a) => cmd::cert::run(a),
@@ -34,7 +37,7 @@ fn main() -> ExitCode {
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Keys(a) => cmd::keys::run(a),
         Command::Ls(a) => cmd::ls::run(a),
-        Command::Man => cmd::man(),
+        Command::Man(a) => cmd::man(a),
         Command::Rotate(a) => cmd::rotate::run(a),
         Command::Seal(a) => cmd::seal::run(*a),
         Command::Unseal(a) => cmd::unseal::run(a),

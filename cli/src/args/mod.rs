@@ -1,5 +1,6 @@
 //! Command-line arguments. Data only: validation happens when a command builds its plan.
 
+mod errors;
 mod read;
 
 use std::path::PathBuf;
@@ -7,22 +8,29 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum, builder::TypedValueParser as _};
 
 use self::read::{DIFF_ABOUT, DIFF_EXAMPLES, LS_ABOUT, LS_EXAMPLES};
-pub(crate) use self::read::{DiffArgs, LsArgs};
+pub(crate) use self::{
+    errors::usage_error,
+    read::{DiffArgs, LsArgs},
+};
 
 const EXAMPLES: &str = "\
 Examples:
-  kseal init                                   write a commented kseal.yaml
-  kseal seal .env.staging > sealed.yaml        seal with the settings in kseal.yaml
-  kseal seal .env --cert cert.pem --name app-env -n shop -w k8s/app-env.sealed.yaml
-  kubectl create secret generic x --from-literal=K=v --dry-run=client -o yaml | kseal seal --cert cert.pem
-  kseal unseal --key backup.key sealed.yaml    recover Secrets offline with backup keys
-  kseal verify k8s/                            check sealed files offline (CI)
-  kseal rotate                                 re-seal stale files through the controller
-  kseal rotate --key backup.key                the same offline, with backup keys
-  kseal backup -o keys.yaml                    export the cluster's private keys (store offline!)
+  kseal init                           a kseal.yaml, folders and a .gitignore
+  kseal seal .env.staging > out.yaml   seal with the settings in kseal.yaml
+  kseal seal .env --cert cert.pem --name app-env -n shop \\
+      -w k8s/app-env.sealed.yaml
+  kubectl create secret generic x --from-literal=K=v --dry-run=client -o yaml \\
+      | kseal seal --cert cert.pem
+  kseal unseal --key backup.key sealed.yaml    recover Secrets offline
+  kseal verify k8s/                    check sealed files offline (CI)
+  kseal ls k8s/                        what sealed files hold, without keys
+  kseal diff --git HEAD app.yaml       which items changed since the last commit
+  kseal rotate                         re-seal stale files via the controller
+  kseal rotate --key backup.key        the same offline, with backup keys
+  kseal backup -o keys.yaml            export the private keys (store offline!)
 
-Exit codes: 0 success, 1 failure, 2 usage, 3 invalid input, 4 cannot decrypt, 5 check found
-problems.";
+Exit codes: 0 success, 1 failure, 2 usage, 3 invalid input, 4 cannot decrypt,
+5 check found problems.";
 
 /// `kseal --version`: the package version and the git commit it was built from (`unknown`
 /// outside a git checkout; see `build.rs`).
@@ -76,9 +84,9 @@ pub(crate) enum Command {
     /// List the SealedSecrets in files: name, scope, items and key (no keys needed).
     #[command(long_about = LS_ABOUT, after_help = LS_EXAMPLES)]
     Ls(LsArgs),
-    /// Print the man page (roff) to stdout.
+    /// Print a man page (roff) to stdout, or write them all to a folder.
     #[command(hide = true)]
-    Man,
+    Man(ManArgs),
     /// Re-encrypt sealed files to the newest certificate, through the controller or offline.
     #[command(long_about = ROTATE_ABOUT, after_help = ROTATE_EXAMPLES)]
     Rotate(RotateArgs),
@@ -87,7 +95,7 @@ pub(crate) enum Command {
     Seal(Box<SealArgs>),
     /// Decrypt SealedSecrets offline with private keys and print the Secrets.
     #[command(
-        after_help = "Examples:\n  kseal unseal --key backup.key sealed.yaml\n  kseal unseal --key keys.yaml,old.pem < sealed.yaml > secret.yaml\n  kseal unseal --key backups/ k8s/          every sealed file under k8s/, with every key in backups/"
+        after_help = "Examples:\n  kseal unseal --key backup.key sealed.yaml\n  kseal unseal --key keys.yaml,old.pem < sealed.yaml > secret.yaml\n  kseal unseal --key backups/ k8s/     all files in k8s/, all keys in backups/"
     )]
     Unseal(UnsealArgs),
     /// Check sealed files offline, without private keys (for CI).
@@ -99,11 +107,13 @@ const SEAL_EXAMPLES: &str = "\
 Examples:
   kseal seal .env.staging > sealed.yaml
   kseal seal .env --cert cert.pem --name app-env -n shop --scope namespace-wide
-  kseal seal .env.staging -w                       write to the output set in kseal.yaml
+  kseal seal .env.staging -w       write to the output set in kseal.yaml
   kseal seal .env.staging --merge-into k8s/overlays/staging/app-env.sealed.yaml
-  kseal seal .env --cert staging=certs/staging.pem --cert prod=certs/prod.pem --out-dir sealed/
-  kseal seal .env.prod -w                          one file per `clusters:` entry in kseal.yaml
-  kubectl create secret generic app-env --from-literal=K=v --dry-run=client -o yaml | kseal seal --cert cert.pem
+  kseal seal .env --cert staging=certs/staging.pem --cert prod=certs/prod.pem \\
+      --out-dir sealed/
+  kseal seal .env.prod -w          one file per `clusters:` entry in kseal.yaml
+  kubectl create secret generic app-env --from-literal=K=v --dry-run=client \\
+      -o yaml | kseal seal --cert cert.pem
   printf %s 's3cret' | kseal seal --raw --cert cert.pem --name app-env -n shop";
 
 #[derive(Debug, Args)]
@@ -255,9 +265,9 @@ pub(crate) struct KeygenArgs {
 
 const CERT_EXAMPLES: &str = "\
 Examples:
-  kseal cert > certs/staging.pem                    through the API server, as kubeseal --fetch-cert
-  kseal cert -w certs/staging.pem                   write it atomically
-  kseal cert --check certs/staging.pem              in CI: exit 5 when the cluster has renewed its key
+  kseal cert > certs/staging.pem          as kubeseal --fetch-cert
+  kseal cert -w certs/staging.pem         write it atomically
+  kseal cert --check certs/staging.pem    CI: exit 5 when the key was renewed
   kseal cert --cert-url https://sealed-secrets.example.com/v1/cert.pem";
 
 /// Where the controller is, as kubeseal's flags say.
@@ -334,6 +344,15 @@ pub(crate) struct InitArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The page: a command (`seal` for kseal-seal(1)); default: kseal(1).
+    pub(crate) page: Option<String>,
+    /// Write every page (kseal.1 and one kseal-COMMAND.1 per command) into DIR instead.
+    #[arg(long, value_name = "DIR", conflicts_with = "page")]
+    pub(crate) out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct CompletionsArgs {
     /// The shell.
     pub(crate) shell: clap_complete::Shell,
@@ -368,9 +387,9 @@ the controller cannot unseal exits with 4.";
 const VERIFY_EXAMPLES: &str = "\
 Examples:
   kseal verify                                 the outputs named in kseal.yaml
-  kseal verify k8s/ --cert certs/prod.pem      every sealed file under k8s/, sealed for prod
+  kseal verify k8s/ --cert certs/prod.pem    every sealed file in k8s/, for prod
   kseal verify --strict --cert a.pem --cert b.pem app.sealed.yaml
-  kseal verify --cluster                       also ask the controller whether each one unseals";
+  kseal verify --cluster               also ask the controller if each unseals";
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
@@ -433,7 +452,7 @@ fixtures with `exclude:` in .pre-commit-config.yaml.";
 const GUARD_EXAMPLES: &str = "\
 Examples:
   kseal guard                                  check every file git tracks
-  kseal guard k8s/secret.yaml .env.example     check these files (pre-commit passes staged files)
+  kseal guard k8s/secret.yaml .env.example    check these files only
 
 .pre-commit-config.yaml:
   - repo: https://github.com/kseal/kseal
@@ -479,10 +498,10 @@ themselves (credential rotation) and seal the new ones.";
 
 const ROTATE_EXAMPLES: &str = "\
 Examples:
-  kseal rotate                                 re-seal kseal.yaml's outputs through the controller
-  kseal rotate --check                         CI: exit 5 if a file (or cert file) is not the cluster's newest
-  kseal rotate --check --offline               the same against the cert files in kseal.yaml, no cluster
-  kseal rotate --key backup/                   offline: re-seal kseal.yaml's outputs to their certs
+  kseal rotate                  re-seal kseal.yaml's outputs via the controller
+  kseal rotate --check          CI: exit 5 unless sealed to the newest key
+  kseal rotate --check --offline    the same against kseal.yaml's cert files
+  kseal rotate --key backup/    offline, to the certs kseal.yaml names
   kseal rotate k8s/ --key old.key,new.key --cert certs/prod.pem
   kseal rotate k8s/ --cert new.pem --dry-run   list what would be re-sealed";
 
@@ -538,7 +557,7 @@ const KEYS_EXAMPLES: &str = "\
 Examples:
   kseal keys k8s/
   kseal keys k8s/ --cert certs/old.pem --cert certs/new.pem
-  kseal keys --cluster                         the cluster's keys, and which can be retired";
+  kseal keys --cluster         the cluster's keys, and which can be retired";
 
 #[derive(Debug, Args)]
 pub(crate) struct KeysArgs {
@@ -578,8 +597,9 @@ every key renewal (every 30 days by default), or let the controller keep key bac
 const BACKUP_EXAMPLES: &str = "\
 Examples:
   kseal backup -o sealed-secrets-keys.yaml
-  kseal backup --controller-namespace sealed-secrets | age -r KEY > keys.yaml.age
-  kseal unseal --key sealed-secrets-keys.yaml k8s/      recover Secrets without the cluster";
+  kseal backup --controller-namespace sealed-secrets \\
+      | age -r KEY > keys.yaml.age
+  kseal unseal --key sealed-secrets-keys.yaml k8s/   recover without the cluster";
 
 #[derive(Debug, Args)]
 pub(crate) struct BackupArgs {
@@ -650,5 +670,35 @@ impl ConfigArgs {
         input: Option<&std::path::Path>,
     ) -> crate::exit::Result<Option<crate::config::Config>> {
         crate::config::Config::find(self.config.as_deref(), self.no_config, input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// `--help` at 80 columns must not wrap an example in the middle of a command: every line
+    /// of every command's examples (after_help) fits in 80 columns.
+    #[test]
+    fn examples_fit_80_columns() {
+        let cmd = Cli::command();
+        let mut long = Vec::new();
+        for sub in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+            let Some(text) = sub.get_after_help() else {
+                continue;
+            };
+            for line in text.to_string().lines() {
+                if line.chars().count() > 80 {
+                    long.push(format!("{}: {line}", sub.get_name()));
+                }
+            }
+        }
+        assert!(
+            long.is_empty(),
+            "longer than 80 columns:\n{}",
+            long.join("\n")
+        );
     }
 }

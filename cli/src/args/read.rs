@@ -50,13 +50,13 @@ Exit status, as diff(1): 0 no difference, 1 differences, 2 an error.";
 pub(crate) const DIFF_EXAMPLES: &str = "\
 Examples:
   kseal diff old/app-env.sealed.yaml k8s/app-env.sealed.yaml
-  kseal diff --git HEAD k8s/app-env.sealed.yaml      what changed since the last commit
+  kseal diff --git HEAD k8s/app-env.sealed.yaml    changes since the last commit
   kseal diff main:k8s/app-env.sealed.yaml k8s/app-env.sealed.yaml";
 
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
     /// The old and the new version: files, '-' (stdin) or REV:PATH; with --git, one FILE.
-    #[arg(value_name = "OLD NEW", num_args = 1..=2, required = true)]
+    #[arg(value_names = ["OLD", "NEW"], num_args = 1..=2, required = true)]
     pub(crate) sides: Vec<String>,
     /// Compare FILE as it was in this git revision with FILE now.
     #[arg(long, value_name = "REV")]
