@@ -14,6 +14,7 @@ mod io;
 mod merge;
 mod ordered_json;
 mod output;
+mod placeholder;
 mod scan;
 
 use std::process::ExitCode;
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
         Command::Completions(a) => cmd::completions(a),
         Command::Diff(a) => return cmd::diff::run(a),
         Command::Guard(a) => cmd::guard::run(a),
-        Command::Init(a) => cmd::init(a),
+        Command::Init(a) => cmd::init::run(a),
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Keys(a) => cmd::keys::run(a),
         Command::Ls(a) => cmd::ls::run(a),

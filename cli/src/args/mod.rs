@@ -68,8 +68,9 @@ pub(crate) enum Command {
     /// Block plaintext Secrets and .env files from being committed (a pre-commit hook).
     #[command(long_about = GUARD_ABOUT, after_help = GUARD_EXAMPLES)]
     Guard(GuardArgs),
-    /// Write a commented starter kseal.yaml in the current directory.
+    /// Start here: a commented kseal.yaml, its folders, and a .gitignore for env files and keys.
     #[command(
+        long_about = INIT_ABOUT,
         after_help = "Examples:\n  kseal init\n  kseal init --force     overwrite an existing kseal.yaml"
     )]
     Init(InitArgs),
@@ -336,6 +337,13 @@ pub(crate) struct CertArgs {
     pub(crate) write: Option<PathBuf>,
 }
 
+const INIT_ABOUT: &str = "\
+Start a project in the current directory: a commented starter kseal.yaml (one entry for
+.env.staging), the folders it names (certs/, k8s/overlays/staging/), and a .gitignore (created,
+or extended with the lines it lacks) that keeps env files (.env*, but not .env*.example) and
+private keys (*.key, tls.key) out of git. Then: `kseal cert -w certs/staging.pem` fetches the
+cluster's certificate. A .env.staging that exists already is checked for placeholder values.";
+
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// Overwrite an existing kseal.yaml.
@@ -438,7 +446,7 @@ Checks the given files, or every file `git ls-files` lists, and fails (exit 5) o
 
 A value in an example file counts as a placeholder when it is empty, or when it does not look
 like a real credential and either contains one of example, fake, changeme, change-me, xxx,
-placeholder, dummy, your-, your_, ${…} or <…> (any case), or belongs to a key whose name does
+placeholder, dummy, your-, your_, ${…}, <…> or the word todo, tbd or fixme (any case), or belongs to a key whose name does
 not suggest a secret (no SECRET, PASSWORD, PASSWD, PWD, PASS, TOKEN, KEY, CREDENTIAL, AUTH,
 PRIVATE, SALT, DSN or CERT), or is a number, duration, boolean or URL without a password.
 A real-looking credential is a

@@ -4,6 +4,7 @@ pub(crate) mod backup;
 pub(crate) mod cert;
 pub(crate) mod diff;
 pub(crate) mod guard;
+pub(crate) mod init;
 pub(crate) mod keygen;
 pub(crate) mod keys;
 pub(crate) mod ls;
@@ -12,31 +13,13 @@ pub(crate) mod seal;
 pub(crate) mod unseal;
 pub(crate) mod verify;
 
-use std::path::Path;
-
 use clap::CommandFactory as _;
 
 use crate::{
-    args::{Cli, CompletionsArgs, InitArgs, ManArgs},
-    config,
+    args::{Cli, CompletionsArgs, ManArgs},
     exit::{Failure, Result},
     io,
 };
-
-/// `kseal init`.
-pub(crate) fn init(args: InitArgs) -> Result<()> {
-    let path = Path::new(config::FILE_NAME);
-    if path.exists() && !args.force {
-        return Err(Failure::usage(format!("{} already exists", path.display()))
-            .hint("pass --force to overwrite it"));
-    }
-    io::write_atomic(path, config::STARTER.as_bytes(), 0o644)?;
-    eprintln!(
-        "kseal: wrote {}; edit name, namespace, cert and output, then run `kseal seal .env.staging`",
-        path.display()
-    );
-    Ok(())
-}
 
 /// `kseal completions SHELL`.
 pub(crate) fn completions(args: CompletionsArgs) -> Result<()> {

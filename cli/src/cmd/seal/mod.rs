@@ -117,6 +117,10 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
     }
 
     for t in &targets {
+        crate::placeholder::warn(
+            &input_name,
+            t.items.iter().map(|(k, v)| (k.as_str(), v.expose())),
+        );
         if t.items.is_empty() && !args.allow_empty_data {
             return Err(Failure::input(format!(
                 "{input_name}: Secret '{}' has no data to seal",
