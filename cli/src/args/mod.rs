@@ -484,7 +484,8 @@ Every SealedSecret document in PATH (default: the outputs named in kseal.yaml) w
 kseal.dev/key-fingerprint annotation is not the newest certificate's fingerprint (or that has
 none) is sealed again to it, with the same scope. spec.template and every other line stay as
 they are; documents already sealed to the certificate are left alone, and only files that
-change are rewritten (atomically). A second run changes nothing.
+change are rewritten, all together or (when anything fails) none. A second run changes
+nothing.
 
 Through the controller (no --key, no --cert, no --offline): the target is the certificate the
 controller serves (/v1/cert.pem, through the API server with your kubeconfig, as kubeseal);

@@ -278,12 +278,16 @@ fn rotate(
         // Each cluster kseal.yaml names a context for is rotated through that context; a
         // cluster that fails does not stop the others, and every failure is reported.
         let mut errors = Vec::new();
+        let mut summaries = Vec::new();
         for group in by_context(args, config, plan) {
             let controller = args
                 .controller
                 .controller()
                 .in_context(group.context.as_deref());
             let result = run_cluster(mode, config, group.files, &controller, report);
+            if let Ok(summary) = &result {
+                summaries.push(summary.clone());
+            }
             if let Err(e) = result {
                 let unreachable = e.message.starts_with("no cluster configured")
                     || e.message.starts_with("cannot reach the API server");
@@ -295,14 +299,19 @@ fn rotate(
                 errors.push(e);
             }
         }
-        let last = errors.pop();
-        for e in errors {
-            eprintln!("kseal: error: {}", e.message);
-            for hint in &e.hints {
-                eprintln!("kseal: hint: {hint}");
+        // The files of every cluster are written together, and only when every cluster
+        // succeeded: a failure leaves every file as it was.
+        let Some(last) = errors.pop() else {
+            report.write_staged()?;
+            for summary in summaries {
+                eprintln!("kseal: {summary}");
             }
+            return Ok(());
+        };
+        for e in errors {
+            e.print();
         }
-        return last.map_or(Ok(()), Err);
+        return Err(report.nothing_written(last));
     }
     if mode == Mode::Write && args.keys.is_empty() {
         return Err(
@@ -350,7 +359,7 @@ fn rotate(
     }
     progress.clear();
     report.flush()?;
-    conclude(
+    let summary = conclude(
         report,
         &tally,
         mode,
@@ -358,6 +367,10 @@ fn rotate(
         "re-seal them with `kseal rotate` (through the controller) or `kseal rotate --key BACKUP_KEYS`, then commit the result",
         "pass every backup key with --key (files or a directory); keys from `kseal backup` or `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are",
     )
+    .map_err(|e| report.nothing_written(e))?;
+    report.write_staged()?;
+    eprintln!("kseal: {summary}");
+    Ok(())
 }
 
 /// One active key of the cluster, from `GET /v1/certs`.
@@ -458,7 +471,7 @@ fn run_cluster(
     plan: Vec<(PathBuf, Option<CertSource>)>,
     controller: &crate::cluster::Controller,
     report: &mut Report,
-) -> Result<()> {
+) -> Result<String> {
     // Several certificates in kseal.yaml: several clusters (or an un-refreshed file).
     let several = config.is_some_and(|c| c.certs().len() > 1);
     if several && let Some((file, _)) = plan.iter().find(|(_, source)| source.is_none()) {
@@ -556,10 +569,7 @@ fn run_cluster(
         if let Err(e) = result {
             progress.clear();
             let _ = report.flush();
-            return Err(e.hint(format!(
-                "stopped; {} file(s) were already written, run again to continue",
-                tally.written
-            )));
+            return Err(e);
         }
     }
     progress.clear();
@@ -581,7 +591,7 @@ fn run_cluster(
         }
         let was = current.map_or_else(|| "missing".to_owned(), |c| c.fingerprint().to_string());
         if mode == Mode::Write {
-            io::write_atomic(path, newest.to_pem().as_bytes(), 0o644)?;
+            report.stage(path, newest.to_pem().into_bytes());
             report.line(
                 "refreshed",
                 &path.strip_prefix(".").unwrap_or(path).display().to_string(),
@@ -800,7 +810,7 @@ fn rotate_file(
         match merge::edit_stream(&text, &stream, &edits) {
             Ok(edited) => {
                 if mode == Mode::Write {
-                    io::write_atomic(file, edited.as_bytes(), 0o644)?;
+                    report.stage(file, edited.into_bytes());
                     tally.written += 1;
                 }
                 for (order, place, detail) in &pending {

@@ -42,7 +42,7 @@ pub(super) struct Tally {
     pub(super) certs_stale: usize,
 }
 
-/// Prints the summary and decides the exit code.
+/// The summary line (printed by the caller once the files are written) or the failure.
 pub(super) fn conclude(
     report: &mut Report,
     tally: &Tally,
@@ -50,7 +50,7 @@ pub(super) fn conclude(
     files: &[PathBuf],
     check_hint: &str,
     decrypt_hint: &str,
-) -> Result<()> {
+) -> Result<String> {
     report.add(tally);
     if tally.documents == 0 && tally.failed == 0 {
         return Err(Failure::input(format!(
@@ -67,7 +67,7 @@ pub(super) fn conclude(
         "{} SealedSecret(s) in {} file(s): {} up to date, {changed}, {} failed",
         tally.documents, tally.files, tally.up_to_date, tally.failed
     );
-    if mode == Mode::Write {
+    if mode == Mode::Write && tally.failed == 0 {
         summary.push_str(&format!("; wrote {} file(s)", tally.written));
     }
     if tally.certs_refreshed > 0 {
@@ -98,8 +98,7 @@ pub(super) fn conclude(
         )
         .hint(check_hint));
     }
-    eprintln!("kseal: {summary}");
-    Ok(())
+    Ok(summary)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.
@@ -199,6 +198,8 @@ pub(super) struct Report {
     rows: Vec<Value>,
     /// The tallies of every cluster (or the offline run), added up.
     total: Tally,
+    /// The files to write (re-sealed files, refreshed certs), written together at the end.
+    staged: Vec<(PathBuf, Vec<u8>)>,
 }
 
 impl Report {
@@ -226,6 +227,37 @@ impl Report {
             "document": document,
             "detail": detail,
         }));
+    }
+
+    /// Adds a file to the batch [`Report::write_staged`] writes.
+    pub(super) fn stage(&mut self, path: &std::path::Path, bytes: Vec<u8>) {
+        self.staged.push((path.to_path_buf(), bytes));
+    }
+
+    /// Writes every staged file, all or nothing (a file keeps its permissions).
+    pub(super) fn write_staged(&mut self) -> Result<()> {
+        let staged = std::mem::take(&mut self.staged);
+        let writes: Vec<io::FileWrite<'_>> = staged
+            .iter()
+            .map(|(path, bytes)| io::FileWrite {
+                path,
+                bytes,
+                mode: io::Mode::KeepOr(0o644),
+            })
+            .collect();
+        io::write_files(&writes)
+    }
+
+    /// `failure`, saying that the files that were ready were not written.
+    pub(super) fn nothing_written(&mut self, failure: Failure) -> Failure {
+        let ready = std::mem::take(&mut self.staged).len();
+        self.total.written = 0;
+        if ready == 0 {
+            return failure;
+        }
+        failure.hint(format!(
+            "no file was changed ({ready} were ready): the files of one run are written all or none; fix the failure and run again"
+        ))
     }
 
     /// Prints the text lines so far (nothing with `-o json`).
