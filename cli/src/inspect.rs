@@ -23,6 +23,29 @@ pub(crate) fn fingerprint(doc: &Value) -> Option<Fingerprint> {
         .and_then(Fingerprint::parse)
 }
 
+/// The string values of `metadata.annotations` (others are left out; `verify` reports them).
+pub(crate) fn string_annotations(meta: &Value) -> BTreeMap<String, String> {
+    meta["annotations"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `spec.encryptedData` items: names and sealed values (`None` for a value that is not a
+/// string), in the document's order.
+pub(crate) fn encrypted_items<C: FromIterator<(String, Option<String>)>>(doc: &Value) -> C {
+    doc["spec"]["encryptedData"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
+        .collect()
+}
+
 /// One SealedSecret as `ls` and `diff` show it. Item values are kept as the ciphertext text
 /// (public: it is what is committed) so that two versions can be compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,22 +69,8 @@ impl Summary {
     pub(crate) fn of(doc: &Value) -> Self {
         let meta = &doc["metadata"];
         let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
-        let annotations: BTreeMap<String, String> = meta["annotations"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut items: BTreeMap<String, Option<String>> = doc["spec"]["encryptedData"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let annotations = string_annotations(meta);
+        let mut items: BTreeMap<String, Option<String>> = encrypted_items(doc);
         if let Some(legacy) = text(&doc["spec"]["data"]) {
             items.insert(LEGACY_ITEM.to_owned(), Some(legacy));
         }

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{TempDir, kseal};
+use common::{TempDir, git, kseal};
 
 fn git_ignores(dir: &std::path::Path, path: &str) -> bool {
     Command::new("git")
@@ -20,14 +20,7 @@ fn git_ignores(dir: &std::path::Path, path: &str) -> bool {
 fn init_sets_up_a_repository() {
     let dir = TempDir::new("init");
     let d = dir.path();
-    assert!(
-        Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(d)
-            .status()
-            .unwrap()
-            .success()
-    );
+    git(d, &["init", "-q"]);
     std::fs::write(d.join(".gitignore"), "target/").unwrap();
     std::fs::write(d.join(".env.staging"), "API_KEY=changeme\nPORT=8080\n").unwrap();
 

@@ -2,23 +2,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{TempDir, fixtures, kseal};
-
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{TempDir, fixtures, git, kseal};
 
 /// Every ciphertext in `text` (the values of `encryptedData`).
 fn ciphertexts(text: &str) -> Vec<String> {
