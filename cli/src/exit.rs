@@ -66,6 +66,17 @@ impl Failure {
         self.hints.push(hint.into());
         self
     }
+
+    /// Prints the details, `kseal: error: MESSAGE` and `kseal: hint: …` lines on stderr.
+    pub(crate) fn print(&self) {
+        for detail in &self.details {
+            eprintln!("{detail}");
+        }
+        eprintln!("kseal: error: {}", self.message);
+        for hint in &self.hints {
+            eprintln!("kseal: hint: {hint}");
+        }
+    }
 }
 
 impl fmt::Display for Failure {

@@ -16,13 +16,25 @@ pub(crate) fn display_name(path: Option<&Path>) -> String {
     }
 }
 
-/// Reads a file, or stdin for `None` and `-`.
+/// Reads a file, or stdin for `None` and `-` (manifests).
 pub(crate) fn read_input(path: Option<&Path>) -> Result<Vec<u8>> {
+    read_input_of(path, "manifests")
+}
+
+/// As [`read_input`]; when stdin is a terminal, first says on stderr that `what` is read from
+/// it and how to end it, so that a command waiting for input does not look hung.
+pub(crate) fn read_input_of(path: Option<&Path>, what: &str) -> Result<Vec<u8>> {
     match path {
         Some(p) if p != Path::new("-") => fs::read(p).map_err(|e| {
             Failure::runtime(format!("cannot read {}: {}", p.display(), io_reason(&e)))
         }),
         _ => {
+            use std::io::IsTerminal as _;
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "kseal: reading {what} from standard input (Ctrl-D on a new line to end, Ctrl-C to cancel)…"
+                );
+            }
             let mut buf = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut buf)
@@ -298,6 +310,14 @@ fn follow_links(path: &Path) -> Result<PathBuf> {
         "cannot write {}: too many levels of symbolic links",
         path.display()
     )))
+}
+
+/// Writes `value` to stdout as indented JSON and a newline (`-o json`).
+pub(crate) fn write_json(value: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::runtime(format!("cannot encode JSON: {e}")))?;
+    text.push('\n');
+    write_stdout(text.as_bytes())
 }
 
 /// Writes to stdout. A closed pipe (`kseal seal | head`) is not an error: the reader has what it

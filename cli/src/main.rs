@@ -9,10 +9,12 @@ mod cluster;
 mod cmd;
 mod config;
 mod exit;
+mod inspect;
 mod io;
 mod merge;
 mod ordered_json;
 mod output;
+mod placeholder;
 mod scan;
 
 use std::process::ExitCode;
@@ -22,16 +24,21 @@ use clap::Parser as _;
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return args::usage_error(&e),
+    };
     let result = match cli.command {
         Command::Backup(a) => cmd::backup::run(a),
         Command::Cert(a) => cmd::cert::run(a),
         Command::Completions(a) => cmd::completions(a),
+        Command::Diff(a) => return cmd::diff::run(a),
         Command::Guard(a) => cmd::guard::run(a),
-        Command::Init(a) => cmd::init(a),
+        Command::Init(a) => cmd::init::run(a),
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Keys(a) => cmd::keys::run(a),
-        Command::Man => cmd::man(),
+        Command::Ls(a) => cmd::ls::run(a),
+        Command::Man(a) => cmd::man(a),
         Command::Rotate(a) => cmd::rotate::run(a),
         Command::Seal(a) => cmd::seal::run(*a),
         Command::Unseal(a) => cmd::unseal::run(a),
@@ -40,13 +47,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            for detail in &failure.details {
-                eprintln!("{detail}");
-            }
-            eprintln!("kseal: error: {}", failure.message);
-            for hint in &failure.hints {
-                eprintln!("kseal: hint: {hint}");
-            }
+            failure.print();
             failure.code.into()
         }
     }

@@ -66,27 +66,11 @@ impl SealedFile {
             );
         }
         let meta = &doc["metadata"];
-        let annotations = meta["annotations"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let items = doc["spec"]["encryptedData"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
-                    .collect()
-            })
-            .unwrap_or_default();
         let identity = Identity {
             name: meta["name"].as_str().map(str::to_owned),
             namespace: meta["namespace"].as_str().map(str::to_owned),
-            annotations,
-            items,
+            annotations: crate::inspect::string_annotations(meta),
+            items: crate::inspect::encrypted_items(doc),
         };
         Ok((
             Self {

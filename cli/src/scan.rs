@@ -123,6 +123,15 @@ pub(crate) fn default_paths(given: &[PathBuf], config: Option<&Config>) -> Vec<P
     }
 }
 
+/// `a, b, c`: paths for a message.
+pub(crate) fn show_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The syntax of a stream, decided by its first non-blank character (`{` or `[` is JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
@@ -252,6 +261,54 @@ impl Doc<'_> {
     /// Whether this object is a SealedSecret (by `kind`; `apiVersion` is checked by `verify`).
     pub(crate) fn is_sealed_secret(&self) -> bool {
         self.value["kind"] == "SealedSecret"
+    }
+}
+
+/// A manifest stream read for its SealedSecrets (`verify`, `ls`, `diff`), and what is wrong with
+/// it as a whole.
+#[derive(Debug)]
+pub(crate) struct SealedStream {
+    pub(crate) stream: Stream,
+    /// Not UTF-8 or not parseable, or no SealedSecret in a file the user named. A directory may
+    /// hold Helm templates and other files that are not YAML: only a file named on the command
+    /// line, or one that mentions SealedSecret, must parse.
+    pub(crate) problem: Option<String>,
+}
+
+impl SealedStream {
+    /// Reads `file` (`-`: stdin); `named`: the user named it rather than a folder holding it.
+    pub(crate) fn read(file: &Path, named: bool) -> Result<Self> {
+        Ok(Self::from_bytes(io::read_input(Some(file))?, named))
+    }
+
+    pub(crate) fn from_bytes(bytes: Vec<u8>, named: bool) -> Self {
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Self {
+                stream: Stream {
+                    format: Format::Yaml,
+                    segments: Vec::new(),
+                },
+                problem: named.then(|| "not UTF-8 text".to_owned()),
+            };
+        };
+        let stream = Stream::parse(&text);
+        let problem = match stream.first_error() {
+            Some(error) => (named || text.contains("SealedSecret")).then_some(error),
+            None if named && !stream.docs().iter().any(Doc::is_sealed_secret) => {
+                Some("holds no SealedSecret".to_owned())
+            }
+            None => None,
+        };
+        Self { stream, problem }
+    }
+
+    /// The SealedSecret documents, in order.
+    pub(crate) fn docs(&self) -> Vec<Doc<'_>> {
+        self.stream
+            .docs()
+            .into_iter()
+            .filter(Doc::is_sealed_secret)
+            .collect()
     }
 }
 

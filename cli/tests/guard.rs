@@ -2,10 +2,14 @@
 //! repository's `.pre-commit-hooks.yaml` runs it. Rule-by-rule findings are pinned by
 //! `tests/cmd/guard*.toml`.
 
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     process::Command,
 };
+
+use common::git;
 
 struct Dir(PathBuf);
 
@@ -13,19 +17,6 @@ impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn guard(dir: &Path, args: &[&str]) -> (i32, String, String) {

@@ -411,3 +411,51 @@ fn list_items_are_reported_not_rewritten() {
     );
     assert_eq!(read(d, "list.json"), list);
 }
+
+/// The files of one run are written all or none: one document that cannot be re-sealed leaves
+/// the files that were ready untouched, byte for byte.
+#[test]
+fn a_failure_writes_no_file() {
+    let dir = setup("batch");
+    let d = &dir.0;
+    let (yaml, json) = (read(d, "app.yaml"), read(d, "app.json"));
+    let list = format!("{{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{json}]}}\n");
+    std::fs::write(d.join("list.json"), &list).unwrap();
+    let args = [
+        "rotate",
+        "app.yaml",
+        "app.json",
+        "list.json",
+        "--key",
+        &fixture("test.key"),
+        "--cert",
+        "new/tls.crt",
+    ];
+    let run = kseal(d, &args, "");
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "kseal: hint: no file was changed (2 were ready): the files of one run are written all or none"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("wrote"), "{}", run.stderr);
+    assert_eq!(read(d, "app.yaml"), yaml);
+    assert_eq!(read(d, "app.json"), json);
+    assert_eq!(read(d, "list.json"), list);
+
+    // Without the file that fails, both are written in one batch.
+    let run = ok(kseal(
+        d,
+        &args[..3]
+            .iter()
+            .chain(&args[4..])
+            .copied()
+            .collect::<Vec<_>>(),
+        "",
+    ));
+    assert!(run.stderr.contains("wrote 2 file(s)"), "{}", run.stderr);
+    assert_ne!(read(d, "app.yaml"), yaml);
+    assert_ne!(read(d, "app.json"), json);
+}

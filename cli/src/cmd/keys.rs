@@ -4,15 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use kseal_core::Fingerprint;
 use kseal_crds::KEY_FINGERPRINT_ANNOTATION;
 
 use crate::{
     args::KeysArgs,
     cmd::{rotate, verify::load_certs},
     exit::{Failure, Result},
-    io,
-    scan::{self, Doc, Stream, Walk},
+    inspect, io,
+    scan::{self, SealedStream, Walk},
 };
 
 /// Documents and files sealed to one key.
@@ -36,17 +35,11 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
     let mut usage: BTreeMap<Option<String>, Usage> = BTreeMap::new();
     let mut total = 0;
     for file in &files {
-        let Ok(text) = String::from_utf8(io::read_input(Some(file))?) else {
-            continue;
-        };
-        let stream = Stream::parse(&text);
+        let sealed = SealedStream::read(file, false)?;
         let shown = io::display_name(Some(file));
-        for doc in stream.docs().iter().filter(|d| Doc::is_sealed_secret(d)) {
+        for doc in sealed.docs() {
             total += 1;
-            let fp = doc.value["metadata"]["annotations"][KEY_FINGERPRINT_ANNOTATION]
-                .as_str()
-                .and_then(Fingerprint::parse)
-                .map(|f| f.to_string());
+            let fp = inspect::fingerprint(doc.value).map(|f| f.to_string());
             let entry = usage.entry(fp).or_default();
             entry.documents += 1;
             if !entry.files.contains(&shown) {
@@ -60,62 +53,39 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
     if total == 0 && certs.is_empty() {
         return Err(Failure::input(format!(
             "no SealedSecret found in {}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            scan::show_paths(&paths)
         )));
     }
 
-    let mut rows: Vec<Vec<String>> = vec![vec![
-        "KEY".into(),
-        "CERTIFICATE".into(),
-        "DOCUMENTS".into(),
-        "STATUS".into(),
-        "FILES".into(),
-    ]];
+    let mut rows: Vec<Row> = Vec::new();
     let cert_for = |fp: &str| {
         certs
             .iter()
             .find(|c| c.cert.fingerprint().as_str() == fp)
-            .map_or("-".to_owned(), |c| c.shown.clone())
+            .map(|c| c.shown.clone())
     };
     for (fp, u) in usage.iter().filter(|(fp, _)| fp.is_some()) {
-        let fp = fp.as_deref().unwrap_or_default();
-        rows.push(vec![
-            fp.to_owned(),
-            cert_for(fp),
-            u.documents.to_string(),
-            "in use".into(),
-            u.files.join(", "),
-        ]);
+        rows.push(Row {
+            certificate: fp.as_deref().and_then(cert_for),
+            ..Row::new(fp.clone(), "in use", Some(u))
+        });
     }
     let mut unreferenced = 0;
     for c in &certs {
         let fp = c.cert.fingerprint().to_string();
         if !usage.contains_key(&Some(fp.clone())) {
             unreferenced += 1;
-            rows.push(vec![
-                fp,
-                c.shown.clone(),
-                "0".into(),
-                "unreferenced".into(),
-                "-".into(),
-            ]);
+            rows.push(Row {
+                certificate: Some(c.shown.clone()),
+                ..Row::new(Some(fp), "unreferenced", None)
+            });
         }
     }
     let unknown = usage.get(&None);
     if let Some(u) = unknown {
-        rows.push(vec![
-            "(no annotation)".into(),
-            "-".into(),
-            u.documents.to_string(),
-            "unknown key".into(),
-            u.files.join(", "),
-        ]);
+        rows.push(Row::new(None, "unknown key", Some(u)));
     }
-    io::write_stdout(render(&rows).as_bytes())?;
+    print(&rows, false, args.report.json())?;
     if unreferenced > 0 {
         match unknown {
             Some(u) => eprintln!(
@@ -124,11 +94,7 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
             ),
             None => eprintln!(
                 "kseal: hint: no file under {} uses the unreferenced key(s); check other repositories and the cluster before retiring them",
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                scan::show_paths(&paths)
             ),
         }
     }
@@ -142,19 +108,7 @@ fn cluster_report(args: &KeysArgs, usage: &BTreeMap<Option<String>, Usage>) -> R
     let newest = rotate::cluster_newest(&session)?;
     let active = rotate::cluster_certs(&session, &newest)?;
     let unknown = usage.get(&None).map_or(0, |u| u.documents);
-    let mut rows: Vec<Vec<String>> = vec![
-        [
-            "KEY",
-            "SECRET",
-            "CREATED",
-            "NEWEST",
-            "DOCUMENTS",
-            "STATUS",
-            "FILES",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let mut rows: Vec<Row> = Vec::new();
     let mut retirable = 0;
     let mut blocked = 0;
     for c in &active {
@@ -169,19 +123,12 @@ fn cluster_report(args: &KeysArgs, usage: &BTreeMap<Option<String>, Usage>) -> R
             retirable += 1;
             "safe to retire"
         };
-        rows.push(vec![
-            c.fingerprint.clone(),
-            if c.secret_name.is_empty() {
-                "-".into()
-            } else {
-                c.secret_name.clone()
-            },
-            c.created.clone().unwrap_or_else(|| "-".into()),
-            if c.latest { "yes" } else { "-" }.into(),
-            documents.to_string(),
-            status.into(),
-            u.map_or_else(|| "-".into(), |u| u.files.join(", ")),
-        ]);
+        rows.push(Row {
+            secret: Some(c.secret_name.clone()).filter(|s| !s.is_empty()),
+            created: c.created.clone(),
+            newest: Some(c.latest),
+            ..Row::new(Some(c.fingerprint.clone()), status, u)
+        });
     }
     let mut missing = 0;
     for (fp, u) in usage {
@@ -190,28 +137,18 @@ fn cluster_report(args: &KeysArgs, usage: &BTreeMap<Option<String>, Usage>) -> R
             continue;
         }
         missing += u.documents;
-        rows.push(vec![
-            fp.clone(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            u.documents.to_string(),
-            "not in cluster".into(),
-            u.files.join(", "),
-        ]);
+        rows.push(Row {
+            newest: Some(false),
+            ..Row::new(Some(fp.clone()), "not in cluster", Some(u))
+        });
     }
     if let Some(u) = usage.get(&None) {
-        rows.push(vec![
-            "(no annotation)".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            u.documents.to_string(),
-            "unknown key".into(),
-            u.files.join(", "),
-        ]);
+        rows.push(Row {
+            newest: Some(false),
+            ..Row::new(None, "unknown key", Some(u))
+        });
     }
-    io::write_stdout(render(&rows).as_bytes())?;
+    print(&rows, true, args.report.json())?;
     if blocked > 0 {
         eprintln!(
             "kseal: hint: {unknown} document(s) have no {KEY_FINGERPRINT_ANNOTATION} annotation, so no older key is proven unused; `kseal rotate` re-seals them and adds it"
@@ -229,6 +166,110 @@ fn cluster_report(args: &KeysArgs, usage: &BTreeMap<Option<String>, Usage>) -> R
         );
     }
     Ok(())
+}
+
+/// One key in the report (`fingerprint` `None`: the documents without the annotation).
+/// `certificate` is for the local report; `secret`, `created` and `newest` for `--cluster`.
+#[derive(Debug)]
+struct Row {
+    fingerprint: Option<String>,
+    certificate: Option<String>,
+    secret: Option<String>,
+    created: Option<String>,
+    newest: Option<bool>,
+    documents: usize,
+    status: &'static str,
+    files: Vec<String>,
+}
+
+impl Row {
+    fn new(fingerprint: Option<String>, status: &'static str, usage: Option<&Usage>) -> Self {
+        Self {
+            fingerprint,
+            certificate: None,
+            secret: None,
+            created: None,
+            newest: None,
+            documents: usage.map_or(0, |u| u.documents),
+            status,
+            files: usage.map(|u| u.files.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The rows as a table, or as JSON (`-o json`; the shape is in docs/cli.md).
+fn print(rows: &[Row], cluster: bool, json: bool) -> Result<()> {
+    if json {
+        let keys: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::json!({
+                    "fingerprint": r.fingerprint,
+                    "documents": r.documents,
+                    "status": r.status,
+                    "files": r.files,
+                });
+                if cluster {
+                    v["secret"] = r.secret.clone().into();
+                    v["created"] = r.created.clone().into();
+                    v["newest"] = r.newest.unwrap_or(false).into();
+                } else {
+                    v["certificate"] = r.certificate.clone().into();
+                }
+                v
+            })
+            .collect();
+        return io::write_json(&serde_json::json!({ "keys": keys }));
+    }
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut table: Vec<Vec<String>> = vec![if cluster {
+        [
+            "KEY",
+            "SECRET",
+            "CREATED",
+            "NEWEST",
+            "DOCUMENTS",
+            "STATUS",
+            "FILES",
+        ]
+        .map(String::from)
+        .to_vec()
+    } else {
+        ["KEY", "CERTIFICATE", "DOCUMENTS", "STATUS", "FILES"]
+            .map(String::from)
+            .to_vec()
+    }];
+    for r in rows {
+        let key = r
+            .fingerprint
+            .clone()
+            .unwrap_or_else(|| "(no annotation)".into());
+        let files = if r.files.is_empty() {
+            "-".into()
+        } else {
+            r.files.join(", ")
+        };
+        table.push(if cluster {
+            vec![
+                key,
+                dash(&r.secret),
+                dash(&r.created),
+                if r.newest == Some(true) { "yes" } else { "-" }.into(),
+                r.documents.to_string(),
+                r.status.into(),
+                files,
+            ]
+        } else {
+            vec![
+                key,
+                dash(&r.certificate),
+                r.documents.to_string(),
+                r.status.into(),
+                files,
+            ]
+        });
+    }
+    io::write_stdout(render(&table).as_bytes())
 }
 
 /// Columns padded to their widest cell; the last column is not padded.

@@ -3,15 +3,12 @@
 
 use std::{collections::BTreeMap, path::PathBuf, time::SystemTime};
 
-use kseal_core::{
-    Certificate, Fingerprint, NamespaceName, ObjectName, ScopeKind, SecretKeyName,
-    sealed::{self, TAG_LEN},
-};
+use kseal_core::{Certificate, Fingerprint, NamespaceName, ObjectName, ScopeKind, SecretKeyName};
 use kseal_crds::{
     CLUSTER_WIDE_ANNOTATION, EncryptedData, EncryptedValue, KEY_FINGERPRINT_ANNOTATION,
     NAMESPACE_WIDE_ANNOTATION, SpecProblem, scope_kind_from_annotations,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{
     args::VerifyArgs,
@@ -19,8 +16,10 @@ use crate::{
     cluster::Session,
     config::Config,
     exit::{Code, Failure, Result},
+    inspect::{Summary, inspect_value},
+    io,
     output::API_VERSION,
-    scan::{self, Doc, Stream, Walk},
+    scan::{self, SealedStream, Walk},
 };
 
 /// Kubernetes refuses a Secret whose data adds up to more than this (`MaxSecretSize`).
@@ -29,9 +28,6 @@ pub(crate) const MAX_SECRET_BYTES: usize = 1 << 20;
 /// Client-side `kubectl apply` copies the whole object into the
 /// `last-applied-configuration` annotation, and all annotations together are limited to this.
 const MAX_ANNOTATION_BYTES: usize = 256 << 10;
-
-/// RSA block sizes (modulus bytes) a sealed-secrets key can have: 2048 to 8192 bits.
-const RSA_BLOCK_RANGE: std::ops::RangeInclusive<usize> = 256..=1024;
 
 /// A certificate given to check against, with how the user named it.
 #[derive(Debug)]
@@ -70,13 +66,40 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
         };
         verify_file(file, named, &certs, session, &mut totals)?;
     }
-    let session = sessions.first().map(|(_, s)| s);
     if totals.documents == 0 && totals.errors == 0 {
-        return Err(
-            Failure::input(format!("no SealedSecret found in {}", show_paths(&paths)))
-                .hint("pass the sealed files or the directories that hold them"),
-        );
+        return Err(Failure::input(format!(
+            "no SealedSecret found in {}",
+            scan::show_paths(&paths)
+        ))
+        .hint("pass the sealed files or the directories that hold them"));
     }
+    let outcome = conclude(&args, &certs, &totals, sessions.first().map(|(_, s)| s));
+    if args.report.json() {
+        io::write_json(&json!({
+            "documents": totals.records,
+            "fileErrors": totals.file_errors,
+            "summary": {
+                "files": totals.files,
+                "documents": totals.documents,
+                "errors": totals.errors,
+                "warnings": totals.warnings,
+                "certificatesChecked": !certs.is_empty(),
+                "clusterUnseals": args.cluster.then_some(totals.cluster_ok),
+                "clusterRefuses": args.cluster.then_some(totals.cluster_refused),
+                "passed": outcome.is_ok(),
+            },
+        }))?;
+    }
+    outcome
+}
+
+/// The summary line and the exit code.
+fn conclude(
+    args: &VerifyArgs,
+    certs: &[KnownCert],
+    totals: &Totals,
+    session: Option<&Session>,
+) -> Result<()> {
     if certs.is_empty() {
         eprintln!(
             "kseal: hint: no certificate given (--cert, or cert: in kseal.yaml): key sizes and fingerprints were not checked"
@@ -86,7 +109,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
         "checked {} SealedSecret(s) in {} file(s): {} error(s), {} warning(s)",
         totals.documents, totals.files, totals.errors, totals.warnings
     );
-    if let Some(session) = &session {
+    if let Some(session) = session {
         summary.push_str(&format!(
             "; {} of {} unseal with the keys of {}",
             totals.cluster_ok,
@@ -127,14 +150,9 @@ struct Totals {
     /// Documents `/v1/verify` accepted (200) and refused (409).
     cluster_ok: usize,
     cluster_refused: usize,
-}
-
-fn show_paths(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    /// `-o json`: one object per document, and the files that could not be checked.
+    records: Vec<Value>,
+    file_errors: Vec<Value>,
 }
 
 /// Certificates to check against: every `--cert`, else every cert kseal.yaml names. Expired
@@ -180,33 +198,16 @@ fn verify_file(
     totals: &mut Totals,
 ) -> Result<()> {
     let shown = crate::io::display_name(Some(file));
-    let bytes = crate::io::read_input(Some(file))?;
-    let Ok(text) = String::from_utf8(bytes) else {
-        if named {
-            eprintln!("kseal: error: {shown}: not UTF-8 text");
-            totals.errors += 1;
-        }
-        return Ok(());
-    };
-    let stream = Stream::parse(&text);
-    let docs: Vec<Doc<'_>> = stream
-        .docs()
-        .into_iter()
-        .filter(Doc::is_sealed_secret)
-        .collect();
-    // A directory may hold Helm templates and other files that are not YAML; only a file named
-    // on the command line, or one that mentions SealedSecret, must parse.
-    if let Some(error) = stream.first_error()
-        && (named || text.contains("SealedSecret"))
-    {
-        eprintln!("kseal: error: {shown}: {error}");
+    let sealed = SealedStream::read(file, named)?;
+    if let Some(problem) = &sealed.problem {
+        eprintln!("kseal: error: {shown}: {problem}");
         totals.errors += 1;
+        totals
+            .file_errors
+            .push(json!({"file": shown, "message": problem}));
     }
+    let docs = sealed.docs();
     if docs.is_empty() {
-        if named && stream.first_error().is_none() {
-            eprintln!("kseal: error: {shown}: holds no SealedSecret");
-            totals.errors += 1;
-        }
         return Ok(());
     }
     totals.files += 1;
@@ -222,15 +223,30 @@ fn verify_file(
         }
         totals.errors += findings.errors.len();
         totals.warnings += findings.warnings.len();
+        let summary = Summary::of(doc.value);
+        let mut record = json!({
+            "file": shown,
+            "document": doc.number,
+            "listItem": doc.item.map(|i| i + 1),
+            "name": summary.name,
+            "namespace": summary.namespace,
+            "errors": findings.errors,
+            "warnings": findings.warnings,
+            "cluster": null,
+        });
         if let Some(session) = session {
             let body = serde_json::to_vec(doc.value)
                 .map_err(|e| Failure::runtime(format!("{place}: cannot encode it: {e}")))?;
             let reply = session.post_json("/v1/verify", &body)?;
             match reply.status {
-                200 => totals.cluster_ok += 1,
+                200 => {
+                    totals.cluster_ok += 1;
+                    record["cluster"] = "unseals".into();
+                }
                 409 => {
                     eprintln!("kseal: error: {place}: does not unseal with the cluster's keys");
                     totals.cluster_refused += 1;
+                    record["cluster"] = "refused".into();
                 }
                 400 | 500 => {
                     let message: String = String::from_utf8_lossy(&reply.body)
@@ -240,10 +256,12 @@ fn verify_file(
                         .collect();
                     eprintln!("kseal: error: {place}: the controller cannot read it: {message}");
                     totals.errors += 1;
+                    record["cluster"] = "unreadable".into();
                 }
                 _ => return Err(session.unexpected("POST", "/v1/verify", &reply)),
             }
         }
+        totals.records.push(record);
     }
     Ok(())
 }
@@ -514,110 +532,10 @@ fn describe_scalar(v: &Value) -> String {
     }
 }
 
-/// What the structure of one sealed value shows, without any key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ValueFacts {
-    /// The length prefix: the RSA modulus size in bytes of the key it was sealed for.
-    pub(crate) rsa_len: usize,
-    /// Length of the plaintext it holds (`wire-format.md` §2.2: binary − 2 − k − 16).
-    pub(crate) plaintext_len: usize,
-    /// Whether the base64 is exactly what a sealer writes.
-    pub(crate) canonical: bool,
-}
-
-/// Checks one value's base64 (Go's rules, `wire-format.md` §3) and layout (§2): a plausible
-/// length prefix and room for the RSA block and the GCM tag. The error describes the problem
-/// without quoting the text, which may be plaintext pasted into the wrong place.
-pub(crate) fn inspect_value(text: &str) -> std::result::Result<ValueFacts, String> {
-    let blob = sealed::decode_base64(text).map_err(|_| base64_problem(text))?;
-    let Some((prefix, _)) = blob.split_first_chunk::<2>() else {
-        return Err(format!(
-            "too short to be a sealed value ({} bytes)",
-            blob.len()
-        ));
-    };
-    let rsa_len = usize::from(u16::from_be_bytes(*prefix));
-    if !RSA_BLOCK_RANGE.contains(&rsa_len) {
-        return Err(format!(
-            "not a sealed value: its length prefix says a {}-bit RSA key; sealed-secrets keys have 2048 to 8192 bits",
-            rsa_len * 8
-        ));
-    }
-    let minimum = sealed::sealed_len(rsa_len, 0);
-    if blob.len() < minimum {
-        return Err(format!(
-            "too short: {} bytes, but a value sealed for a {}-bit key has at least {minimum} (2 + {rsa_len} + {TAG_LEN})",
-            blob.len(),
-            rsa_len * 8
-        ));
-    }
-    Ok(ValueFacts {
-        rsa_len,
-        plaintext_len: blob.len() - minimum,
-        canonical: sealed::is_canonical_base64(text),
-    })
-}
-
-/// Why `text` is not base64 as the controller reads it, by character class only.
-fn base64_problem(text: &str) -> String {
-    let cleaned: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
-    let reason = if cleaned.is_empty() {
-        "it is empty"
-    } else if cleaned.contains(['-', '_']) {
-        "it uses the URL-safe alphabet ('-', '_')"
-    } else if cleaned.contains(char::is_whitespace) {
-        "it contains spaces"
-    } else if !cleaned
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
-    {
-        "it contains characters outside the base64 alphabet"
-    } else if !cleaned.len().is_multiple_of(4) {
-        "it is not padded with '='"
-    } else {
-        "its padding is malformed"
-    };
-    format!("not valid base64 (standard alphabet, '=' padding): {reason}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn blob(rsa_len: usize, plaintext: usize) -> String {
-        let mut b = u16::try_from(rsa_len).unwrap().to_be_bytes().to_vec();
-        b.resize(2 + rsa_len + plaintext + TAG_LEN, 7);
-        sealed::encode_base64(&b)
-    }
-
-    #[test]
-    fn value_structure() {
-        let facts = inspect_value(&blob(256, 5)).unwrap();
-        assert_eq!((facts.rsa_len, facts.plaintext_len), (256, 5));
-        assert!(facts.canonical);
-        let short = sealed::encode_base64(&[1, 0, 9, 9]);
-        assert!(
-            inspect_value(&short)
-                .unwrap_err()
-                .starts_with("too short: 4 bytes")
-        );
-        assert!(
-            inspect_value("cGFzc3dvcmQ=")
-                .unwrap_err()
-                .contains("length prefix")
-        );
-        assert!(
-            inspect_value("s3cr3t value")
-                .unwrap_err()
-                .ends_with("it contains spaces")
-        );
-        assert!(
-            inspect_value("AgB")
-                .unwrap_err()
-                .ends_with("not padded with '='")
-        );
-        assert!(inspect_value("Ag-_").unwrap_err().contains("URL-safe"));
-    }
+    use crate::inspect::tests::blob;
 
     #[test]
     fn document_checks() {

@@ -496,7 +496,7 @@ secrets:
   - input: .env.staging
     name: app-env                       # Secret name your Deployment reads (envFrom/secretKeyRef)
     namespace: my-app-staging
-    cert: certs/staging.pem             # `kubeseal --fetch-cert > certs/staging.pem`, or an http(s) URL
+    cert: certs/staging.pem             # fetch it with `kseal cert -w certs/staging.pem`, or an http(s) URL
     output: k8s/overlays/staging/app-env.sealed.yaml   # used by `kseal seal .env.staging -w`
 
   # - input: .env.dev

@@ -5,20 +5,7 @@
 use kseal_core::dotenv::{self, EnvFormat, KeyRule, ParseOptions};
 
 use super::Finding;
-
-/// Words that mark a value in an example file as a placeholder (compared in lower case).
-const PLACEHOLDER_MARKERS: [&str; 10] = [
-    "example",
-    "fake",
-    "changeme",
-    "change-me",
-    "xxx",
-    "placeholder",
-    "dummy",
-    "your-",
-    "your_",
-    "${",
-];
+use crate::placeholder::{has_marker, looks_like_credential, url_password};
 
 /// Parts of a variable name that suggest its value is a secret (compared in upper case).
 const SECRET_NAME_PARTS: [&str; 13] = [
@@ -35,29 +22,6 @@ const SECRET_NAME_PARTS: [&str; 13] = [
     "SALT",
     "DSN",
     "CERT",
-];
-
-/// Prefixes of well-known credential formats (AWS, GitHub, GitLab, Slack, Stripe, OpenAI,
-/// Google, npm, SendGrid).
-const TOKEN_PREFIXES: [&str; 18] = [
-    "AKIA",
-    "ASIA",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "github_pat_",
-    "glpat-",
-    "xoxb-",
-    "xoxp-",
-    "xoxa-",
-    "sk_live_",
-    "rk_live_",
-    "sk-",
-    "AIza",
-    "npm_",
-    "SG.",
 ];
 
 /// Suffixes of example `.env` files, which may be committed with placeholder values.
@@ -160,14 +124,6 @@ fn is_placeholder(key: &str, value: &str) -> bool {
     !SECRET_NAME_PARTS.iter().any(|p| upper.contains(p)) || is_harmless(value)
 }
 
-fn has_marker(value: &str) -> bool {
-    let lower = value.to_ascii_lowercase();
-    PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m))
-        || lower
-            .find('<')
-            .is_some_and(|open| lower[open..].contains('>'))
-}
-
 /// Booleans, numbers and durations (`8080`, `1.5`, `30s`), and URLs without a password.
 fn is_harmless(value: &str) -> bool {
     const WORDS: [&str; 8] = ["true", "false", "yes", "no", "on", "off", "none", "null"];
@@ -184,54 +140,6 @@ fn is_harmless(value: &str) -> bool {
     (value.starts_with("http://") || value.starts_with("https://"))
         && !value.contains(char::is_whitespace)
         && url_password(value).is_none()
-}
-
-/// The password of `scheme://user:password@host…`, if any.
-fn url_password(value: &str) -> Option<&str> {
-    let (_, rest) = value.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (_, password) = userinfo.split_once(':')?;
-    (!password.is_empty()).then_some(password)
-}
-
-/// A private key, a URL with a real-looking password, a token with a well-known prefix, or a
-/// long random-looking string.
-fn looks_like_credential(value: &str) -> bool {
-    if value.contains("PRIVATE KEY") {
-        return true;
-    }
-    if url_password(value).is_some_and(|p| !has_marker(p) && !p.chars().all(|c| c == '*')) {
-        return true;
-    }
-    value
-        .split(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-.".contains(c)))
-        .filter(|t| t.len() >= 16 && !has_marker(t))
-        .any(|t| TOKEN_PREFIXES.iter().any(|p| t.starts_with(p)) || random_looking(t))
-}
-
-/// At least 24 characters with letters and digits, and close to random (Shannon entropy of at
-/// least 3.5 bits per character; English words and host names stay well below).
-fn random_looking(token: &str) -> bool {
-    if token.len() < 24
-        || !token.chars().any(|c| c.is_ascii_digit())
-        || !token.chars().any(|c| c.is_ascii_alphabetic())
-    {
-        return false;
-    }
-    let mut counts = std::collections::HashMap::new();
-    for c in token.chars() {
-        *counts.entry(c).or_insert(0usize) += 1;
-    }
-    let n = token.chars().count() as f64;
-    let entropy: f64 = counts
-        .values()
-        .map(|&k| {
-            let p = k as f64 / n;
-            -p * p.log2()
-        })
-        .sum();
-    entropy >= 3.5
 }
 
 #[cfg(test)]
@@ -292,6 +200,7 @@ mod tests {
             ("TOKEN_TTL", "30m"),
             ("AUTH_URL", "https://auth.internal.company.com/login"),
             ("DB_PASSWORD", "${DB_PASSWORD}"),
+            ("API_TOKEN", "TODO"),
         ] {
             assert!(is_placeholder(key, value), "{key}");
         }

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::{Finding, env};
 use crate::{
-    cmd::verify::{describe_problem, inspect_value},
+    cmd::verify::describe_problem,
+    inspect::inspect_value,
     scan::{self, Format, Stream},
 };
 

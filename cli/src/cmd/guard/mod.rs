@@ -75,6 +75,7 @@ pub(crate) fn run(args: GuardArgs) -> Result<()> {
     };
     let mut count = [0usize; 3];
     let mut bad_files = 0;
+    let mut records = Vec::new();
     for file in &files {
         let findings = check_file(file)?;
         if findings.is_empty() {
@@ -84,6 +85,16 @@ pub(crate) fn run(args: GuardArgs) -> Result<()> {
         let shown = io::display_name(Some(file));
         for f in findings {
             count[f.kind as usize] += 1;
+            records.push(serde_json::json!({
+                "file": shown,
+                "line": f.line,
+                "kind": match f.kind {
+                    Kind::Clear => "clear",
+                    Kind::Broken => "malformed",
+                    Kind::Unreadable => "unreadable",
+                },
+                "message": f.message,
+            }));
             match f.line {
                 Some(l) => eprintln!("kseal: error: {shown}:{l}: {}", f.message),
                 None => eprintln!("kseal: error: {shown}: {}", f.message),
@@ -92,6 +103,19 @@ pub(crate) fn run(args: GuardArgs) -> Result<()> {
     }
     let [clear, broken, unreadable] = count;
     let problems = clear + broken + unreadable;
+    if args.report.json() {
+        io::write_json(&serde_json::json!({
+            "findings": records,
+            "summary": {
+                "files": files.len(),
+                "filesWithProblems": bad_files,
+                "clear": clear,
+                "malformed": broken,
+                "unreadable": unreadable,
+                "passed": problems == 0,
+            },
+        }))?;
+    }
     if problems == 0 {
         return Ok(());
     }

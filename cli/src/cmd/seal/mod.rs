@@ -80,7 +80,7 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
         return run_raw(&args, &settings, config.as_ref());
     }
 
-    let bytes = io::read_input(input)?;
+    let bytes = io::read_input_of(input, "a .env file or Secret manifests")?;
     let is_manifest = manifest::looks_like_manifest(&bytes);
     check_missing(
         &args,
@@ -117,6 +117,10 @@ pub(crate) fn run(args: SealArgs) -> Result<()> {
     }
 
     for t in &targets {
+        crate::placeholder::warn(
+            &input_name,
+            t.items.iter().map(|(k, v)| (k.as_str(), v.expose())),
+        );
         if t.items.is_empty() && !args.allow_empty_data {
             return Err(Failure::input(format!(
                 "{input_name}: Secret '{}' has no data to seal",
@@ -523,7 +527,10 @@ fn seal_target(t: &Target, cert: &Certificate) -> SealedDoc {
 
 fn run_raw(args: &SealArgs, settings: &Settings, config: Option<&Config>) -> Result<()> {
     let source = args.from_file.as_deref().or(args.input.as_deref());
-    let value = SecretBytes::new(io::read_input(source)?);
+    let value = SecretBytes::new(io::read_input_of(
+        source,
+        "the value to seal (the terminal shows it as you type; --from-file FILE does not)",
+    )?);
     let kind = scope_kind(args, settings)?.unwrap_or_default();
     let name = name_arg(args.name.as_ref(), settings.name.as_ref())?;
     let namespace = namespace_arg(args.namespace.as_ref(), settings.namespace.as_ref())?;

@@ -11,9 +11,9 @@ use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, scope_kind_from_annotations};
 use super::{CertTarget, Target, seal_target};
 use crate::{
     args::{FormatArg, SealArgs},
-    cmd::verify::inspect_value,
     config::{Config, Settings},
     exit::{Failure, Result},
+    inspect::inspect_value,
     io,
     merge::{Identity, SealedFile},
 };

@@ -7,6 +7,8 @@
 //! keys given on the command line; a cluster-backed one (the controller's `/v1/rotate`) can take
 //! its place without changing how files are found, edited and reported.
 
+mod report;
+
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -22,11 +24,13 @@ use crate::{
     cluster::Session,
     cmd::unseal::load_keys,
     config::Config,
-    exit::{Code, Failure, Result},
+    exit::{Failure, Result},
     io,
     merge::{self, DocEdit},
     scan::{self, Stream, Walk},
 };
+
+use self::report::{Mode, Progress, Report, Status, Tally, conclude, finish};
 
 /// Re-encrypts one SealedSecret to a target key.
 pub(crate) trait Resealer {
@@ -216,7 +220,7 @@ fn check_answer(
             .as_str()
             .ok_or_else(|| format!("item {name} is not a string"))?;
         let facts =
-            crate::cmd::verify::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
+            crate::inspect::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
         if facts.rsa_len != want_len {
             return Err(format!(
                 "item {name} is sealed for a {}-bit key, but the newest certificate has {} bits (did the key change during the run? run again)",
@@ -240,38 +244,6 @@ fn check_answer(
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Re-seal and write.
-    Write,
-    /// Re-seal in memory (when keys are given), write nothing.
-    DryRun,
-    /// Only compare fingerprints.
-    Check,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Status {
-    UpToDate,
-    Resealed,
-    Stale,
-    Failed,
-}
-
-#[derive(Debug, Default)]
-struct Tally {
-    documents: usize,
-    files: usize,
-    up_to_date: usize,
-    resealed: usize,
-    stale: usize,
-    failed: usize,
-    decrypt_failures: usize,
-    written: usize,
-    certs_refreshed: usize,
-    certs_stale: usize,
-}
-
 pub(crate) fn run(args: RotateArgs) -> Result<()> {
     let mode = if args.check {
         Mode::Check
@@ -282,6 +254,19 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
     };
     let config = args.config.load()?;
     let plan = plan(&args, config.as_ref())?;
+    let mut report = Report::new(args.report.json());
+    let outcome = rotate(&args, mode, config.as_ref(), plan, &mut report);
+    report.print_json(mode, outcome.is_ok())?;
+    outcome
+}
+
+fn rotate(
+    args: &RotateArgs,
+    mode: Mode,
+    config: Option<&Config>,
+    plan: Vec<(PathBuf, Option<CertSource>)>,
+    report: &mut Report,
+) -> Result<()> {
     let mut offline = args.cert.is_some() || !args.keys.is_empty() || args.offline;
     if !offline && mode != Mode::Write && !crate::cluster::configured() {
         eprintln!(
@@ -293,12 +278,16 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
         // Each cluster kseal.yaml names a context for is rotated through that context; a
         // cluster that fails does not stop the others, and every failure is reported.
         let mut errors = Vec::new();
-        for group in by_context(&args, config.as_ref(), plan) {
+        let mut summaries = Vec::new();
+        for group in by_context(args, config, plan) {
             let controller = args
                 .controller
                 .controller()
                 .in_context(group.context.as_deref());
-            let result = run_cluster(mode, config.as_ref(), group.files, &controller);
+            let result = run_cluster(mode, config, group.files, &controller, report);
+            if let Ok(summary) = &result {
+                summaries.push(summary.clone());
+            }
             if let Err(e) = result {
                 let unreachable = e.message.starts_with("no cluster configured")
                     || e.message.starts_with("cannot reach the API server");
@@ -310,14 +299,19 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
                 errors.push(e);
             }
         }
-        let last = errors.pop();
-        for e in errors {
-            eprintln!("kseal: error: {}", e.message);
-            for hint in &e.hints {
-                eprintln!("kseal: hint: {hint}");
+        // The files of every cluster are written together, and only when every cluster
+        // succeeded: a failure leaves every file as it was.
+        let Some(last) = errors.pop() else {
+            report.write_staged()?;
+            for summary in summaries {
+                eprintln!("kseal: {summary}");
             }
+            return Ok(());
+        };
+        for e in errors {
+            e.print();
         }
-        return last.map_or(Ok(()), Err);
+        return Err(report.nothing_written(last));
     }
     if mode == Mode::Write && args.keys.is_empty() {
         return Err(
@@ -349,7 +343,6 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
     };
 
     let mut tally = Tally::default();
-    let mut out = String::new();
     let mut progress = Progress::new(&plan, keys.is_some() && mode != Mode::Check);
     for (file, source) in &plan {
         let cert = &certs[&source_key(source)];
@@ -361,18 +354,23 @@ pub(crate) fn run(args: RotateArgs) -> Result<()> {
             mode,
             &mut progress,
             &mut tally,
-            &mut out,
+            report,
         )?;
     }
     progress.clear();
-    io::write_stdout(out.as_bytes())?;
-    conclude(
+    report.flush()?;
+    let summary = conclude(
+        report,
         &tally,
         mode,
         &plan.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
         "re-seal them with `kseal rotate` (through the controller) or `kseal rotate --key BACKUP_KEYS`, then commit the result",
         "pass every backup key with --key (files or a directory); keys from `kseal backup` or `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are",
     )
+    .map_err(|e| report.nothing_written(e))?;
+    report.write_staged()?;
+    eprintln!("kseal: {summary}");
+    Ok(())
 }
 
 /// One active key of the cluster, from `GET /v1/certs`.
@@ -472,7 +470,8 @@ fn run_cluster(
     config: Option<&Config>,
     plan: Vec<(PathBuf, Option<CertSource>)>,
     controller: &crate::cluster::Controller,
-) -> Result<()> {
+    report: &mut Report,
+) -> Result<String> {
     // Several certificates in kseal.yaml: several clusters (or an un-refreshed file).
     let several = config.is_some_and(|c| c.certs().len() > 1);
     if several && let Some((file, _)) = plan.iter().find(|(_, source)| source.is_none()) {
@@ -490,7 +489,6 @@ fn run_cluster(
     // Which files belong to this cluster, decided from their committed certificate.
     let mut loaded: BTreeMap<String, Option<Certificate>> = BTreeMap::new();
     let mut mine: Vec<(PathBuf, Option<CertSource>)> = Vec::new();
-    let mut out = String::new();
     for (file, source) in plan {
         let Some(source) = source else {
             // Only without several certificates (checked above).
@@ -504,14 +502,17 @@ fn run_cluster(
         match cert {
             Some(c) if is_active(c.fingerprint()) => mine.push((file, Some(source))),
             None if !several => mine.push((file, Some(source))),
-            Some(c) if several => out.push_str(&format!(
-                "{:<13} {}: sealed for another cluster: its cert {} ({}) is not a key of {}\n",
+            Some(c) if several => report.line(
                 "skipped",
-                file.display(),
-                source.describe(),
-                c.fingerprint(),
-                session.service()
-            )),
+                &file.display().to_string(),
+                None,
+                &format!(
+                    "sealed for another cluster: its cert {} ({}) is not a key of {}",
+                    source.describe(),
+                    c.fingerprint(),
+                    session.service()
+                ),
+            ),
             None => {
                 return Err(Failure::usage(format!(
                     "cannot tell which cluster {} belongs to: its cert {} cannot be read",
@@ -535,7 +536,7 @@ fn run_cluster(
         }
     }
     if mine.is_empty() {
-        io::write_stdout(out.as_bytes())?;
+        report.flush()?;
         return Err(Failure::usage(format!(
             "no file here belongs to the cluster of {}: none of their certs is one of its keys",
             session.service()
@@ -563,15 +564,12 @@ fn run_cluster(
             mode,
             &mut progress,
             &mut tally,
-            &mut out,
+            report,
         );
         if let Err(e) = result {
             progress.clear();
-            let _ = io::write_stdout(out.as_bytes());
-            return Err(e.hint(format!(
-                "stopped; {} file(s) were already written, run again to continue",
-                tally.written
-            )));
+            let _ = report.flush();
+            return Err(e);
         }
     }
     progress.clear();
@@ -593,154 +591,33 @@ fn run_cluster(
         }
         let was = current.map_or_else(|| "missing".to_owned(), |c| c.fingerprint().to_string());
         if mode == Mode::Write {
-            io::write_atomic(path, newest.to_pem().as_bytes(), 0o644)?;
-            out.push_str(&format!(
-                "{:<13} {}: {was} -> {}\n",
+            report.stage(path, newest.to_pem().into_bytes());
+            report.line(
                 "refreshed",
-                path.strip_prefix(".").unwrap_or(path).display(),
-                newest.fingerprint()
-            ));
+                &path.strip_prefix(".").unwrap_or(path).display().to_string(),
+                None,
+                &format!("{was} -> {}", newest.fingerprint()),
+            );
             tally.certs_refreshed += 1;
         } else {
-            out.push_str(&format!(
-                "{:<13} {}: is {was}, the cluster's newest is {}\n",
+            report.line(
                 "stale cert",
-                path.strip_prefix(".").unwrap_or(path).display(),
-                newest.fingerprint()
-            ));
+                &path.strip_prefix(".").unwrap_or(path).display().to_string(),
+                None,
+                &format!("is {was}, the cluster's newest is {}", newest.fingerprint()),
+            );
             tally.certs_stale += 1;
         }
     }
-    io::write_stdout(out.as_bytes())?;
+    report.flush()?;
     conclude(
+        report,
         &tally,
         mode,
         &files,
         "re-seal them with `kseal rotate` (it also refreshes the cert files), then commit the result",
         "the controller holds no key that opens them: sealed for another cluster or namespace/name, altered, or sealed to a key that was deleted; re-seal them from their source",
     )
-}
-
-/// Prints the summary and decides the exit code.
-fn conclude(
-    tally: &Tally,
-    mode: Mode,
-    files: &[PathBuf],
-    check_hint: &str,
-    decrypt_hint: &str,
-) -> Result<()> {
-    if tally.documents == 0 && tally.failed == 0 {
-        return Err(Failure::input(format!(
-            "no SealedSecret found in {}",
-            files
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let changed = match mode {
-        Mode::Write => format!("{} re-sealed", tally.resealed),
-        Mode::DryRun => format!("{} would be re-sealed", tally.resealed),
-        Mode::Check => format!("{} stale", tally.stale),
-    };
-    let mut summary = format!(
-        "{} SealedSecret(s) in {} file(s): {} up to date, {changed}, {} failed",
-        tally.documents, tally.files, tally.up_to_date, tally.failed
-    );
-    if mode == Mode::Write {
-        summary.push_str(&format!("; wrote {} file(s)", tally.written));
-    }
-    if tally.certs_refreshed > 0 {
-        summary.push_str(&format!(
-            "; refreshed {} cert file(s)",
-            tally.certs_refreshed
-        ));
-    }
-    if tally.certs_stale > 0 {
-        summary.push_str(&format!("; {} cert file(s) stale", tally.certs_stale));
-    }
-    if tally.failed > 0 {
-        let code = if tally.decrypt_failures > 0 {
-            Code::Decrypt
-        } else {
-            Code::Input
-        };
-        let mut failure = Failure::new(code, summary);
-        if tally.decrypt_failures > 0 {
-            failure = failure.hint(decrypt_hint);
-        }
-        return Err(failure);
-    }
-    if mode == Mode::Check && (tally.stale > 0 || tally.certs_stale > 0) {
-        return Err(Failure::new(
-            Code::Check,
-            format!("not every SealedSecret is sealed to the newest certificate: {summary}"),
-        )
-        .hint(check_hint));
-    }
-    eprintln!("kseal: {summary}");
-    Ok(())
-}
-
-/// A progress bar on stderr, only when stderr is a terminal.
-struct Progress {
-    total: usize,
-    done: usize,
-    on: bool,
-    drawn: bool,
-}
-
-impl Progress {
-    /// Counts the SealedSecrets in `plan`'s files (only when it will be shown).
-    fn new<T>(plan: &[(PathBuf, T)], wanted: bool) -> Self {
-        use std::io::IsTerminal as _;
-        let on = wanted && std::io::stderr().is_terminal();
-        let total = if on {
-            plan.iter()
-                .filter_map(|(file, _)| std::fs::read_to_string(file).ok())
-                .map(|text| {
-                    Stream::parse(&text)
-                        .docs()
-                        .iter()
-                        .filter(|d| d.is_sealed_secret())
-                        .count()
-                })
-                .sum()
-        } else {
-            0
-        };
-        Self {
-            total,
-            done: 0,
-            on: on && total > 0,
-            drawn: false,
-        }
-    }
-
-    fn tick(&mut self) {
-        self.done += 1;
-        if !self.on {
-            return;
-        }
-        let width = 30;
-        let filled = (self.done.min(self.total) * width) / self.total.max(1);
-        eprint!(
-            "\r[{}{}] {}/{} SealedSecret(s)",
-            "#".repeat(filled),
-            " ".repeat(width - filled),
-            self.done.min(self.total),
-            self.total
-        );
-        self.drawn = true;
-    }
-
-    fn clear(&mut self) {
-        if self.drawn {
-            eprint!("\r\x1b[K");
-            self.drawn = false;
-        }
-    }
 }
 
 /// A stable identity for a certificate source, to load each once.
@@ -818,17 +695,17 @@ fn rotate_file(
     mode: Mode,
     progress: &mut Progress,
     tally: &mut Tally,
-    out: &mut String,
+    report: &mut Report,
 ) -> Result<()> {
     let shown = file.display().to_string();
     // Rows in document order; a re-sealed row is only final once the file is edited.
-    let mut rows: Vec<(usize, Status, String, String)> = Vec::new();
-    let mut row = |order: usize, status: Status, place: &str, detail: &str| {
-        rows.push((order, status, place.to_owned(), detail.to_owned()));
+    let mut rows: Vec<(usize, Status, Option<String>, String)> = Vec::new();
+    let mut row = |order: usize, status: Status, place: Option<&str>, detail: &str| {
+        rows.push((order, status, place.map(str::to_owned), detail.to_owned()));
     };
     let Ok(text) = String::from_utf8(io::read_input(Some(file))?) else {
-        row(0, Status::Failed, &shown, "not UTF-8 text");
-        finish(rows, mode, tally, out);
+        row(0, Status::Failed, None, "not UTF-8 text");
+        finish(&shown, rows, mode, tally, report);
         return Ok(());
     };
     let stream = Stream::parse(&text);
@@ -840,8 +717,8 @@ fn rotate_file(
     if let Some(error) = stream.first_error()
         && text.contains("SealedSecret")
     {
-        row(0, Status::Failed, &shown, &error);
-        finish(rows, mode, tally, out);
+        row(0, Status::Failed, None, &error);
+        finish(&shown, rows, mode, tally, report);
         return Ok(());
     }
     if docs.is_empty() {
@@ -853,10 +730,10 @@ fn rotate_file(
     for (order, doc) in docs.into_iter().enumerate() {
         tally.documents += 1;
         progress.tick();
-        let place = format!("{shown}: {}", doc.describe());
+        let place = doc.describe();
         let current = doc.value["metadata"]["annotations"][KEY_FINGERPRINT_ANNOTATION].as_str();
         if current == Some(target.as_str()) {
-            row(order, Status::UpToDate, &place, target.as_str());
+            row(order, Status::UpToDate, Some(&place), target.as_str());
             continue;
         }
         let from = current.unwrap_or("an unknown key (no annotation)");
@@ -864,7 +741,7 @@ fn rotate_file(
             row(
                 order,
                 Status::Stale,
-                &place,
+                Some(&place),
                 &format!("sealed to {from}, not {target}"),
             );
             continue;
@@ -873,7 +750,7 @@ fn rotate_file(
             row(
                 order,
                 Status::Failed,
-                &place,
+                Some(&place),
                 "inside a kind: List, which cannot be edited in place; split the List into documents",
             );
             continue;
@@ -882,7 +759,7 @@ fn rotate_file(
             row(
                 order,
                 Status::Resealed,
-                &place,
+                Some(&place),
                 &format!("{from} -> {target}"),
             );
             continue;
@@ -894,7 +771,7 @@ fn rotate_file(
                     "not a valid SealedSecret: {}",
                     kseal_core::manifest::scrub_parser_message(&e.to_string())
                 );
-                row(order, Status::Failed, &place, &message);
+                row(order, Status::Failed, Some(&place), &message);
                 continue;
             }
         };
@@ -925,7 +802,7 @@ fn rotate_file(
                 if matches!(e, ResealError::Decrypt(_)) {
                     tally.decrypt_failures += 1;
                 }
-                row(order, Status::Failed, &place, &e.to_string());
+                row(order, Status::Failed, Some(&place), &e.to_string());
             }
         }
     }
@@ -933,11 +810,11 @@ fn rotate_file(
         match merge::edit_stream(&text, &stream, &edits) {
             Ok(edited) => {
                 if mode == Mode::Write {
-                    io::write_atomic(file, edited.as_bytes(), 0o644)?;
+                    report.stage(file, edited.into_bytes());
                     tally.written += 1;
                 }
                 for (order, place, detail) in &pending {
-                    row(*order, Status::Resealed, place, detail);
+                    row(*order, Status::Resealed, Some(place), detail);
                 }
             }
             Err(e) => {
@@ -945,41 +822,15 @@ fn rotate_file(
                     row(
                         *order,
                         Status::Failed,
-                        place,
+                        Some(place),
                         &format!("cannot update the file in place: {e}"),
                     );
                 }
             }
         }
     }
-    finish(rows, mode, tally, out);
+    finish(&shown, rows, mode, tally, report);
     Ok(())
-}
-
-/// Prints a file's rows in document order and counts them.
-fn finish(
-    mut rows: Vec<(usize, Status, String, String)>,
-    mode: Mode,
-    tally: &mut Tally,
-    out: &mut String,
-) {
-    rows.sort_by_key(|r| r.0);
-    for (_, status, place, detail) in rows {
-        let word = match (status, mode) {
-            (Status::UpToDate, _) => "up to date",
-            (Status::Resealed, Mode::Write) => "re-sealed",
-            (Status::Resealed, _) => "would re-seal",
-            (Status::Stale, _) => "stale",
-            (Status::Failed, _) => "failed",
-        };
-        out.push_str(&format!("{word:<13} {place}: {detail}\n"));
-        match status {
-            Status::UpToDate => tally.up_to_date += 1,
-            Status::Resealed => tally.resealed += 1,
-            Status::Stale => tally.stale += 1,
-            Status::Failed => tally.failed += 1,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -987,7 +838,7 @@ mod tests {
     use super::*;
 
     fn cert() -> Certificate {
-        Certificate::from_pem(include_bytes!("../../tests/fixtures/test.pem")).unwrap()
+        Certificate::from_pem(include_bytes!("../../../tests/fixtures/test.pem")).unwrap()
     }
 
     /// A structurally valid sealed value for a `rsa_len`-byte key (not decryptable).

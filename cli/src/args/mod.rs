@@ -1,27 +1,52 @@
 //! Command-line arguments. Data only: validation happens when a command builds its plan.
 
+mod errors;
+mod read;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, builder::TypedValueParser as _};
 
+use self::read::{
+    DIFF_ABOUT, DIFF_EXAMPLES, GUARD_ABOUT, GUARD_EXAMPLES, KEYS_ABOUT, KEYS_EXAMPLES, LS_ABOUT,
+    LS_EXAMPLES, VERIFY_ABOUT, VERIFY_EXAMPLES,
+};
+pub(crate) use self::{
+    errors::usage_error,
+    read::{DiffArgs, GuardArgs, KeysArgs, LsArgs, VerifyArgs},
+};
+
 const EXAMPLES: &str = "\
 Examples:
-  kseal init                                   write a commented kseal.yaml
-  kseal seal .env.staging > sealed.yaml        seal with the settings in kseal.yaml
-  kseal seal .env --cert cert.pem --name app-env -n shop -w k8s/app-env.sealed.yaml
-  kubectl create secret generic x --from-literal=K=v --dry-run=client -o yaml | kseal seal --cert cert.pem
-  kseal unseal --key backup.key sealed.yaml    recover Secrets offline with backup keys
-  kseal verify k8s/                            check sealed files offline (CI)
-  kseal rotate                                 re-seal stale files through the controller
-  kseal rotate --key backup.key                the same offline, with backup keys
-  kseal backup -o keys.yaml                    export the cluster's private keys (store offline!)
+  kseal init                           a kseal.yaml, folders and a .gitignore
+  kseal seal .env.staging > out.yaml   seal with the settings in kseal.yaml
+  kseal seal .env --cert cert.pem --name app-env -n shop \\
+      -w k8s/app-env.sealed.yaml
+  kubectl create secret generic x --from-literal=K=v --dry-run=client -o yaml \\
+      | kseal seal --cert cert.pem
+  kseal unseal --key backup.key sealed.yaml    recover Secrets offline
+  kseal verify k8s/                    check sealed files offline (CI)
+  kseal ls k8s/                        what sealed files hold, without keys
+  kseal diff --git HEAD app.yaml       which items changed since the last commit
+  kseal rotate                         re-seal stale files via the controller
+  kseal rotate --key backup.key        the same offline, with backup keys
+  kseal backup -o keys.yaml            export the private keys (store offline!)
 
-Exit codes: 0 success, 1 failure, 2 usage, 3 invalid input, 4 cannot decrypt, 5 check found
-problems.";
+Exit codes: 0 success, 1 failure, 2 usage, 3 invalid input, 4 cannot decrypt,
+5 check found problems.";
+
+/// `kseal --version`: the package version and the git commit it was built from (`unknown`
+/// outside a git checkout; see `build.rs`).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KSEAL_GIT_COMMIT"),
+    ")"
+);
 
 /// Seal .env files and Secrets into Bitnami-compatible SealedSecrets that are safe to commit.
 #[derive(Debug, Parser)]
-#[command(name = "kseal", version, after_help = EXAMPLES, max_term_width = 100)]
+#[command(name = "kseal", version = VERSION, after_help = EXAMPLES, max_term_width = 100)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -40,11 +65,15 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kseal completions bash > /etc/bash_completion.d/kseal\n  kseal completions zsh > \"${fpath[1]}/_kseal\""
     )]
     Completions(CompletionsArgs),
+    /// Compare two versions of sealed files: items added, removed or re-sealed (no keys needed).
+    #[command(long_about = DIFF_ABOUT, after_help = DIFF_EXAMPLES)]
+    Diff(DiffArgs),
     /// Block plaintext Secrets and .env files from being committed (a pre-commit hook).
     #[command(long_about = GUARD_ABOUT, after_help = GUARD_EXAMPLES)]
     Guard(GuardArgs),
-    /// Write a commented starter kseal.yaml in the current directory.
+    /// Start here: a commented kseal.yaml, its folders, and a .gitignore for env files and keys.
     #[command(
+        long_about = INIT_ABOUT,
         after_help = "Examples:\n  kseal init\n  kseal init --force     overwrite an existing kseal.yaml"
     )]
     Init(InitArgs),
@@ -56,9 +85,12 @@ pub(crate) enum Command {
     /// Show which keys sealed which files, and which certificates nothing uses any more.
     #[command(long_about = KEYS_ABOUT, after_help = KEYS_EXAMPLES)]
     Keys(KeysArgs),
-    /// Print the man page (roff) to stdout.
+    /// List the SealedSecrets in files: name, scope, items and key (no keys needed).
+    #[command(long_about = LS_ABOUT, after_help = LS_EXAMPLES)]
+    Ls(LsArgs),
+    /// Print a man page (roff) to stdout, or write them all to a folder.
     #[command(hide = true)]
-    Man,
+    Man(ManArgs),
     /// Re-encrypt sealed files to the newest certificate, through the controller or offline.
     #[command(long_about = ROTATE_ABOUT, after_help = ROTATE_EXAMPLES)]
     Rotate(RotateArgs),
@@ -67,7 +99,7 @@ pub(crate) enum Command {
     Seal(Box<SealArgs>),
     /// Decrypt SealedSecrets offline with private keys and print the Secrets.
     #[command(
-        after_help = "Examples:\n  kseal unseal --key backup.key sealed.yaml\n  kseal unseal --key keys.yaml,old.pem < sealed.yaml > secret.yaml\n  kseal unseal --key backups/ k8s/          every sealed file under k8s/, with every key in backups/"
+        after_help = "Examples:\n  kseal unseal --key backup.key sealed.yaml\n  kseal unseal --key keys.yaml,old.pem < sealed.yaml > secret.yaml\n  kseal unseal --key backups/ k8s/     all files in k8s/, all keys in backups/"
     )]
     Unseal(UnsealArgs),
     /// Check sealed files offline, without private keys (for CI).
@@ -79,11 +111,13 @@ const SEAL_EXAMPLES: &str = "\
 Examples:
   kseal seal .env.staging > sealed.yaml
   kseal seal .env --cert cert.pem --name app-env -n shop --scope namespace-wide
-  kseal seal .env.staging -w                       write to the output set in kseal.yaml
+  kseal seal .env.staging -w       write to the output set in kseal.yaml
   kseal seal .env.staging --merge-into k8s/overlays/staging/app-env.sealed.yaml
-  kseal seal .env --cert staging=certs/staging.pem --cert prod=certs/prod.pem --out-dir sealed/
-  kseal seal .env.prod -w                          one file per `clusters:` entry in kseal.yaml
-  kubectl create secret generic app-env --from-literal=K=v --dry-run=client -o yaml | kseal seal --cert cert.pem
+  kseal seal .env --cert staging=certs/staging.pem --cert prod=certs/prod.pem \\
+      --out-dir sealed/
+  kseal seal .env.prod -w          one file per `clusters:` entry in kseal.yaml
+  kubectl create secret generic app-env --from-literal=K=v --dry-run=client \\
+      -o yaml | kseal seal --cert cert.pem
   printf %s 's3cret' | kseal seal --raw --cert cert.pem --name app-env -n shop";
 
 #[derive(Debug, Args)]
@@ -235,9 +269,9 @@ pub(crate) struct KeygenArgs {
 
 const CERT_EXAMPLES: &str = "\
 Examples:
-  kseal cert > certs/staging.pem                    through the API server, as kubeseal --fetch-cert
-  kseal cert -w certs/staging.pem                   write it atomically
-  kseal cert --check certs/staging.pem              in CI: exit 5 when the cluster has renewed its key
+  kseal cert > certs/staging.pem          as kubeseal --fetch-cert
+  kseal cert -w certs/staging.pem         write it atomically
+  kseal cert --check certs/staging.pem    CI: exit 5 when the key was renewed
   kseal cert --cert-url https://sealed-secrets.example.com/v1/cert.pem";
 
 /// Where the controller is, as kubeseal's flags say.
@@ -306,6 +340,13 @@ pub(crate) struct CertArgs {
     pub(crate) write: Option<PathBuf>,
 }
 
+const INIT_ABOUT: &str = "\
+Start a project in the current directory: a commented starter kseal.yaml (one entry for
+.env.staging), the folders it names (certs/, k8s/overlays/staging/), and a .gitignore (created,
+or extended with the lines it lacks) that keeps env files (.env*, but not .env*.example) and
+private keys (*.key, tls.key) out of git. Then: `kseal cert -w certs/staging.pem` fetches the
+cluster's certificate. A .env.staging that exists already is checked for placeholder values.";
+
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// Overwrite an existing kseal.yaml.
@@ -314,116 +355,18 @@ pub(crate) struct InitArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The page: a command (`seal` for kseal-seal(1)); default: kseal(1).
+    pub(crate) page: Option<String>,
+    /// Write every page (kseal.1 and one kseal-COMMAND.1 per command) into DIR instead.
+    #[arg(long, value_name = "DIR", conflicts_with = "page")]
+    pub(crate) out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct CompletionsArgs {
     /// The shell.
     pub(crate) shell: clap_complete::Shell,
-}
-
-const VERIFY_ABOUT: &str = "\
-Check sealed files offline, without private keys (for CI).
-
-Every SealedSecret document in the given files and directories (.yaml, .yml, .json, several
-documents per file, kind: List) is checked. Without PATH: the outputs named in kseal.yaml, else
-the current directory.
-
-What offline verification proves:
-  - the manifest is well formed: apiVersion, kind, valid names, items that are valid Secret keys;
-  - the scope annotations agree with the metadata (a strict or namespace-wide scope has a
-    namespace; the template names the same object; no scope annotation only in the template);
-  - every value is strict padded base64 whose length prefix equals the certificate's key size
-    and which is long enough to hold a sealed value;
-  - which certificate sealed each document, according to its kseal.dev/key-fingerprint
-    annotation, and that it is one of the given certificates;
-  - the Secret stays under the 1 MiB limit (sizes follow from the ciphertext lengths).
-
-What it cannot prove: that a value decrypts (that it was sealed for this namespace and name,
-with the key the annotation names, and was not altered), that the annotation is honest, or that
-the values are the right ones. Only a private key can: --cluster asks the controller
-(/v1/verify, through the API server as kubeseal --validate does) about every document after the
-offline checks, or `kseal unseal` with a backup key.
-
-Errors exit with 5; warnings are printed but pass unless --strict. With --cluster, a document
-the controller cannot unseal exits with 4.";
-
-const VERIFY_EXAMPLES: &str = "\
-Examples:
-  kseal verify                                 the outputs named in kseal.yaml
-  kseal verify k8s/ --cert certs/prod.pem      every sealed file under k8s/, sealed for prod
-  kseal verify --strict --cert a.pem --cert b.pem app.sealed.yaml
-  kseal verify --cluster                       also ask the controller whether each one unseals";
-
-#[derive(Debug, Args)]
-pub(crate) struct VerifyArgs {
-    /// Files or directories to check ('-' reads stdin, e.g. `kubectl kustomize DIR | kseal
-    /// verify -`); default: the outputs in kseal.yaml, else '.'.
-    pub(crate) paths: Vec<PathBuf>,
-    /// Certificate the files must be sealed with (repeatable; any one matches). Default: every
-    /// cert named in kseal.yaml.
-    #[arg(long = "cert", value_name = "FILE")]
-    pub(crate) certs: Vec<PathBuf>,
-    /// Treat warnings as problems too.
-    #[arg(long)]
-    pub(crate) strict: bool,
-    /// Also ask the controller (POST /v1/verify through the API server) whether each document
-    /// unseals with the cluster's keys.
-    #[arg(long)]
-    pub(crate) cluster: bool,
-    #[command(flatten)]
-    pub(crate) controller: ControllerArgs,
-    #[command(flatten)]
-    pub(crate) config: ConfigArgs,
-}
-
-const GUARD_ABOUT: &str = "\
-Block plaintext Secrets and .env files from being committed (a pre-commit hook).
-
-Checks the given files, or every file `git ls-files` lists, and fails (exit 5) on:
-  - a Secret (kind: Secret, also inside a kind: List) whose data or stringData holds a value in
-    clear, in .yaml, .yml or .json files with one or more documents. A value that is entirely
-    a Helm/Go template expression ({{ .Values.password | b64enc }}, also quoted) is rendered at
-    deploy time and does not count; a value that mixes literal text with a template does.
-    Empty values do not count. Helm templates that are not valid YAML are read line by line.
-  - an env file: .env, .envrc, .env.*, env.*, *.env and *.env.* (prod.env.bak), except code
-    and manifests (env.d.ts, app.env.yaml). Files ending in .example, .sample or .template are
-    allowed when every value is a placeholder (see below).
-  - a PEM private key (-----BEGIN … PRIVATE KEY----- with its body) in any file: tls.key,
-    id_rsa, server.key, a key inside YAML or JSON.
-  - a Kustomize secretGenerator with literals:, or with envs: (env:) or files: naming env
-    files or private keys.
-  - a SealedSecret whose values are not well-formed ciphertext (the structural checks of
-    `kseal verify`, without a certificate).
-  - a manifest (.yaml, .yml, .json) that is not UTF-8 text, or JSON that does not parse and
-    mentions a Secret: it cannot be checked.
-
-A value in an example file counts as a placeholder when it is empty, or when it does not look
-like a real credential and either contains one of example, fake, changeme, change-me, xxx,
-placeholder, dummy, your-, your_, ${…} or <…> (any case), or belongs to a key whose name does
-not suggest a secret (no SECRET, PASSWORD, PASSWD, PWD, PASS, TOKEN, KEY, CREDENTIAL, AUTH,
-PRIVATE, SALT, DSN or CERT), or is a number, duration, boolean or URL without a password.
-A real-looking credential is a
-private key block, a URL with a password that is not a placeholder, a token with a well-known
-prefix (AKIA, ghp_, github_pat_, glpat-, xoxb-, sk_live_, sk-, AIza, …) or a long random-looking
-string.
-
-Values are never printed: findings name the file, line or document, and key only. Exclude test
-fixtures with `exclude:` in .pre-commit-config.yaml.";
-
-const GUARD_EXAMPLES: &str = "\
-Examples:
-  kseal guard                                  check every file git tracks
-  kseal guard k8s/secret.yaml .env.example     check these files (pre-commit passes staged files)
-
-.pre-commit-config.yaml:
-  - repo: https://github.com/kseal/kseal
-    rev: v0.1.0
-    hooks:
-      - id: kseal-guard";
-
-#[derive(Debug, Args)]
-pub(crate) struct GuardArgs {
-    /// Files (or directories) to check ('-' reads a manifest from stdin); default: every file
-    /// `git ls-files` lists.
-    pub(crate) files: Vec<PathBuf>,
 }
 
 const ROTATE_ABOUT: &str = "\
@@ -433,7 +376,8 @@ Every SealedSecret document in PATH (default: the outputs named in kseal.yaml) w
 kseal.dev/key-fingerprint annotation is not the newest certificate's fingerprint (or that has
 none) is sealed again to it, with the same scope. spec.template and every other line stay as
 they are; documents already sealed to the certificate are left alone, and only files that
-change are rewritten (atomically). A second run changes nothing.
+change are rewritten, all together or (when anything fails) none. A second run changes
+nothing.
 
 Through the controller (no --key, no --cert, no --offline): the target is the certificate the
 controller serves (/v1/cert.pem, through the API server with your kubeconfig, as kubeseal);
@@ -455,10 +399,10 @@ themselves (credential rotation) and seal the new ones.";
 
 const ROTATE_EXAMPLES: &str = "\
 Examples:
-  kseal rotate                                 re-seal kseal.yaml's outputs through the controller
-  kseal rotate --check                         CI: exit 5 if a file (or cert file) is not the cluster's newest
-  kseal rotate --check --offline               the same against the cert files in kseal.yaml, no cluster
-  kseal rotate --key backup/                   offline: re-seal kseal.yaml's outputs to their certs
+  kseal rotate                  re-seal kseal.yaml's outputs via the controller
+  kseal rotate --check          CI: exit 5 unless sealed to the newest key
+  kseal rotate --check --offline    the same against kseal.yaml's cert files
+  kseal rotate --key backup/    offline, to the certs kseal.yaml names
   kseal rotate k8s/ --key old.key,new.key --cert certs/prod.pem
   kseal rotate k8s/ --cert new.pem --dry-run   list what would be re-sealed";
 
@@ -490,45 +434,8 @@ pub(crate) struct RotateArgs {
     pub(crate) controller: ControllerArgs,
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
-}
-
-const KEYS_ABOUT: &str = "\
-Show which keys sealed which files, and which certificates nothing uses any more.
-
-Reads the kseal.dev/key-fingerprint annotation of every SealedSecret in PATH (default: the
-outputs named in kseal.yaml, else '.') and prints one row per key: the documents and files
-sealed to it. A --cert whose key no document references is marked unreferenced: no file here
-needs it, so after `kseal rotate` its key can be retired. Documents without the annotation
-(sealed by kubeseal) are counted separately; while there are any, no key is proven unused.
-Files outside PATH and objects only in the cluster are not seen.
-
---cluster lists the controller's active keys instead (GET /v1/certs through the API server):
-created time, which is the newest, how many documents here reference each, and a STATUS: an
-older key is \"safe to retire\" only when no document references it and every document has
-the annotation; otherwise \"in use\". Fingerprints that documents reference but the cluster
-does not hold are listed as \"not in cluster\": those documents cannot be unsealed there.";
-
-const KEYS_EXAMPLES: &str = "\
-Examples:
-  kseal keys k8s/
-  kseal keys k8s/ --cert certs/old.pem --cert certs/new.pem
-  kseal keys --cluster                         the cluster's keys, and which can be retired";
-
-#[derive(Debug, Args)]
-pub(crate) struct KeysArgs {
-    /// Sealed files or directories ('-' reads stdin); default: the outputs named in kseal.yaml,
-    /// else '.'.
-    pub(crate) paths: Vec<PathBuf>,
-    /// Certificates to report on, referenced or not (repeatable).
-    #[arg(long = "cert", value_name = "FILE", conflicts_with = "cluster")]
-    pub(crate) certs: Vec<PathBuf>,
-    /// Report on the controller's active keys (GET /v1/certs through the API server).
-    #[arg(long)]
-    pub(crate) cluster: bool,
     #[command(flatten)]
-    pub(crate) controller: ControllerArgs,
-    #[command(flatten)]
-    pub(crate) config: ConfigArgs,
+    pub(crate) report: ReportArgs,
 }
 
 const BACKUP_ABOUT: &str = "\
@@ -550,8 +457,9 @@ every key renewal (every 30 days by default), or let the controller keep key bac
 const BACKUP_EXAMPLES: &str = "\
 Examples:
   kseal backup -o sealed-secrets-keys.yaml
-  kseal backup --controller-namespace sealed-secrets | age -r KEY > keys.yaml.age
-  kseal unseal --key sealed-secrets-keys.yaml k8s/      recover Secrets without the cluster";
+  kseal backup --controller-namespace sealed-secrets \\
+      | age -r KEY > keys.yaml.age
+  kseal unseal --key sealed-secrets-keys.yaml k8s/   recover without the cluster";
 
 #[derive(Debug, Args)]
 pub(crate) struct BackupArgs {
@@ -567,6 +475,34 @@ pub(crate) struct BackupArgs {
     pub(crate) controller_namespace: String,
     #[command(flatten)]
     pub(crate) access: AccessArgs,
+}
+
+/// How a report is printed: text for people (default), or JSON for scripts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputArg {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `-o json` of the commands that report (`verify`, `keys`, `rotate`, `guard`, `ls`).
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Output format: text, or json for scripts (its shape is in docs/cli.md).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t
+    )]
+    pub(crate) output: OutputArg,
+}
+
+impl ReportArgs {
+    pub(crate) fn json(&self) -> bool {
+        self.output == OutputArg::Json
+    }
 }
 
 /// Where the project config (kseal.yaml) comes from.
@@ -594,5 +530,35 @@ impl ConfigArgs {
         input: Option<&std::path::Path>,
     ) -> crate::exit::Result<Option<crate::config::Config>> {
         crate::config::Config::find(self.config.as_deref(), self.no_config, input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// `--help` at 80 columns must not wrap an example in the middle of a command: every line
+    /// of every command's examples (after_help) fits in 80 columns.
+    #[test]
+    fn examples_fit_80_columns() {
+        let cmd = Cli::command();
+        let mut long = Vec::new();
+        for sub in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+            let Some(text) = sub.get_after_help() else {
+                continue;
+            };
+            for line in text.to_string().lines() {
+                if line.chars().count() > 80 {
+                    long.push(format!("{}: {line}", sub.get_name()));
+                }
+            }
+        }
+        assert!(
+            long.is_empty(),
+            "longer than 80 columns:\n{}",
+            long.join("\n")
+        );
     }
 }
