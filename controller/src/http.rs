@@ -1,5 +1,5 @@
 //! The HTTP API kubeseal uses through the API server's service proxy, with Bitnami's paths,
-//! status codes and bodies (`controller-compat.md` §8), and the metrics endpoint.
+//! status codes and bodies (`docs/controller-compat.md` §8), and the metrics endpoint.
 //!
 //! | path | answer |
 //! |---|---|
