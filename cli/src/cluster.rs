@@ -1,5 +1,5 @@
 //! The only module that talks to a cluster: the controller's HTTP API through the API server's
-//! service proxy, as kubeseal does (`controller-compat.md` §8.2), and the key Secrets for
+//! service proxy, as kubeseal does (`docs/controller-compat.md` §8.2), and the key Secrets for
 //! `kseal backup`, with the user's kubeconfig (`KUBECONFIG`, `~/.kube/config`, or in-cluster
 //! configuration).
 //!

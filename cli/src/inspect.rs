@@ -106,13 +106,13 @@ impl Summary {
 pub(crate) struct ValueFacts {
     /// The length prefix: the RSA modulus size in bytes of the key it was sealed for.
     pub(crate) rsa_len: usize,
-    /// Length of the plaintext it holds (`wire-format.md` §2.2: binary − 2 − k − 16).
+    /// Length of the plaintext it holds (`docs/wire-format.md` §2.2: binary − 2 − k − 16).
     pub(crate) plaintext_len: usize,
     /// Whether the base64 is exactly what a sealer writes.
     pub(crate) canonical: bool,
 }
 
-/// Checks one value's base64 (Go's rules, `wire-format.md` §3) and layout (§2): a plausible
+/// Checks one value's base64 (Go's rules, `docs/wire-format.md` §3) and layout (§2): a plausible
 /// length prefix and room for the RSA block and the GCM tag. The error describes the problem
 /// without quoting the text, which may be plaintext pasted into the wrong place.
 pub(crate) fn inspect_value(text: &str) -> std::result::Result<ValueFacts, String> {

@@ -1,4 +1,4 @@
-//! The SealedSecret documents kseal writes, in kubeseal's shape (`wire-format.md` §7.1).
+//! The SealedSecret documents kseal writes, in kubeseal's shape (`docs/wire-format.md` §7.1).
 //!
 //! YAML is emitted by hand rather than through a serializer so that the layout is fixed: keys in
 //! kubeseal's (alphabetical) order, `encryptedData` items in input order, one line per item.

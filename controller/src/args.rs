@@ -1,5 +1,5 @@
 //! Command-line flags. Names and defaults are Bitnami's wherever the feature exists
-//! (`controller-compat.md` §10), so the image drops into Bitnami's Helm chart; every flag can also
+//! (`docs/controller-compat.md` §10), so the image drops into Bitnami's Helm chart; every flag can also
 //! be set through `SEALED_SECRETS_<FLAG_IN_UPPER_SNAKE_CASE>`, and the command line wins.
 //!
 //! This module holds only the clap structs and value parsers; [`crate::config`] validates them.

@@ -6,11 +6,11 @@
 //!   template, no parsing. The one open loop; `/v1/verify` and `/v1/rotate` use nothing else.
 //! - [`unseal`]: SealedSecret + keys → the Secret it asks for ([`Unsealed`]), or why not
 //!   ([`UnsealError`]). Opens every item ([`open_items`]), renders `spec.template.data`, applies
-//!   `spec.template` (`controller-compat.md` §4).
+//!   `spec.template` (`docs/controller-compat.md` §4).
 //! - [`plan`]: that Secret + the existing one → [`Plan`]: create, update, nothing, or refuse
-//!   (`controller-compat.md` §4.1, the `managed` / `patch` / ownership rules).
+//!   (`docs/controller-compat.md` §4.1, the `managed` / `patch` / ownership rules).
 //!
-//! **Legacy `spec.data`** (`wire-format.md` §7.2): decrypted read-only when
+//! **Legacy `spec.data`** (`docs/wire-format.md` §7.2): decrypted read-only when
 //! `--accept-deprecated-v1-data` is on (the default, like Bitnami): its plaintext is a whole JSON
 //! Secret whose `data`, `stringData`, labels and annotations are used under `spec.template`.
 //! kseal never writes the format. Setting both `encryptedData` and `data` is an error with

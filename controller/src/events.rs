@@ -1,5 +1,5 @@
 //! Kubernetes Events in Bitnami's shape: core/v1 Events with source component `sealed-secrets`
-//! and Bitnami's reasons and messages (`controller-compat.md` §6), so Bitnami's RBAC
+//! and Bitnami's reasons and messages (`docs/controller-compat.md` §6), so Bitnami's RBAC
 //! (`events` in the core group) suffices and Argo CD, alerts and runbooks see the same thing.
 //!
 //! kseal records an event when something changed (a Secret written, a status flip, a new error

@@ -1,5 +1,5 @@
 //! The HTTP API kubeseal uses through the API server's service proxy, with Bitnami's paths,
-//! status codes and bodies (`controller-compat.md` §8), and the metrics endpoint. The full
+//! status codes and bodies (`docs/controller-compat.md` §8), and the metrics endpoint. The full
 //! contract (codes, bodies, limits, rate limiting, trusted proxies, connections) is
 //! `docs/http-api.md`; connections are served by [`crate::server`].
 //!

@@ -1,5 +1,5 @@
 //! The key registry: key Secrets in the controller namespace, parsed, ordered newest first, and
-//! replaced live as Secrets are added, relabelled, changed or deleted (`controller-compat.md`
+//! replaced live as Secrets are added, relabelled, changed or deleted (`docs/controller-compat.md`
 //! §3, §14). Also the pure parts of key generation and renewal; the clock is always a parameter.
 
 use std::{
@@ -93,7 +93,7 @@ pub fn parse_key_secret(secret: &Secret) -> Result<(KeyEntry, PrivateKey), KeySe
     Ok((entry, key))
 }
 
-/// Builds a key Secret in Bitnami's shape (`controller-compat.md` §3.1): type
+/// Builds a key Secret in Bitnami's shape (`docs/controller-compat.md` §3.1): type
 /// `kubernetes.io/tls`, `generateName: <prefix>`, the `active` label (extra labels cannot
 /// override it), PKCS#1 `tls.key`.
 pub fn key_secret(
@@ -140,7 +140,7 @@ pub enum Renewal {
     Never,
 }
 
-/// Decides when to generate the next key (`controller-compat.md` §3.4): immediately if there is
+/// Decides when to generate the next key (`docs/controller-compat.md` §3.4): immediately if there is
 /// no key or the newest predates `cutoff`; otherwise `period` after the newest key; never when
 /// `period` is zero.
 pub fn renewal(

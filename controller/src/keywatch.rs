@@ -1,7 +1,7 @@
 //! The key Secrets, live: a watch on labelled Secrets plus the legacy Secret feeds the
 //! [`KeyRegistry`] (add, change, relabel, delete; no restart needed), and on the leader a
 //! maintainer generates the first key, renews every `--key-renew-period`, honours
-//! `--key-cutoff-time` and generates a key at once on SIGUSR1 (`controller-compat.md` §3).
+//! `--key-cutoff-time` and generates a key at once on SIGUSR1 (`docs/controller-compat.md` §3).
 //! A key Secret that does not parse is logged, reported as an event and a metric, and skipped.
 
 use std::{

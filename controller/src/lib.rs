@@ -4,7 +4,7 @@
 //! existing Secret → what to write) and the pure parts of [`keys`] (parsing key Secrets,
 //! ordering, renewal timing). Everything that talks to the API server lives in [`reconcile`],
 //! [`keywatch`], [`leader`] and [`restart`]; [`http`] serves kubeseal's endpoints and
-//! [`metrics`] Prometheus', over [`server`]'s connection-limited accept loop (`controller-compat.md` §8–§9).
+//! [`metrics`] Prometheus', over [`server`]'s connection-limited accept loop (`docs/controller-compat.md` §8–§9).
 #![deny(missing_docs)]
 
 pub mod args;

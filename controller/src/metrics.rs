@@ -1,4 +1,4 @@
-//! Prometheus metrics under Bitnami's names (`controller-compat.md` §9), so existing alerts
+//! Prometheus metrics under Bitnami's names (`docs/controller-compat.md` §9), so existing alerts
 //! (`SealedSecretsUnsealErrorHigh`) and dashboards keep working, plus a few kseal additions.
 
 use prometheus_client::{

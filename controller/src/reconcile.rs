@@ -1,6 +1,6 @@
 //! The reconcile shell: fetch, call [`decide`], apply, record status, events and metrics.
 //!
-//! Triggers (`controller-compat.md` §5.1, with §14's fixes):
+//! Triggers (`docs/controller-compat.md` §5.1, with §14's fixes):
 //! - a SealedSecret is added, or its generation or scope/fingerprint annotations change
 //!   (status writes and other metadata edits do not re-trigger);
 //! - an owned Secret changes or is deleted (metadata-only watch): it is restored or recreated
@@ -345,7 +345,7 @@ impl SecretIndex {
 
 /// What decides whether a SealedSecret must be unsealed again: its identity, generation (spec)
 /// and the annotations that change decryption. Bitnami ignores annotation edits; kseal does not
-/// (`controller-compat.md` §14).
+/// (`docs/controller-compat.md` §14).
 fn spec_hash(ss: &SealedSecret) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     ss.metadata.uid.hash(&mut h);

@@ -6,7 +6,7 @@
 //!
 //! The hash mixes in each Secret's UID so equal values in different Secrets or clusters do not
 //! give equal hashes; it is a digest, never a value, but a very weak value could still be
-//! guessed offline by someone who can read the workload (documented in the README).
+//! guessed offline by someone who can read the workload (documented in `controller/README.md`).
 
 use std::collections::{BTreeMap, BTreeSet};
 

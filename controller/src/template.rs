@@ -1,5 +1,5 @@
 //! `spec.template.data`: Go `text/template` strings rendered with the decrypted items as context
-//! (`wire-format.md` §7.3).
+//! (`docs/wire-format.md` §7.3).
 //!
 //! Bitnami renders with Go's `text/template` plus sprig's `GenericFuncMap` (minus `env`,
 //! `expandenv`, `getHostByName`). kseal uses the `gtmpl` engine (Go template syntax: actions,

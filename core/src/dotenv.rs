@@ -1,6 +1,6 @@
 //! Parsing `.env` files into Secret data, without ever echoing a value.
 //!
-//! The contract is `dotenv.md`: [`parse`] reads a dotenv file in one of three ways
+//! The contract is `docs/dotenv.md`: [`parse`] reads a dotenv file in one of three ways
 //! ([`EnvFormat`]) and returns the `(key, value)` pairs in file order, or every problem in the
 //! file at once as [`Diagnostic`]s.
 //!
@@ -209,7 +209,7 @@ impl fmt::Display for Severity {
     }
 }
 
-/// The stable code of a diagnostic (`dotenv.md` §4.3). `E` codes are errors and `W` codes
+/// The stable code of a diagnostic (`docs/dotenv.md` §4.3). `E` codes are errors and `W` codes
 /// warnings, except that `--deny-empty` reports `W101` with [`Severity::Error`].
 ///
 /// Codes above those in the spec: `E018` (kubectl's 64 KiB line limit), `W105`–`W108` (lenient

@@ -2,7 +2,7 @@
 //!
 //! Decryption has exactly one error, [`OpenError`], on purpose: a wrong key, a wrong scope label,
 //! a flipped bit, a truncated blob and malformed base64 must be indistinguishable to whoever
-//! submitted the ciphertext (`wire-format.md` §6, "one coarse error"). Key and certificate
+//! submitted the ciphertext (`docs/wire-format.md` §6, "one coarse error"). Key and certificate
 //! errors are about public or local inputs and may be specific.
 
 /// A sealed value could not be opened. Deliberately carries no detail.

@@ -1,5 +1,5 @@
 //! Sealing and opening one value: RSA-OAEP wraps a fresh AES-256-GCM data key
-//! (`wire-format.md` §1–§2, §6).
+//! (`docs/wire-format.md` §1–§2, §6).
 
 use aes_gcm::{Aes256Gcm, Key, KeyInit as _, Nonce, aead::Aead as _};
 use rand_core::CryptoRngCore;

@@ -1,5 +1,5 @@
 //! Certificates (public keys for sealing), private keys (for opening), key sets and key
-//! generation in the shape of Bitnami's controller (`controller-compat.md` §3).
+//! generation in the shape of Bitnami's controller (`docs/controller-compat.md` §3).
 
 use std::{
     fmt,
@@ -162,7 +162,7 @@ impl Certificate {
     }
 
     /// Fails if the certificate expired before `now`, as kubeseal does since v0.18.0
-    /// (`wire-format.md` §7.4). A certificate that is not yet valid is accepted: clocks skew.
+    /// (`docs/wire-format.md` §7.4). A certificate that is not yet valid is accepted: clocks skew.
     pub fn check_not_expired(&self, now: SystemTime) -> Result<(), KeyError> {
         if self.not_after < now {
             return Err(KeyError::Expired {
@@ -365,7 +365,7 @@ impl fmt::Debug for PrivateKey {
 
 /// The private keys a decryptor holds, in the order they are tried (newest first, by the
 /// caller's notion of newest). Bitnami tries keys in random order; a deterministic order means a
-/// fresh ciphertext costs one RSA operation (`controller-compat.md` §14).
+/// fresh ciphertext costs one RSA operation (`docs/controller-compat.md` §14).
 #[derive(Debug, Default)]
 pub struct KeySet {
     keys: Vec<PrivateKey>,
@@ -471,7 +471,7 @@ pub struct CertParams {
 pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(87_600 * 3600);
 
 /// Generates a key pair and a self-signed certificate shaped like Bitnami's
-/// (`controller-compat.md` §3.2): KeyUsage `EncipherOnly`, CA basic constraints, SHA256WithRSA.
+/// (`docs/controller-compat.md` §3.2): KeyUsage `EncipherOnly`, CA basic constraints, SHA256WithRSA.
 ///
 /// Prime generation uses AWS-LC's DRBG, which cannot take an external RNG; everything else
 /// (time, serial) is a parameter.

@@ -1,6 +1,6 @@
 //! Kubernetes names as types that can only be built by parsing.
 //!
-//! The rules mirror apimachinery's `pkg/util/validation` (see `dotenv.md` §6): a value of
+//! The rules mirror apimachinery's `pkg/util/validation` (see `docs/dotenv.md` §6): a value of
 //! [`SecretKeyName`], [`ObjectName`] or [`NamespaceName`] is valid for the API server by
 //! construction, so code that holds one never re-checks it. Names are public, so errors quote them.
 
@@ -167,7 +167,7 @@ name_type!(
 
 impl SecretKeyName {
     /// Whether the key is also a portable environment variable name, `[A-Za-z_][A-Za-z0-9_]*`:
-    /// `envFrom` imports it on every cluster version (`dotenv.md` §6.2).
+    /// `envFrom` imports it on every cluster version (`docs/dotenv.md` §6.2).
     pub fn is_env_var_name(&self) -> bool {
         is_portable_env_name(&self.0)
     }

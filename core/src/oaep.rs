@@ -1,4 +1,4 @@
-//! The RSA backend, kept behind this one small module so it can be swapped (`wire-format.md` §6).
+//! The RSA backend, kept behind this one small module so it can be swapped (`docs/wire-format.md` §6).
 //!
 //! * Decryption and key generation go through AWS-LC (`aws-lc-rs`): blinded, constant-time,
 //!   and as fast as OpenSSL's private-key operation. The RustCrypto `rsa` crate is not used to

@@ -1,4 +1,4 @@
-//! Sealing scopes and the OAEP label each one binds a value to (`wire-format.md` §4).
+//! Sealing scopes and the OAEP label each one binds a value to (`docs/wire-format.md` §4).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! The byte layout of one sealed value and its base64 form (`wire-format.md` §2–§3).
+//! The byte layout of one sealed value and its base64 form (`docs/wire-format.md` §2–§3).
 //!
 //! ```text
 //! offset  size  field

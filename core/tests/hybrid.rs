@@ -1,4 +1,4 @@
-//! Round trips, wrong labels and malformed input for the hybrid format (`wire-format.md` §8).
+//! Round trips, wrong labels and malformed input for the hybrid format (`docs/wire-format.md` §8).
 
 use std::{
     sync::OnceLock,

@@ -1,5 +1,5 @@
-//! Annotation and label keys shared with Bitnami (`controller-compat.md` §2), kseal's own
-//! fingerprint hint, and the scope rules that read and write them (`wire-format.md` §5).
+//! Annotation and label keys shared with Bitnami (`docs/controller-compat.md` §2), kseal's own
+//! fingerprint hint, and the scope rules that read and write them (`docs/wire-format.md` §5).
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,7 @@ pub const CLUSTER_WIDE_ANNOTATION: &str = "sealedsecrets.bitnami.com/cluster-wid
 pub const NAMESPACE_WIDE_ANNOTATION: &str = "sealedsecrets.bitnami.com/namespace-wide";
 
 /// On an existing target Secret: the controller may take it over, overwrite it and set itself as
-/// owner (`controller-compat.md` §4.1).
+/// owner (`docs/controller-compat.md` §4.1).
 pub const MANAGED_ANNOTATION: &str = "sealedsecrets.bitnami.com/managed";
 
 /// On an existing target Secret: merge the unsealed keys, labels and annotations into it instead
@@ -28,7 +28,7 @@ pub const SKIP_SET_OWNER_REFERENCES_ANNOTATION: &str =
     "sealedsecrets.bitnami.com/skip-set-owner-references";
 
 /// Label on the controller's key Secrets; the value `active` means "load this key"
-/// (`controller-compat.md` §3).
+/// (`docs/controller-compat.md` §3).
 pub const SEALED_SECRETS_KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 
 /// kseal's own annotation on the outer metadata: the SHA-256 fingerprint of the public key of the
@@ -36,21 +36,21 @@ pub const SEALED_SECRETS_KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-sec
 ///
 /// It is only a hint. The controller tries the matching key first so fresh objects cost one RSA
 /// operation, but still falls back to every key, because the hint lives outside the ciphertext and
-/// can be stale or forged (`wire-format.md` §6). Bitnami ignores it, so it does not hinder a
+/// can be stale or forged (`docs/wire-format.md` §6). Bitnami ignores it, so it does not hinder a
 /// rollback.
 pub const KEY_FINGERPRINT_ANNOTATION: &str = "kseal.dev/key-fingerprint";
 
 /// Whether `key` is set to exactly `"true"`.
 ///
 /// Bitnami compares with `== "true"`, so `"True"`, `"yes"`, `"1"` and `""` all count as unset
-/// (`controller-compat.md` §2). Every boolean annotation in this crate goes through here.
+/// (`docs/controller-compat.md` §2). Every boolean annotation in this crate goes through here.
 pub fn annotation_is_true(annotations: Option<&BTreeMap<String, String>>, key: &str) -> bool {
     annotations
         .and_then(|a| a.get(key))
         .is_some_and(|v| v == "true")
 }
 
-/// The scope kind that these annotations select, by Bitnami's rules (`wire-format.md` §5): only
+/// The scope kind that these annotations select, by Bitnami's rules (`docs/wire-format.md` §5): only
 /// the exact value `"true"` counts, cluster-wide wins when both are set, and anything else
 /// (including a `sealedsecrets.bitnami.com/scope` annotation, which was never implemented) means
 /// strict.
@@ -68,7 +68,7 @@ pub fn scope_kind_from_annotations(annotations: &BTreeMap<String, String>) -> Sc
 }
 
 /// Writes the annotations that select `kind` on `meta`, as kubeseal's `UpdateScopeAnnotations`
-/// does on the sealing side (`wire-format.md` §5.1).
+/// does on the sealing side (`docs/wire-format.md` §5.1).
 ///
 /// Both scope annotations are removed first, whatever their value, so a stale `"True"` or a
 /// contradicting pair cannot survive. A non-strict kind then gets its annotation set to `"true"`;

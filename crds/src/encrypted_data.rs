@@ -15,7 +15,7 @@
 //!
 //! **Tolerance.** Bitnami's `SealedSecretEncryptedData.UnmarshalJSON` drops decode errors, so one
 //! malformed object (stored before the CRD had a schema) cannot stop the informer
-//! (`controller-compat.md` §1). Here a malformed field never fails deserialization either, but
+//! (`docs/controller-compat.md` §1). Here a malformed field never fails deserialization either, but
 //! nothing is dropped silently: a value that is not a string is kept as
 //! [`EncryptedValue::Invalid`], a field that is not a map is kept verbatim, and
 //! [`EncryptedData::problems`] names each problem so the controller can report it on that object.
@@ -65,7 +65,7 @@ impl Eq for EncryptedData {}
 /// One value of `spec.encryptedData`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EncryptedValue {
-    /// A string: base64 of a sealed value (`wire-format.md` §2–§3). Its base64 and bytes are
+    /// A string: base64 of a sealed value (`docs/wire-format.md` §2–§3). Its base64 and bytes are
     /// checked only when it is opened, so a bad value fails that item and not the whole read.
     Sealed(String),
     /// Not a string. Kept verbatim so that writing the object back changes nothing.

@@ -41,10 +41,10 @@ use crate::{
 #[schemars(description = "SealedSecretSpec is the specification of a SealedSecret.")]
 pub struct SealedSecretSpec {
     /// Legacy v1 format (before Bitnami v0.7): one sealed blob whose plaintext is a whole JSON
-    /// Secret (`wire-format.md` §7.2). Read-only compatibility: kseal never writes it.
+    /// Secret (`docs/wire-format.md` §7.2). Read-only compatibility: kseal never writes it.
     ///
     /// Kept as the raw base64 text rather than decoded bytes, so that decoding follows the
-    /// Go-compatible base64 rules of `wire-format.md` §3 in kseal-core, and a bad blob fails
+    /// Go-compatible base64 rules of `docs/wire-format.md` §3 in kseal-core, and a bad blob fails
     /// unsealing instead of making the whole object unreadable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
@@ -73,7 +73,7 @@ pub struct SealedSecretSpec {
 }
 
 /// `spec.template`: what the produced Secret looks like apart from its decrypted data
-/// (`controller-compat.md` §4).
+/// (`docs/controller-compat.md` §4).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretTemplate {
@@ -143,7 +143,7 @@ impl SealedSecret {
     }
 
     /// The scope this object's values must have been sealed with, by Bitnami's rules
-    /// (`wire-format.md` §5): only the outer `metadata.annotations` count (never
+    /// (`docs/wire-format.md` §5): only the outer `metadata.annotations` count (never
     /// `spec.template.metadata`), only the exact value `"true"`, and cluster-wide wins.
     ///
     /// Objects read from the API always carry a namespace; one read from a file may not, and the
@@ -250,7 +250,7 @@ mod tests {
         }
     }
 
-    /// `wire-format.md` §5, one row per rule, and the last two rows of §8.2.
+    /// `docs/wire-format.md` §5, one row per rule, and the last two rows of §8.2.
     #[test]
     fn scope_rules() {
         let cases: &[(&[(&str, &str)], Scope)] = &[

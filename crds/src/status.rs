@@ -1,5 +1,5 @@
 //! `status` of a SealedSecret: one `Synced` condition and the observed generation
-//! (`controller-compat.md` §7). Argo CD's health check and the printer columns read it.
+//! (`docs/controller-compat.md` §7). Argo CD's health check and the printer columns read it.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
@@ -103,7 +103,7 @@ impl SealedSecretStatus {
     /// only moves when the status flips. A write is needed only when the status flipped or
     /// `generation` differs from `observedGeneration`: a new error text while the status stays
     /// `False` is therefore not written, which keeps a failing object from causing a status write
-    /// on every retry (`controller-compat.md` §7).
+    /// on every retry (`docs/controller-compat.md` §7).
     pub fn record_sync(
         &mut self,
         outcome: Result<(), &str>,

@@ -1,4 +1,4 @@
-//! The committed CRD must be exactly what `crdgen` prints (style.md §c11: generated artifacts are
+//! The committed CRD must be exactly what `crdgen` prints (generated artifacts are
 //! committed and diffed).
 
 use std::process::Command;

@@ -1,5 +1,5 @@
 //! Reading and writing whole SealedSecret documents in the shapes kubeseal and the API server
-//! produce (`wire-format.md` §7), including malformed ones the controller must survive.
+//! produce (`docs/wire-format.md` §7), including malformed ones the controller must survive.
 
 use kseal_core::{NamespaceName, Scope};
 use kseal_crds::{
@@ -168,7 +168,7 @@ fn legacy_v1_object_reads() {
 }
 
 /// One malformed object must not fail a whole list (an informer's LIST) and must say what is
-/// wrong, per item (`controller-compat.md` §1).
+/// wrong, per item (`docs/controller-compat.md` §1).
 #[test]
 fn malformed_encrypted_data_is_tolerated_and_reported() {
     let list = r#"[

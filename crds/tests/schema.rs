@@ -1,5 +1,5 @@
 //! Assertions on the generated CRD for the properties that matter to the API server, kubectl
-//! and Argo CD (`controller-compat.md` §1), and an opt-in comparison with Bitnami's own CRD.
+//! and Argo CD (`docs/controller-compat.md` §1), and an opt-in comparison with Bitnami's own CRD.
 
 use serde_json::{Value, json};
 

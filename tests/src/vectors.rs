@@ -1,4 +1,4 @@
-//! Language-neutral test vectors for one sealed value (`wire-format.md` §8): the file format,
+//! Language-neutral test vectors for one sealed value (`docs/wire-format.md` §8): the file format,
 //! a parser and writer for it, and the deterministic generator behind `tests/vectors/`.
 //!
 //! # File format
@@ -280,7 +280,7 @@ pub fn scope_of(kind: ScopeKind, namespace: &str, name: &str) -> Result<Scope, S
     })
 }
 
-/// `wire-format.md` §5 applied to a vector's `annotations:` header, through the product's own
+/// `docs/wire-format.md` §5 applied to a vector's `annotations:` header, through the product's own
 /// rule (`kseal_crds::scope_kind_from_annotations`), so the vectors test what the controller
 /// and the CLI use.
 pub fn scope_from_annotations(annotations: &[(String, String)]) -> ScopeKind {

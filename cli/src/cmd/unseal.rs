@@ -161,7 +161,7 @@ fn parse_docs(text: &[u8]) -> std::result::Result<Vec<SealedSecret>, String> {
         .collect()
 }
 
-/// Opens one SealedSecret the way the controller does (`wire-format.md` §5–§6): the scope comes
+/// Opens one SealedSecret the way the controller does (`docs/wire-format.md` §5–§6): the scope comes
 /// from the outer annotations only, every item must open, and the key hint is tried first.
 fn unseal_doc(keys: &KeySet, doc: &SealedSecret) -> std::result::Result<Value, String> {
     let scope = doc.scope().map_err(|e| e.to_string())?;

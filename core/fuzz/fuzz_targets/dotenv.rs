@@ -1,4 +1,4 @@
-//! The `.env` parser in all three formats (`dotenv.md`): never panic, never report more
+//! The `.env` parser in all three formats (`docs/dotenv.md`): never panic, never report more
 //! entries than the input has lines, and render every diagnostic without panicking.
 //!
 //! The first input byte picks the format, the key rule, `deny_empty` and whether an

@@ -1,4 +1,4 @@
-//! The sealed-value parser and the opening path on arbitrary input (`wire-format.md` §6:
+//! The sealed-value parser and the opening path on arbitrary input (`docs/wire-format.md` §6:
 //! "never panic on any input; fuzz the parser").
 //!
 //! Asserts non-malleability: whatever `SealedValue::parse` accepts, `to_bytes` gives back

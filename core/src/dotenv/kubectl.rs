@@ -1,4 +1,4 @@
-//! kubectl's reading (`dotenv.md` §5.1), as `staging/src/k8s.io/kubectl/pkg/cmd/util/env_file.go`
+//! kubectl's reading (`docs/dotenv.md` §5.1), as `staging/src/k8s.io/kubectl/pkg/cmd/util/env_file.go`
 //! does it: line by line, each line checked for UTF-8, a BOM removed from line 1 only, leading
 //! Unicode whitespace trimmed, `#` lines skipped, split at the first `=`, the value verbatim.
 //!

@@ -1,4 +1,4 @@
-//! python-dotenv's reading (`src/dotenv/parser.py`, `dotenv.md` §7.1), without interpolation.
+//! python-dotenv's reading (`src/dotenv/parser.py`, `docs/dotenv.md` §7.1), without interpolation.
 //!
 //! The reader follows python-dotenv's regular expressions binding by binding: `export` prefix,
 //! an unquoted key `[^=#\s]+` or a single-quoted one, blanks around `=` trimmed, single-quoted

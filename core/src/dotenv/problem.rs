@@ -1,4 +1,4 @@
-//! Every message and hint of the `.env` diagnostics, in one place (style rule 20).
+//! Every message and hint of the `.env` diagnostics, in one place.
 //!
 //! A [`Problem`] carries only public data: keys that are safe to show, line and column numbers,
 //! byte offsets and sizes. There is deliberately no variant that could hold value bytes.

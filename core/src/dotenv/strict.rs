@@ -1,4 +1,4 @@
-//! The strict reading (`dotenv.md` §2–§4): only what python-dotenv, Node's dotenv, dotenvy and
+//! The strict reading (`docs/dotenv.md` §2–§4): only what python-dotenv, Node's dotenv, dotenvy and
 //! docker compose read the same way.
 //!
 //! Each statement is one line, or several when a quoted value spans lines. After a problem the

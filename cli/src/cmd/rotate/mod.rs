@@ -1,4 +1,4 @@
-//! `kseal rotate`: re-encryption of sealed files to the newest certificate (landscape §1: not
+//! `kseal rotate`: re-encryption of sealed files to the newest certificate (`docs/cli.md`, "Rotation": not
 //! key renewal, not credential rotation). Which documents are stale is decided from the
 //! `kseal.dev/key-fingerprint` annotation alone; only stale documents are touched, through the
 //! line editor in `merge.rs`, and only files that change are written.
@@ -55,7 +55,7 @@ pub(crate) struct Resealed {
 #[derive(Debug)]
 pub(crate) enum ResealError {
     /// These items opened with none of the keys (wrong key, wrong scope or damaged: one coarse
-    /// error, `wire-format.md` §6).
+    /// error, `docs/wire-format.md` §6).
     Decrypt(Vec<String>),
     /// The document cannot be re-sealed as it is.
     Invalid(String),

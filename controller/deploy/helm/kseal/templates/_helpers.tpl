@@ -59,7 +59,7 @@ helm.sh/chart: {{ include "kseal.chart" . }}
 {{- join "," $all -}}
 {{- end -}}
 
-{{/* The rules that unseal: the same for the ClusterRole and the per-namespace Roles (controller-compat.md §11). */}}
+{{/* The rules that unseal: the same for the ClusterRole and the per-namespace Roles (docs/controller-compat.md §11). */}}
 {{- define "kseal.unsealerRules" -}}
 - apiGroups: [bitnami.com]
   resources: [sealedsecrets]
