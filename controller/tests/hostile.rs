@@ -34,6 +34,20 @@ fn oracle(cert: &kseal_core::Certificate, ns: &str, guess: char, failing: &str) 
     serde_json::to_vec(&ss).unwrap()
 }
 
+/// `/v1/verify`'s answers to the oracle with a right guess (`h`) and a wrong one (`x`).
+fn ask(
+    api: &str,
+    cert: &kseal_core::Certificate,
+    ns: &str,
+    failing: &str,
+) -> ((u16, Vec<u8>), (u16, Vec<u8>)) {
+    let verify = |guess| {
+        http(api, "POST", "/v1/verify", &oracle(cert, ns, guess, failing))
+            .unwrap_or_else(|e| panic!("POST {api}/v1/verify: {e}"))
+    };
+    (verify('h'), verify('x'))
+}
+
 /// `/v1/verify` must not answer questions about the plaintext: a right and a wrong guess get
 /// the same answer from kseal. The same request is sent to Bitnami v0.36.0 and what it answers
 /// is reported (kseal's README states only kseal's guarantees).
@@ -54,21 +68,7 @@ async fn template_oracle_kseal_and_bitnami() {
     );
     let watchdog = ours.watchdog();
     let cert = ours.certificate().await;
-    let failing = "{{ b64dec \"!\" }}";
-    let right = http(
-        &ours.api,
-        "POST",
-        "/v1/verify",
-        &oracle(&cert, &app.name, 'h', failing),
-    )
-    .expect("verify (right guess)");
-    let wrong = http(
-        &ours.api,
-        "POST",
-        "/v1/verify",
-        &oracle(&cert, &app.name, 'x', failing),
-    )
-    .expect("verify (wrong guess)");
+    let (right, wrong) = ask(&ours.api, &cert, &app.name, "{{ b64dec \"!\" }}");
     assert_eq!(
         right, wrong,
         "kseal's /v1/verify answered a right and a wrong guess differently"
@@ -92,21 +92,7 @@ async fn template_oracle_kseal_and_bitnami() {
     let _rbac = BitnamiRbac::install(&client, &bitnami_ctl.name, &[&app.name]).await;
     let theirs = BitnamiController::start(&bitnami_ctl.name, &[&app.name], 2048);
     let cert = theirs.certificate().await;
-    let failing = "{{ fail \"no\" }}";
-    let right = http(
-        &theirs.api,
-        "POST",
-        "/v1/verify",
-        &oracle(&cert, &app.name, 'h', failing),
-    )
-    .expect("Bitnami verify (right guess)");
-    let wrong = http(
-        &theirs.api,
-        "POST",
-        "/v1/verify",
-        &oracle(&cert, &app.name, 'x', failing),
-    )
-    .expect("Bitnami verify (wrong guess)");
+    let (right, wrong) = ask(&theirs.api, &cert, &app.name, "{{ fail \"no\" }}");
     for (status, _) in [&right, &wrong] {
         assert!(
             [200, 409].contains(status),
