@@ -4,9 +4,9 @@
 //! Bitnami sealed-secrets. This crate holds everything that needs no cluster, file system,
 //! environment or clock: the sealed-value format, the hybrid RSA-OAEP + AES-256-GCM construction,
 //! the post-quantum `pq-hybrid` format ([`pq`]: X-Wing + AES-256-GCM), certificates and private keys, the strict `.env` parser and Kubernetes name rules. Time is a
-//! parameter. Randomness is a parameter everywhere except [`seal`] (and key generation), which
-//! draw from AWS-LC's OS-seeded CSPRNG; [`seal_with_rng`] is the deterministic twin for test
-//! vectors.
+//! parameter. Randomness is a parameter everywhere except [`seal`], [`pq::seal`] (and key
+//! generation), which draw from AWS-LC's OS-seeded CSPRNG; [`seal_with_rng`] and
+//! [`pq::seal_with_rng`] are the deterministic twins for test vectors.
 #![deny(missing_docs)]
 
 pub mod dotenv;
