@@ -15,7 +15,7 @@
 //!
 //! Each row runs [`ROUNDS`] rounds that alternate kseal and OpenSSL, and keeps the best round of
 //! each: on a shared machine the best round is the one least disturbed by other work, and
-//! alternating exposes both sides to the same load. Takes about 50 seconds; the fixture keys in
+//! alternating exposes both sides to the same load. Takes about 80 seconds; the fixture keys in
 //! `tests/fixtures/keys/` are used.
 
 use std::process::ExitCode;
