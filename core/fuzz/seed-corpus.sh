@@ -3,7 +3,7 @@
 # (so mutations reach the RSA and AES-GCM paths), and seeds/<target>/ for the others.
 set -eu
 cd "$(dirname "$0")"
-mkdir -p corpus/sealed_value corpus/dotenv corpus/manifest
+mkdir -p corpus/sealed_value corpus/dotenv corpus/manifest corpus/pq_value
 for f in ../../tests/vectors/*; do
     name=$(basename "$f")
     case "$name" in *.*) continue ;; esac
@@ -12,4 +12,5 @@ for f in ../../tests/vectors/*; do
 done
 cp seeds/dotenv/* corpus/dotenv/
 cp seeds/manifest/* corpus/manifest/
-echo "seeded: $(ls corpus/sealed_value | wc -l) sealed_value, $(ls corpus/dotenv | wc -l) dotenv, $(ls corpus/manifest | wc -l) manifest"
+cp seeds/pq_value/* corpus/pq_value/
+echo "seeded: $(ls corpus/sealed_value | wc -l) sealed_value, $(ls corpus/dotenv | wc -l) dotenv, $(ls corpus/manifest | wc -l) manifest, $(ls corpus/pq_value | wc -l) pq_value"

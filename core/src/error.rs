@@ -38,6 +38,12 @@ pub enum KeyError {
     /// The private key does not parse. The message never contains key material.
     #[error("private key is not a valid RSA key in PKCS#1 or PKCS#8 form")]
     BadPrivateKey,
+    /// A post-quantum (X-Wing) public key does not parse.
+    #[error("post-quantum (X-Wing) public key is invalid: {0}")]
+    BadPqPublicKey(String),
+    /// A post-quantum (X-Wing) private key is not a 32-byte seed. Never contains key material.
+    #[error("post-quantum (X-Wing) private key is not a 32-byte seed")]
+    BadPqPrivateKey,
     /// Key generation or certificate signing failed inside the crypto library.
     #[error("key generation failed: {0}")]
     Generate(String),

@@ -87,6 +87,8 @@ pub struct Opened {
     pub key: Fingerprint,
     /// RSA private-key operations spent (1 when the first key tried was right).
     pub rsa_operations: usize,
+    /// X-Wing decapsulations spent on a `pq-hybrid` value (0 for the RSA format).
+    pub pq_operations: usize,
 }
 
 /// Opens a binary sealed value with the first key that can, trying the key named by `hint`
@@ -104,12 +106,8 @@ pub fn open(
         return Err(OpenError);
     }
     let label = scope.label();
-    let hinted = hint.and_then(|fp| keys.find(fp));
-    let order = hinted
-        .into_iter()
-        .chain(keys.iter().filter(|k| Some(k.fingerprint()) != hint));
     let mut rsa_operations = 0;
-    for key in order {
+    for key in keys.try_order(hint) {
         // A block whose length is not this key's modulus size cannot be for this key (§6);
         // skipping it costs no RSA operation.
         if value.rsa_block.len() != key.modulus_len() {
@@ -121,6 +119,7 @@ pub fn open(
                 plaintext,
                 key: key.fingerprint().clone(),
                 rsa_operations,
+                pq_operations: 0,
             });
         }
     }

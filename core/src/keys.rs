@@ -17,6 +17,7 @@ use x509_cert::der::{Decode, DecodePem, Encode, pem::LineEnding};
 use crate::{
     error::KeyError,
     oaep,
+    pq::keys::PqPrivateKey,
     secret::{SecretBytes, SecretString},
 };
 
@@ -260,6 +261,8 @@ pub struct PrivateKey {
     pkcs8: SecretBytes,
     public_key: RsaPublicKey,
     fingerprint: Fingerprint,
+    /// The X-Wing key kept with this RSA key for `pq-hybrid` values (`docs/pq-format.md` §5).
+    pq: Option<PqPrivateKey>,
 }
 
 impl PrivateKey {
@@ -304,7 +307,20 @@ impl PrivateKey {
             decrypt,
             pkcs8: SecretBytes::copy_from(der),
             public_key,
+            pq: None,
         })
+    }
+
+    /// This key with `pq` as its post-quantum part (replacing any it had). The pair is named by
+    /// the RSA fingerprint, as it lives in the same key Secret.
+    pub fn with_pq(mut self, pq: PqPrivateKey) -> Self {
+        self.pq = Some(pq);
+        self
+    }
+
+    /// The post-quantum part, if this key has one (keys adopted from Bitnami have none).
+    pub fn pq(&self) -> Option<&PqPrivateKey> {
+        self.pq.as_ref()
     }
 
     /// The matching public key.
@@ -359,6 +375,7 @@ impl fmt::Debug for PrivateKey {
         f.debug_struct("PrivateKey")
             .field("fingerprint", &self.fingerprint)
             .field("bits", &(self.modulus_len() * 8))
+            .field("pq", &self.pq.as_ref().map(|k| k.public_key()))
             .finish_non_exhaustive()
     }
 }
@@ -395,6 +412,20 @@ impl KeySet {
     /// Keys in try order.
     pub fn iter(&self) -> impl Iterator<Item = &PrivateKey> {
         self.keys.iter()
+    }
+
+    /// Keys in the order opening tries them: the key named by `hint` first (a stale or forged
+    /// hint only costs one extra attempt), then the rest in set order.
+    pub fn try_order<'a>(
+        &'a self,
+        hint: Option<&'a Fingerprint>,
+    ) -> impl Iterator<Item = &'a PrivateKey> {
+        let hinted = hint.and_then(|fp| self.find(fp));
+        hinted.into_iter().chain(
+            self.keys
+                .iter()
+                .filter(move |k| Some(k.fingerprint()) != hint),
+        )
     }
 
     /// Number of keys.

@@ -3,10 +3,10 @@
 //! kseal seals Kubernetes Secret values into SealedSecrets that are byte-compatible with
 //! Bitnami sealed-secrets. This crate holds everything that needs no cluster, file system,
 //! environment or clock: the sealed-value format, the hybrid RSA-OAEP + AES-256-GCM construction,
-//! certificates and private keys, the strict `.env` parser and Kubernetes name rules. Time is a
-//! parameter. Randomness is a parameter everywhere except [`seal`] (and key generation), which
-//! draw from AWS-LC's OS-seeded CSPRNG; [`seal_with_rng`] is the deterministic twin for test
-//! vectors.
+//! the post-quantum `pq-hybrid` format ([`pq`]: X-Wing + AES-256-GCM), certificates and private keys, the strict `.env` parser and Kubernetes name rules. Time is a
+//! parameter. Randomness is a parameter everywhere except [`seal`], [`pq::seal`] (and key
+//! generation), which draw from AWS-LC's OS-seeded CSPRNG; [`seal_with_rng`] and
+//! [`pq::seal_with_rng`] are the deterministic twins for test vectors.
 #![deny(missing_docs)]
 
 pub mod dotenv;
@@ -16,6 +16,7 @@ pub mod keys;
 pub mod manifest;
 pub mod names;
 mod oaep;
+pub mod pq;
 pub mod scope;
 pub mod sealed;
 pub mod secret;
@@ -26,5 +27,9 @@ pub use hybrid::{
 };
 pub use keys::{CertParams, Certificate, Fingerprint, KeySet, KeySize, PrivateKey};
 pub use names::{NameError, NamespaceName, ObjectName, SecretKeyName};
+pub use pq::{
+    Encryption,
+    keys::{PqPrivateKey, PqPublicKey},
+};
 pub use scope::{Scope, ScopeKind};
 pub use secret::{SecretBytes, SecretString};

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kseal_core::{KeySet, ScopeKind, open, seal, seal_with_rng};
+use kseal_core::{KeySet, PqPrivateKey, ScopeKind, SecretKeyName, open, pq, seal, seal_with_rng};
 use rand_core::OsRng;
 
 use crate::vectors;
@@ -85,6 +85,59 @@ pub fn open_vs_openssl(bits: &[u32], threads: &[usize], rounds: usize) -> Result
             }
             rows.push(row);
         }
+    }
+    Ok(rows)
+}
+
+/// `pq-hybrid` rates for one thread count (best round of each).
+#[derive(Debug, Clone, Copy)]
+pub struct PqRow {
+    /// Sealing threads and opening threads.
+    pub threads: usize,
+    /// Seals per second (X-Wing encapsulation, HKDF, AES-256-GCM).
+    pub seal: f64,
+    /// Opens per second (one X-Wing decapsulation, HKDF, AES-256-GCM).
+    pub open: f64,
+}
+
+/// Measures sealing and opening a [`VALUE`] in the `pq-hybrid` format (strict scope
+/// `myns/myname`, item `value`) with a fixed X-Wing key held next to the fixture key
+/// `rsa4096-a.key`, on each thread count, best of `rounds`; run it next to
+/// [`open_vs_openssl`] so both formats meet the same machine and load.
+pub fn pq_hybrid(threads: &[usize], rounds: usize) -> Result<Vec<PqRow>, String> {
+    let scope = vectors::scope_of(ScopeKind::Strict, "myns", "myname")?;
+    let item = SecretKeyName::parse("value").map_err(|e| e.to_string())?;
+    let pq_key = PqPrivateKey::from_seed(&[0x5b; 32]).map_err(|e| e.to_string())?;
+    let public = pq_key.public_key().clone();
+    let keys: KeySet = [vectors::load_key("rsa4096-a.key")?.with_pq(pq_key)]
+        .into_iter()
+        .collect();
+    check_key_set_is_shared(&keys);
+    let blob = pq::seal(&public, &scope, &item, VALUE);
+    let mut rows = Vec::new();
+    for &threads in threads {
+        eprintln!("  pq-hybrid on {threads} thread(s)…");
+        let mut row = PqRow {
+            threads,
+            seal: 0.0,
+            open: 0.0,
+        };
+        for _ in 0..rounds {
+            let seal_rate = rate(threads, WARM_UP, MEASURE, || {
+                std::hint::black_box(pq::seal(&public, &scope, &item, VALUE));
+            });
+            let open_rate = rate(threads, WARM_UP, MEASURE, || {
+                let opened = pq::open(&keys, &scope, &item, &blob, None);
+                assert!(
+                    opened.is_ok(),
+                    "invariant: the value was sealed to this key"
+                );
+                std::hint::black_box(opened.ok());
+            });
+            row.seal = row.seal.max(seal_rate);
+            row.open = row.open.max(open_rate);
+        }
+        rows.push(row);
     }
     Ok(rows)
 }

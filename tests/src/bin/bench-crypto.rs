@@ -9,15 +9,19 @@
 //! costs one RSA private-key operation plus a small AES-GCM decryption, so the target is
 //! `kseal open / openssl sign` ≥ 0.95 per core.
 //!
+//! The same run then measures the post-quantum `pq-hybrid` format (X-Wing + AES-256-GCM) on the
+//! same value and thread counts and sets it beside RSA-4096: per-value microseconds for sealing
+//! and opening, and how many times faster opening is.
+//!
 //! Each row runs [`ROUNDS`] rounds that alternate kseal and OpenSSL, and keeps the best round of
 //! each: on a shared machine the best round is the one least disturbed by other work, and
-//! alternating exposes both sides to the same load. Takes about 50 seconds; the fixture keys in
+//! alternating exposes both sides to the same load. Takes about 80 seconds; the fixture keys in
 //! `tests/fixtures/keys/` are used.
 
 use std::process::ExitCode;
 
 use kseal_tests::bench::{
-    crypto::{VALUE, open_vs_openssl, openssl_version},
+    crypto::{VALUE, open_vs_openssl, openssl_version, pq_hybrid},
     machine,
 };
 
@@ -55,7 +59,9 @@ fn run() -> Result<(), String> {
     );
     println!();
 
-    let rows = open_vs_openssl(&[2048, 4096], &dedup([1, cores]), ROUNDS)?;
+    let thread_counts = dedup([1, cores]);
+    let rows = open_vs_openssl(&[2048, 4096], &thread_counts, ROUNDS)?;
+    let pq_rows = pq_hybrid(&thread_counts, ROUNDS)?;
 
     println!(
         "{:<9} {:>7} {:>13} {:>15} {:>13} {:>15} {:>13}",
@@ -83,6 +89,45 @@ fn run() -> Result<(), String> {
         "target: kseal open ≥ {TARGET}× openssl private-key operation per core: {}",
         if met { "met" } else { "NOT met" }
     );
+    println!();
+    println!("pq-hybrid (X-Wing) next to RSA-4096, same run; µs per value = 1e6 / rate");
+    println!(
+        "{:<9} {:>7} {:>10} {:>13} {:>10} {:>13} {:>15}",
+        "format",
+        "threads",
+        "seal/s",
+        "seal µs/value",
+        "open/s",
+        "open µs/value",
+        "open vs RSA-4096"
+    );
+    for pq_row in &pq_rows {
+        let rsa = rows
+            .iter()
+            .find(|r| r.bits == 4096 && r.threads == pq_row.threads)
+            .ok_or("invariant: RSA-4096 was measured on every thread count")?;
+        for (name, seal, open, speedup) in [
+            ("RSA-4096", rsa.seal, rsa.open, String::from("1×")),
+            (
+                "pq-hybrid",
+                pq_row.seal,
+                pq_row.open,
+                format!("{:.1}×", pq_row.open / rsa.open),
+            ),
+        ] {
+            println!(
+                "{:<9} {:>7} {:>10.0} {:>13.1} {:>10.0} {:>13.1} {:>15}",
+                name,
+                pq_row.threads,
+                seal,
+                1e6 / seal,
+                open,
+                1e6 / open,
+                speedup
+            );
+        }
+    }
+    println!();
     println!("load average {} at end", machine::load_average());
     Ok(())
 }
