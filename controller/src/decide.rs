@@ -27,10 +27,7 @@ use kseal_crds::{
     SealedSecret, annotation_is_true,
 };
 
-use crate::{
-    error::UnsealError,
-    template::{self},
-};
+use crate::{error::UnsealError, template::Renderer};
 
 /// The largest Secret the API server stores: the sum of all values may not exceed 1 MiB.
 pub const MAX_SECRET_DATA: usize = 1 << 20;
@@ -117,7 +114,9 @@ pub fn owner_reference(ss: &SealedSecret) -> OwnerReference {
     }
 }
 
-/// Decrypts every item of `ss` with `keys` and builds the Secret it asks for.
+/// Decrypts every item of `ss` with `keys` and builds the Secret it asks for;
+/// `spec.template.data` is rendered by `renderer` (the controller passes a
+/// [`crate::template::Sandbox`], tests and pure callers [`crate::template::InProcess`]).
 ///
 /// Every item is attempted and all failures are reported together, naming the items; no partial
 /// Secret is produced. A wrong key, wrong scope and tampering give Bitnami's single message
@@ -126,6 +125,7 @@ pub fn unseal(
     ss: &SealedSecret,
     keys: &KeySet,
     options: UnsealOptions,
+    renderer: &dyn Renderer,
 ) -> Result<Unsealed, UnsealError> {
     let problems = ss.spec.problems();
     if !problems.is_empty() {
@@ -195,7 +195,11 @@ pub fn unseal(
     // Rendered keys are written after the decrypted items: a template wins on collision.
     let mut data = items.clone();
     if let Some(templates) = ss.spec.template.data.as_ref().filter(|t| !t.is_empty()) {
-        data.extend(template::render_all(templates, &items).map_err(UnsealError::Template)?);
+        data.extend(
+            renderer
+                .render(templates, &items)
+                .map_err(UnsealError::Template)?,
+        );
     }
     let size: usize = data.values().map(Vec::len).sum();
     if size > MAX_SECRET_DATA {

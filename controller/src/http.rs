@@ -266,10 +266,17 @@ async fn verify(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) 
     };
     let snapshot = state.keys.snapshot();
     let options = state.options;
-    let ok =
-        tokio::task::spawn_blocking(move || decide::unseal(&ss, &snapshot.keys, options).is_ok())
-            .await
-            .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        decide::unseal(
+            &ss,
+            &snapshot.keys,
+            options,
+            crate::template::Sandbox::shared(),
+        )
+        .is_ok()
+    })
+    .await
+    .unwrap_or(false);
     if ok {
         StatusCode::OK.into_response()
     } else {
@@ -311,7 +318,13 @@ pub fn reseal(
 ) -> Result<SealedSecret, String> {
     let latest = snapshot.latest().ok_or("no key yet")?;
     // Fails with the same coarse error as the controller if anything does not open.
-    decide::unseal(&ss, &snapshot.keys, UnsealOptions::default()).map_err(|e| e.to_string())?;
+    decide::unseal(
+        &ss,
+        &snapshot.keys,
+        UnsealOptions::default(),
+        crate::template::Sandbox::shared(),
+    )
+    .map_err(|e| e.to_string())?;
     let scope = ss.scope().map_err(|e| e.to_string())?;
     let hint = ss.key_fingerprint_hint().and_then(Fingerprint::parse);
     let mut fresh = ss.spec.encrypted_data.clone();
