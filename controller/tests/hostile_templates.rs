@@ -170,7 +170,7 @@ fn bombs() -> Vec<Bomb> {
             format!("{{{{ len (list {}) }}}}", ".big ".repeat(600)),
         )
         .items(vec![("big", big)])
-        .held(&["memory limit of 128 MiB", "out of memory"]),
+        .held(&["memory limit of 96 MiB", "out of memory"]),
     ]
 }
 

@@ -42,8 +42,10 @@ use super::{
 
 /// The hidden first argument that makes `kseal-controller` a template renderer.
 pub const CHILD_ARG: &str = "__render-template";
-/// The child's address-space limit (`RLIMIT_AS`).
-pub const MEMORY: u64 = 128 << 20;
+/// The child's address-space limit (`RLIMIT_AS`): the binary maps about 40 MiB, a render of
+/// real templates needs a few MiB more; two children and the controller stay within the
+/// chart's 256 MiB memory limit.
+pub const MEMORY: u64 = 96 << 20;
 /// The child's CPU-time limit (`RLIMIT_CPU`; `SIGXCPU` at this, `SIGKILL` a second later).
 pub const CPU_SECONDS: u64 = 2;
 /// How long the controller waits for a child's answer, start-up included, before killing it.

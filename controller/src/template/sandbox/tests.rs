@@ -124,7 +124,7 @@ fn signals_and_notes_name_the_limit_and_the_last_announced_key() {
         ),
         (
             "echo 'memory allocation of 99 bytes failed' >&2; kill -ABRT $$",
-            "more than the memory limit of 128 MiB",
+            "more than the memory limit of 96 MiB",
         ),
         (
             "echo \"thread 'main' has overflowed its stack\" >&2; kill -ABRT $$",
