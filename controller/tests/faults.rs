@@ -457,16 +457,11 @@ fn report(
     synced: usize,
     total: usize,
 ) {
-    // Straight to the process's stderr: the test harness captures `println!` of passing tests,
-    // and these figures belong in every CI log (tests/run-all.sh repeats them at the end).
-    use std::io::Write as _;
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(
-        err,
+    support::report(&format!(
         "fault {name}: recovered in {:.1}s, {retried} requests retried/failed, {synced}/{total} Synced",
         recovered.as_secs_f64()
-    );
-    let _ = writeln!(err, "  {name}: {detail}");
+    ));
+    support::report(&format!("  {name}: {detail}"));
 }
 
 fn controller_args() -> Vec<String> {

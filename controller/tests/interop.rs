@@ -23,7 +23,6 @@ mod support;
 
 use std::{
     collections::BTreeMap,
-    io::Write as _,
     path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
@@ -39,13 +38,6 @@ use sha2::{Digest as _, Sha256};
 use support::{bitnami::*, *};
 
 type Data = BTreeMap<String, Vec<u8>>;
-
-/// Writes a line to the process's stderr directly: the test harness captures `eprintln!` of a
-/// passing test, not writes to the stderr handle, so these lines show in every `cargo test` run.
-fn report(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
-}
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)

@@ -329,12 +329,34 @@ wait_for() { # seconds daemon description command...
   die "$what within $secs s; see $logf"
 }
 
+# A daemon killed a moment ago can still hold its listening ports: the
+# thread-group leader turns zombie (which is all pid_alive sees) before the
+# other threads have exited and the sockets are released. Starting its
+# successor then fails with "bind: address already in use", so every start
+# waits until nothing listens on the daemon's ports (and says who does if
+# that never happens, e.g. another cluster on the same ports).
+wait_ports_free() { # seconds label port...
+  local secs=$1 label=$2 i p busy=""
+  shift 2
+  for ((i = 0; i < secs * 10; i++)); do
+    busy=""
+    for p in "$@"; do
+      [[ -n $(ss -Htln "sport = :$p" 2>/dev/null) ]] && busy+=" $p"
+    done
+    [[ -z $busy ]] && return 0
+    sleep 0.1
+  done
+  ss -Htlnp >&2 || true
+  die "$label: port(s)$busy still in use after $secs s (listeners above)"
+}
+
 # Each daemon's start, shared by "up" and "restart" (same data dir, certs and
 # flags, so a restarted daemon continues where it stopped).
 start_etcd() {
   # --unsafe-no-fsync: the data is thrown away anyway, and fsync dominates
   # etcd latency on a busy 2-core machine. (A SIGKILLed etcd loses nothing:
   # the writes are in the page cache; only a power loss would need fsync.)
+  wait_ports_free 20 etcd "$ETCD_PORT" "$ETCD_PEER_PORT"
   start_daemon etcd "$BIN/etcd" \
     --name kseal --data-dir "$STATE/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -348,6 +370,7 @@ start_etcd() {
 
 start_apiserver() {
   local p=$STATE/pki
+  wait_ports_free 20 kube-apiserver "$API_PORT"
   start_daemon kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address "$API_IP" --advertise-address "$API_IP" --secure-port "$API_PORT" \

@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod bitnami;
+pub mod watchdog;
 
 use std::{
     collections::BTreeMap,
@@ -218,6 +219,12 @@ impl Controller {
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
+    /// A [`watchdog::Watchdog`] on this process: `/healthz` within 1 s, RSS under the chart's
+    /// limit, for as long as it lives.
+    pub fn watchdog(&self) -> watchdog::Watchdog {
+        watchdog::Watchdog::start(self.pid(), &self.api)
+    }
+
     /// Whether this process holds the leader Lease.
     pub fn is_leader(&self) -> bool {
         self.metric("sealed_secrets_controller_leader") == Some(1.0)
@@ -296,6 +303,15 @@ pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Resul
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other("no status"))?;
     Ok((status, response[split + 4..].to_vec()))
+}
+
+/// Writes a line to the process's stderr directly: the test harness captures `println!` and
+/// `eprintln!` of a passing test, not writes to the stderr handle, so these lines show in every
+/// `cargo test` run (tests/run-all.sh repeats the interop, fault and hostile lines at the end).
+pub fn report(line: &str) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }
 
 /// Polls `check` every 250 ms until it returns `Some`, or panics after `timeout`.
