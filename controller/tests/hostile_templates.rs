@@ -31,9 +31,6 @@ use kube::{
 };
 use support::*;
 
-/// The chart's memory limit for the controller container (children included).
-const MEMORY_LIMIT: u64 = 256 << 20;
-
 /// One hostile SealedSecret: a template under `key`, optionally with real sealed items, and the
 /// texts of which the Synced=False message must contain one.
 struct Bomb {
@@ -174,82 +171,6 @@ fn bombs() -> Vec<Bomb> {
     ]
 }
 
-/// Samples `/healthz` latency and the RSS of the controller and its children until dropped.
-struct Watch {
-    stop: Arc<AtomicBool>,
-    worker: Option<thread::JoinHandle<(Duration, u64, bool)>>,
-}
-
-/// Resident bytes of `pid` and its child processes (the pod's cgroup counts both).
-fn rss_with_children(pid: u32) -> u64 {
-    let rss = |p: &str| -> u64 {
-        std::fs::read_to_string(format!("/proc/{p}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-            * 1024
-    };
-    let mut total = rss(&pid.to_string());
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid …: comm may hold spaces, so read after the last ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            total += rss(&name);
-        }
-    }
-    total
-}
-
-impl Watch {
-    fn start(controller: &Controller) -> Self {
-        let (api, pid) = (controller.api.clone(), controller.pid());
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let worker = thread::spawn(move || {
-            let (mut slowest, mut most, mut alive) = (Duration::ZERO, 0u64, true);
-            while !flag.load(Ordering::Relaxed) {
-                let start = Instant::now();
-                let ok = matches!(http(&api, "GET", "/healthz", b""), Ok((200, _)));
-                slowest = slowest.max(start.elapsed());
-                alive &= ok && std::path::Path::new(&format!("/proc/{pid}")).exists();
-                most = most.max(rss_with_children(pid));
-                thread::sleep(Duration::from_millis(100));
-            }
-            (slowest, most, alive)
-        });
-        Self {
-            stop,
-            worker: Some(worker),
-        }
-    }
-
-    /// Stops sampling: (slowest /healthz, highest RSS, always answered).
-    fn finish(mut self) -> (Duration, u64, bool) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.worker
-            .take()
-            .map(|w| w.join().unwrap())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn template_bombs_against_the_controller() {
     let Some(client) = cluster().await else {
@@ -265,7 +186,7 @@ async fn template_bombs_against_the_controller() {
     );
     let cert = controller.certificate().await;
     let api: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
-    let watch = Watch::start(&controller);
+    let watchdog = controller.watchdog();
 
     let bombs = bombs();
     let started = Instant::now();
@@ -310,12 +231,12 @@ async fn template_bombs_against_the_controller() {
             "{}: the canary is in the status",
             b.name
         );
-        println!(
-            "attack {}: tried {}; held: Synced=False \"{message}\" ({:.1} s after creation)",
+        report(&format!(
+            "hostile template {}: tried {}; held: Synced=False \"{message}\" ({:.1} s after creation)",
             b.name,
             b.tried,
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     let ss = wait_synced(&api, "many-templates", "False").await;
     let message = synced(&ss).and_then(|(_, m)| m).unwrap_or_default();
@@ -323,7 +244,10 @@ async fn template_bombs_against_the_controller() {
         message.starts_with("template \"k10") && message.contains("output exceeds the 1 MiB"),
         "many-templates: {message}"
     );
-    println!("attack many-templates: tried 2000 templates of 1000 bytes each; held: \"{message}\"");
+    report(&format!(
+        "hostile template many-templates: tried 2000 templates of 1000 bytes each in one \
+         SealedSecret; held: Synced=False \"{message}\""
+    ));
 
     // A good SealedSecret right after: synced, with the right bytes.
     let mut good = seal(
@@ -349,23 +273,13 @@ async fn template_bombs_against_the_controller() {
             .is_some_and(|u| *u == format!("postgres://admin:{CANARY}@db/app").into_bytes()),
         "the rendered url differs"
     );
-    println!(
-        "a good SealedSecret created after the bombs synced in {:.1} s with the right bytes",
-        created.elapsed().as_secs_f64()
-    );
-
-    let (slowest, rss, alive) = watch.finish();
-    println!(
-        "throughout: /healthz slowest {} ms, always answered: {alive}; RSS with children at most {} MiB",
-        slowest.as_millis(),
-        rss >> 20
-    );
-    assert!(alive, "the controller stopped answering /healthz or exited");
-    assert!(
-        slowest < Duration::from_secs(1),
-        "/healthz took {slowest:?}"
-    );
-    assert!(rss < MEMORY_LIMIT, "RSS reached {} MiB", rss >> 20);
+    let held = watchdog.assert_healthy("template bombs");
+    report(&format!(
+        "hostile template aftermath: a good SealedSecret created after the bombs synced in \
+         {:.1} s with the right bytes; {}",
+        created.elapsed().as_secs_f64(),
+        held.summary()
+    ));
 
     let sealed = api.list(&ListParams::default()).await.unwrap();
     assert_no_canary(&[
@@ -428,12 +342,12 @@ fn sandbox_real_child_renders_and_refuses() {
             b.held
         );
         assert!(!e.message.contains(CANARY), "{}", b.name);
-        println!(
-            "attack {} (child process): tried {}; held: \"{e}\" in {} ms",
+        report(&format!(
+            "hostile template child {}: tried {}; held: \"{e}\" in {} ms",
             b.name,
             b.tried,
             start.elapsed().as_millis()
-        );
+        ));
     }
 }
 
@@ -453,11 +367,12 @@ fn sandbox_child_overhead() {
         InProcess.render(&templates, &items()).unwrap();
     }
     let in_process = start.elapsed() / runs;
-    println!(
-        "a small template: {:.2} ms per render in a child process, {:.3} ms in process",
+    report(&format!(
+        "hostile template child cost: a small template takes {:.2} ms per render in a child \
+         process, {:.3} ms in process",
         child.as_secs_f64() * 1e3,
         in_process.as_secs_f64() * 1e3
-    );
+    ));
     assert!(child < Duration::from_secs(1), "{child:?} per child render");
 }
 
@@ -510,12 +425,13 @@ fn sandbox_child_memory() {
     let e = render.join().unwrap();
     assert!(OUT_OF_TIME.iter().any(|h| e.message.contains(h)), "{e}");
     let (peak, size, hwm) = seen.expect("the child was seen while it ran");
-    println!(
-        "the rendering child: VmPeak {} MiB, VmSize {} MiB, VmHWM (peak RSS) {} MiB; stopped with \"{e}\"",
+    report(&format!(
+        "hostile template child memory: VmPeak {} MiB, VmSize {} MiB, VmHWM (peak RSS) {} MiB \
+         while spinning; held: \"{e}\"",
         peak >> 10,
         size >> 10,
         hwm >> 10
-    );
+    ));
     assert!(peak * 1024 <= sandbox::MEMORY, "VmPeak {peak} kB");
     assert!(limits::MAX_TIME < sandbox::WALL_TIME);
 }
