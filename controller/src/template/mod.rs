@@ -166,8 +166,17 @@ fn parse_message(raw: &str) -> String {
             FUNCTIONS.join(", ")
         );
     }
-    format!("cannot parse: {raw}")
+    // The engine quotes tokens of the text, which may be long: keep the message short.
+    let cut = raw
+        .char_indices()
+        .nth(MAX_PARSE_MESSAGE)
+        .map_or(raw, |(at, _)| &raw[..at]);
+    let more = if cut.len() < raw.len() { "…" } else { "" };
+    format!("cannot parse: {cut}{more}")
 }
+
+/// Characters of the engine's parse error kept in a message.
+const MAX_PARSE_MESSAGE: usize = 300;
 
 /// Execution errors pass through only when their text cannot hold a value.
 fn exec_message(e: &ExecError) -> String {

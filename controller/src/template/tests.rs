@@ -64,6 +64,18 @@ fn unknown_function_is_named() {
 }
 
 #[test]
+fn parse_errors_are_short() {
+    let long = format!("{{{{ end \"{}\" }}}}", "x".repeat(10_000));
+    let e = render(&long, &[]).unwrap_err();
+    assert!(e.message.starts_with("cannot parse: "), "{e}");
+    assert!(
+        e.message.chars().count() < 400,
+        "{} characters",
+        e.message.len()
+    );
+}
+
+#[test]
 fn errors_never_show_values() {
     for template in [
         r#"{{ index . "nope" 3 }}"#,
