@@ -418,15 +418,7 @@ fn format_int(out: &mut String, spec: Spec, verb: char, i: i128) -> Result<(), (
         (16, true, _) => "0x",
         _ => "",
     };
-    let sign = if negative {
-        "-"
-    } else if spec.plus {
-        "+"
-    } else if spec.space {
-        " "
-    } else {
-        ""
-    };
+    let sign = sign(negative, spec);
     pad(
         out,
         Spec {
@@ -436,6 +428,19 @@ fn format_int(out: &mut String, spec: Spec, verb: char, i: i128) -> Result<(), (
         &format!("{sign}{prefix}{digits}"),
     );
     Ok(())
+}
+
+/// The sign Go writes before a number: `-`, or `+` / ` ` with those flags.
+fn sign(negative: bool, spec: Spec) -> &'static str {
+    if negative {
+        "-"
+    } else if spec.plus {
+        "+"
+    } else if spec.space {
+        " "
+    } else {
+        ""
+    }
 }
 
 /// Go's float verbs (`%g` only without a precision).
@@ -455,15 +460,7 @@ fn format_float(out: &mut String, spec: Spec, verb: char, f: f64) -> Result<(), 
             _ => shortest_g(f.abs(), verb == 'G'),
         }
     };
-    let sign = if f.is_sign_negative() && !f.is_nan() {
-        "-"
-    } else if spec.plus {
-        "+"
-    } else if spec.space {
-        " "
-    } else {
-        ""
-    };
+    let sign = sign(f.is_sign_negative() && !f.is_nan(), spec);
     let len = sign.len() + body.len();
     match spec.width {
         Some(w) if spec.zero && !spec.minus && f.is_finite() && w > len => {
