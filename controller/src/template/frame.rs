@@ -18,7 +18,8 @@ use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 4] = b"KSR1";
 
-/// What the child renders.
+/// What the child renders. Its item values are plain vectors, as the renderer takes them; the
+/// child exits after one render, and its memory with it.
 #[derive(Default)]
 pub(super) struct Request {
     pub(super) templates: BTreeMap<String, String>,

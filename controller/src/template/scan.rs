@@ -13,7 +13,8 @@
 //!   that holds both a backslash escape and non-ASCII characters (the engine's lexer and
 //!   unquoting slice such text inside a character);
 //! - a template name with a backslash escape (it could name a template differently than it
-//!   reads).
+//!   reads);
+//! - an action left open at the end of the text (the engine's lexer loops forever on some).
 //!
 //! Text the engine itself rejects is left to the engine's parse error: the scan stops where the
 //! engine's lexer would stop.
@@ -141,7 +142,9 @@ impl<'a> Scanner<'a> {
                 return Ok(());
             }
             let Some(c) = self.rest().chars().next() else {
-                return Err(EngineError.into());
+                // The engine's lexer steps back past the end of the text here and loops
+                // forever (`{{ x ` or `{{ -` at the end): refused instead of parsed.
+                return Err(self.refuse("unclosed action: `{{` without `}}` before the end"));
             };
             match c {
                 '\r' | '\n' => return Err(EngineError.into()),
@@ -484,10 +487,24 @@ mod tests {
     }
 
     #[test]
+    fn actions_open_at_the_end_are_refused() {
+        // Found by the fuzzer: each of these made the engine loop forever.
+        for text in [
+            "{{{{- ",
+            "{{ x ",
+            "{{ -",
+            "a {{ .x | upper  ",
+            "{{ (",
+            "{{- /&{{- u -",
+        ] {
+            assert!(refused(text).contains("unclosed action"), "{text:?}");
+        }
+    }
+
+    #[test]
     fn engine_errors_are_left_to_the_engine() {
         for text in [
             "{{ \"open",
-            "{{ (",
             "{{ ) }}",
             "{{/* open",
             "{{ .x\n}}",
