@@ -138,8 +138,13 @@ impl<'a> Scanner<'a> {
         let mut parens = 0usize;
         let mut first = true;
         loop {
-            if parens == 0 && self.right_delim().is_some() {
-                return Ok(());
+            if self.right_delim().is_some() {
+                // With a parenthesis open, the engine's lexer stops here with an error.
+                return if parens == 0 {
+                    Ok(())
+                } else {
+                    Err(EngineError.into())
+                };
             }
             let Some(c) = self.rest().chars().next() else {
                 // The engine's lexer steps back past the end of the text here and loops
@@ -167,7 +172,13 @@ impl<'a> Scanner<'a> {
                     }
                 }
                 _ if c.is_ascii_whitespace() => {
-                    self.pos += self.rest().len() - self.rest().trim_start().len();
+                    // A run of whitespace, as the engine's lexer reads it (non-ASCII whitespace
+                    // is refused above with every non-ASCII character).
+                    let rest = self.rest();
+                    self.pos += rest.len()
+                        - rest
+                            .trim_start_matches(|c: char| c.is_ascii_whitespace())
+                            .len();
                     continue;
                 }
                 _ if c.is_ascii() => self.pos += 1,
@@ -227,6 +238,9 @@ impl<'a> Scanner<'a> {
                  (write the character itself instead of escaping)",
             ));
         }
+        if ends_in_lone_backslash(body) {
+            return Err(self.refuse("a string literal may not end with a lone backslash"));
+        }
         self.pos += end + 1;
         Ok(body)
     }
@@ -267,8 +281,9 @@ impl<'a> Scanner<'a> {
                     .next()
                     .filter(|c| matches!(c, '"' | '`'))
                 else {
-                    // Not a constant name: the engine refuses it.
-                    return Err(EngineError.into());
+                    // Not a constant name: the engine's parser refuses it, but its lexer
+                    // reads on to the end of the text, so the scan does too.
+                    return Ok(());
                 };
                 let name = self.literal(quote)?;
                 if name.contains('\\') {
@@ -306,6 +321,12 @@ impl<'a> Scanner<'a> {
         let rest = self.rest();
         self.pos += rest.len() - rest.trim_start_matches([' ', '\t']).len();
     }
+}
+
+/// Whether `body` ends with a backslash that escapes nothing (the engine's unquoting reads past
+/// the end of such a literal, as a raw string can hold one).
+fn ends_in_lone_backslash(body: &str) -> bool {
+    body.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1
 }
 
 enum Stop {
@@ -480,10 +501,14 @@ mod tests {
     fn text_the_engine_mis_lexes_is_refused() {
         assert!(refused("{{ ü }}").contains("non-ASCII"));
         assert!(refused("{{ 1€ }}").contains("line 1"));
+        assert!(refused("{{ x \u{a0}}}").contains("non-ASCII"));
         assert!(refused("a\n{{ .x\u{a0}}}").contains("line 2"));
         assert!(refused(r#"{{ "\é" }}"#).contains("backslash"));
         assert!(refused(r#"{{ "\u0041ü" }}"#).contains("backslash"));
         assert!(refused(r#"{{ template "\x61" }}"#).contains("backslash"));
+        // Found by the fuzzer: the engine's unquoting panicked on this raw string.
+        assert!(refused("{{`a\\`}}").contains("lone backslash"));
+        assert_eq!(check(r"{{ `a\\` }}"), Ok(()));
     }
 
     #[test]
@@ -496,6 +521,8 @@ mod tests {
             "a {{ .x | upper  ",
             "{{ (",
             "{{- /&{{- u -",
+            "{{ define temaaaablock \"b\" ",
+            "{{ define.  }{ ",
         ] {
             assert!(refused(text).contains("unclosed action"), "{text:?}");
         }
