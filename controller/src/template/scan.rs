@@ -14,7 +14,8 @@
 //!   unquoting slice such text inside a character);
 //! - a template name with a backslash escape (it could name a template differently than it
 //!   reads);
-//! - an action left open at the end of the text (the engine's lexer loops forever on some).
+//! - an action left open at the end of the text (the engine's lexer loops forever on some);
+//! - a `{{- ` trim marker right after a non-ASCII character (the engine cuts the character).
 //!
 //! Text the engine itself rejects is left to the engine's parse error: the scan stops where the
 //! engine's lexer would stop.
@@ -105,8 +106,23 @@ impl<'a> Scanner<'a> {
 
     fn actions(&mut self) -> Result<(), Stop> {
         while let Some(at) = self.rest().find("{{") {
+            let text = &self.rest()[..at];
             self.pos += at + 2;
             let trim = usize::from(self.rest().starts_with("- ")) * 2;
+            // The engine trims the text before `{{- ` assuming its last character is one byte.
+            if trim > 0
+                && text
+                    .trim_end()
+                    .chars()
+                    .last()
+                    .is_some_and(|c| !c.is_ascii())
+            {
+                return Err(self.refuse(
+                    "`{{- ` right after a non-ASCII character is not supported \
+                     (the engine would cut the character): put a space or an ASCII character \
+                     before it, or drop the `-`",
+                ));
+            }
             if self.rest()[trim..].starts_with("/*") {
                 self.pos += trim + 2;
                 let end = self.rest().find("*/").ok_or(EngineError)?;
@@ -502,6 +518,10 @@ mod tests {
         assert!(refused("{{ ü }}").contains("non-ASCII"));
         assert!(refused("{{ 1€ }}").contains("line 1"));
         assert!(refused("{{ x \u{a0}}}").contains("non-ASCII"));
+        // Found by the fuzzer: the engine's left trim cut into the character and panicked.
+        assert!(refused("ü{{- .x }}").contains("right after a non-ASCII character"));
+        assert!(refused("ü \n {{- /* c */}}").contains("right after a non-ASCII"));
+        assert_eq!(check("ü x {{- .x }}ü {{ .y -}} ü"), Ok(()));
         assert!(refused("a\n{{ .x\u{a0}}}").contains("line 2"));
         assert!(refused(r#"{{ "\é" }}"#).contains("backslash"));
         assert!(refused(r#"{{ "\u0041ü" }}"#).contains("backslash"));
