@@ -187,14 +187,8 @@ impl<'a> Scanner<'a> {
                         self.keyword(word)?;
                     }
                 }
-                _ if c.is_ascii_whitespace() => {
-                    // A run of whitespace, as the engine's lexer reads it (non-ASCII whitespace
-                    // is refused above with every non-ASCII character).
-                    let rest = self.rest();
-                    self.pos += rest.len()
-                        - rest
-                            .trim_start_matches(|c: char| c.is_ascii_whitespace())
-                            .len();
+                _ if is_space(c) => {
+                    self.skip_space();
                     continue;
                 }
                 _ if c.is_ascii() => self.pos += 1,
@@ -333,10 +327,21 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
+    /// Moves past a run of whitespace as the engine's lexer reads one: it may hold newlines,
+    /// but not start with one (a newline there ends the action with an error).
     fn skip_space(&mut self) {
         let rest = self.rest();
-        self.pos += rest.len() - rest.trim_start_matches([' ', '\t']).len();
+        if !rest.starts_with(['\r', '\n']) {
+            self.pos += rest.len() - rest.trim_start_matches(is_space).len();
+        }
     }
+}
+
+/// The engine's whitespace (`char::is_whitespace`: space, tab, newline, vertical tab, form
+/// feed, carriage return), among the ASCII characters: non-ASCII whitespace in an action is
+/// refused with every other non-ASCII character.
+fn is_space(c: char) -> bool {
+    c.is_ascii() && c.is_whitespace()
 }
 
 /// Whether `body` ends with a backslash that escapes nothing (the engine's unquoting reads past
@@ -543,6 +548,9 @@ mod tests {
             "{{- /&{{- u -",
             "{{ define temaaaablock \"b\" ",
             "{{ define.  }{ ",
+            // A vertical tab is whitespace to the engine: the action goes on past the newline.
+            "{{\u{b}\rx .pass (list 0 ",
+            "{{ else \u{b}\n if",
         ] {
             assert!(refused(text).contains("unclosed action"), "{text:?}");
         }
