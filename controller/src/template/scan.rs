@@ -251,6 +251,11 @@ impl<'a> Scanner<'a> {
         if ends_in_lone_backslash(body) {
             return Err(self.refuse("a string literal may not end with a lone backslash"));
         }
+        if short_escape(body) {
+            return Err(self.refuse(
+                "in a string literal, `\\x` must be followed by two and `\\u` by four hex digits",
+            ));
+        }
         self.pos += end + 1;
         Ok(body)
     }
@@ -348,6 +353,16 @@ fn is_space(c: char) -> bool {
 /// the end of such a literal, as a raw string can hold one).
 fn ends_in_lone_backslash(body: &str) -> bool {
     body.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1
+}
+
+/// Whether a `\x` or `\u` in `body` has fewer than 2 or 4 characters after it (the engine's
+/// unquoting makes no progress on such an escape and loops forever). Every occurrence counts,
+/// also one after an escaped backslash.
+fn short_escape(body: &str) -> bool {
+    let b = body.as_bytes();
+    b.windows(2)
+        .enumerate()
+        .any(|(i, w)| (w == b"\\x" && b.len() - i < 4) || (w == b"\\u" && b.len() - i < 6))
 }
 
 enum Stop {
@@ -534,6 +549,16 @@ mod tests {
         // Found by the fuzzer: the engine's unquoting panicked on this raw string.
         assert!(refused("{{`a\\`}}").contains("lone backslash"));
         assert_eq!(check(r"{{ `a\\` }}"), Ok(()));
+        // Found by the fuzzer: the engine's unquoting looped forever on these.
+        for text in [
+            r#"{{ "\u" }}"#,
+            r#"{{ "a\x4" }}"#,
+            r#"{{ "\x41\x" }}"#,
+            r#"{{ `\u12` }}"#,
+        ] {
+            assert!(refused(text).contains("hex digits"), "{text}");
+        }
+        assert_eq!(check(r#"{{ "\x41\u00e9" }}"#), Ok(()));
     }
 
     #[test]
