@@ -28,10 +28,7 @@ use kseal_crds::{
     EncryptedValue, MANAGED_ANNOTATION, PATCH_ANNOTATION, SealedSecret, annotation_is_true,
 };
 
-use crate::{
-    error::UnsealError,
-    template::{self},
-};
+use crate::{error::UnsealError, template::Renderer};
 
 /// The largest Secret the API server stores: the sum of all values may not exceed 1 MiB.
 pub const MAX_SECRET_DATA: usize = 1 << 20;
@@ -212,13 +209,16 @@ pub fn open_items(
     Ok(opened)
 }
 
-/// Decrypts every item of `ss` with `keys` ([`open_items`]) and builds the Secret it asks for.
+/// Decrypts every item of `ss` with `keys` ([`open_items`]) and builds the Secret it asks for;
+/// `spec.template.data` is rendered by `renderer` (the controller passes a
+/// [`crate::template::Sandbox`], tests and pure callers [`crate::template::InProcess`]).
 ///
 /// No partial Secret is produced: any item that does not open fails the whole SealedSecret.
 pub fn unseal(
     ss: &SealedSecret,
     keys: &KeySet,
     options: UnsealOptions,
+    renderer: &dyn Renderer,
 ) -> Result<Unsealed, UnsealError> {
     let opened = open_items(ss, keys, options)?;
     let (keys_used, rsa_operations) = (opened.keys_used, opened.rsa_operations);
@@ -242,7 +242,11 @@ pub fn unseal(
     // Rendered keys are written after the decrypted items: a template wins on collision.
     let mut data = items.clone();
     if let Some(templates) = ss.spec.template.data.as_ref().filter(|t| !t.is_empty()) {
-        data.extend(template::render_all(templates, &items).map_err(UnsealError::Template)?);
+        data.extend(
+            renderer
+                .render(templates, &items)
+                .map_err(UnsealError::Template)?,
+        );
     }
     let size: usize = data.values().map(Vec::len).sum();
     if size > MAX_SECRET_DATA {

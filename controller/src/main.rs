@@ -38,8 +38,18 @@ use tracing::{error, info};
 
 const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
+fn main() -> anyhow::Result<()> {
+    // `kseal-controller __render-template` is a template-rendering child of the controller
+    // (template::sandbox): it sets its own resource limits and must start no runtime, thread or
+    // client, so it is dispatched before anything else.
+    if let Some(code) = kseal_controller::template::sandbox::child_main_if_requested() {
+        std::process::exit(code);
+    }
+    run()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     let flags = Flags::parse();
     let level = telemetry::parse_level(&flags.log_level).map_err(anyhow::Error::msg)?;
     telemetry::init(flags.log_format, level, flags.log_info_stdout);

@@ -200,9 +200,14 @@ mod tests {
             )])),
             ..ObjectMeta::default()
         });
-        let desired = unseal(&ss, &keyset(&[0]), UnsealOptions::default())
-            .unwrap()
-            .secret;
+        let desired = unseal(
+            &ss,
+            &keyset(&[0]),
+            UnsealOptions::default(),
+            &crate::template::InProcess,
+        )
+        .unwrap()
+        .secret;
         assert!(t.refusal(&desired, None).is_some());
 
         let mut v1 = sealed("kube-system", "innocent", &[], 0);
@@ -212,9 +217,14 @@ mod tests {
             "data": {"tls.key": "aw=="}
         });
         seal_v1(&mut v1, &inner, 0);
-        let desired = unseal(&v1, &keyset(&[0]), UnsealOptions::default())
-            .unwrap()
-            .secret;
+        let desired = unseal(
+            &v1,
+            &keyset(&[0]),
+            UnsealOptions::default(),
+            &crate::template::InProcess,
+        )
+        .unwrap()
+        .secret;
         let why = t.refusal(&desired, None).expect("refused");
         assert!(why.contains(SEALED_SECRETS_KEY_LABEL), "{why}");
     }

@@ -416,10 +416,17 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         accept_v1_data: ctx.options.accept_v1_data,
     };
     let task_ss = ss.clone();
-    let unsealed =
-        tokio::task::spawn_blocking(move || decide::unseal(&task_ss, &keys.keys, options))
-            .await
-            .map_err(|e| ReconcileError::Task(e.to_string()));
+    let unsealed = tokio::task::spawn_blocking(move || {
+        // Templates render in a child process with resource limits (template::sandbox).
+        decide::unseal(
+            &task_ss,
+            &keys.keys,
+            options,
+            crate::template::Sandbox::shared(),
+        )
+    })
+    .await
+    .map_err(|e| ReconcileError::Task(e.to_string()));
     let result = match unsealed {
         Err(e) => Err(e),
         Ok(Err(e)) => Err(ReconcileError::Unseal(e)),

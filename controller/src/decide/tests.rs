@@ -8,7 +8,10 @@ use kseal_crds::{
 };
 
 use super::*;
-use crate::fixtures::{cert, keyset, seal_into, seal_v1, sealed};
+use crate::{
+    fixtures::{cert, keyset, seal_into, seal_v1, sealed},
+    template::InProcess,
+};
 
 const CANARY: &[u8] = b"canary-7f3a9c-do-not-log";
 
@@ -30,9 +33,14 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn unsealed(ss: &SealedSecret) -> Secret {
-    unseal(ss, &keyset(&[2, 1, 0]), UnsealOptions::default())
-        .unwrap()
-        .secret
+    unseal(
+        ss,
+        &keyset(&[2, 1, 0]),
+        UnsealOptions::default(),
+        &InProcess,
+    )
+    .unwrap()
+    .secret
 }
 
 #[test]
@@ -47,7 +55,13 @@ fn produces_the_bitnami_secret() {
         annotations: Some(map(&[("note", "x")])),
         ..ObjectMeta::default()
     });
-    let u = unseal(&ss, &keyset(&[2, 1, 0]), UnsealOptions::default()).unwrap();
+    let u = unseal(
+        &ss,
+        &keyset(&[2, 1, 0]),
+        UnsealOptions::default(),
+        &InProcess,
+    )
+    .unwrap();
     let s = &u.secret;
     assert_eq!(s.metadata.name.as_deref(), Some("app"));
     assert_eq!(s.metadata.namespace.as_deref(), Some("ns"));
@@ -83,7 +97,13 @@ fn fingerprint_hint_goes_first() {
         KEY_FINGERPRINT_ANNOTATION,
         cert(0).fingerprint().as_str(),
     )]));
-    let u = unseal(&ss, &keyset(&[2, 1, 0]), UnsealOptions::default()).unwrap();
+    let u = unseal(
+        &ss,
+        &keyset(&[2, 1, 0]),
+        UnsealOptions::default(),
+        &InProcess,
+    )
+    .unwrap();
     assert_eq!(u.rsa_operations, 2);
     assert_eq!(u.keys_used, [cert(0).fingerprint().clone()]);
     // A forged hint only costs an extra attempt.
@@ -91,7 +111,15 @@ fn fingerprint_hint_goes_first() {
         KEY_FINGERPRINT_ANNOTATION,
         cert(1).fingerprint().as_str(),
     )]));
-    assert!(unseal(&ss, &keyset(&[2, 1, 0]), UnsealOptions::default()).is_ok());
+    assert!(
+        unseal(
+            &ss,
+            &keyset(&[2, 1, 0]),
+            UnsealOptions::default(),
+            &InProcess
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -106,15 +134,15 @@ fn default_type_is_opaque_and_no_template_means_no_labels() {
 #[test]
 fn wrong_key_is_one_coarse_error_naming_items() {
     let ss = sealed("ns", "app", &[("A", CANARY), ("B", b"2")], 0);
-    let e = unseal(&ss, &keyset(&[1, 2]), UnsealOptions::default()).unwrap_err();
+    let e = unseal(&ss, &keyset(&[1, 2]), UnsealOptions::default(), &InProcess).unwrap_err();
     assert_eq!(e.to_string(), "no key could decrypt secret (A, B)");
     // Wrong scope: the same object under another name.
     let mut moved = ss.clone();
     moved.metadata.name = Some("other".into());
-    let e = unseal(&moved, &keyset(&[0]), UnsealOptions::default()).unwrap_err();
+    let e = unseal(&moved, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
     assert_eq!(e.to_string(), "no key could decrypt secret (A, B)");
     // No keys at all.
-    let e = unseal(&ss, &keyset(&[]), UnsealOptions::default()).unwrap_err();
+    let e = unseal(&ss, &keyset(&[]), UnsealOptions::default(), &InProcess).unwrap_err();
     assert_eq!(e.to_string(), "no key could decrypt secret (A, B)");
 }
 
@@ -123,7 +151,7 @@ fn malformed_items_are_named() {
     let mut ss = sealed("ns", "app", &[("GOOD", b"1")], 0);
     ss.spec.encrypted_data.insert("B64", "not base64!");
     ss.spec.encrypted_data.insert("SHORT", "AAA=");
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default()).unwrap_err();
+    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
     assert_eq!(
         e.to_string(),
         "item \"B64\": value is not valid base64; no key could decrypt secret (SHORT)"
@@ -134,7 +162,7 @@ fn malformed_items_are_named() {
         "spec": {"encryptedData": {"NUM": 42}}
     }))
     .unwrap();
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default()).unwrap_err();
+    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
     assert_eq!(
         e.to_string(),
         "item \"NUM\": value is a number, not a string"
@@ -145,7 +173,7 @@ fn malformed_items_are_named() {
 fn scope_errors_and_cluster_wide() {
     let mut ss = sealed("ns", "app", &[], 0);
     ss.metadata.namespace = None;
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default()).unwrap_err();
+    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
     assert!(e.to_string().contains("metadata.namespace"), "{e}");
 
     let mut ss = sealed("ns", "app", &[], 0);
@@ -158,7 +186,7 @@ fn scope_errors_and_cluster_wide() {
 fn huge_values_are_refused() {
     let big = vec![b'x'; MAX_SECRET_DATA / 2 + 1];
     let ss = sealed("ns", "app", &[("A", &big), ("B", &big)], 0);
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default()).unwrap_err();
+    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
     assert!(e.to_string().contains("over the 1 MiB limit"), "{e}");
 }
 
@@ -178,7 +206,7 @@ fn template_data_renders_and_wins() {
     assert_eq!(d["pass"], CANARY);
 
     ss.spec.template.data = Some(map(&[("x", "{{ .pass | htpasswd .user }}")]));
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default()).unwrap_err();
+    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("template \"x\": function \"htpasswd\""),
@@ -233,11 +261,12 @@ fn legacy_v1_data() {
         UnsealOptions {
             accept_v1_data: false,
         },
+        &InProcess,
     )
     .unwrap_err();
     assert_eq!(e, UnsealError::V1Disabled);
     ss.spec.encrypted_data.insert("X", "AgA=");
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default()).unwrap_err();
+    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
     assert_eq!(
         e.to_string(),
         "cannot use the field 'encryptedData' and the deprecated field 'data' at the same time"
