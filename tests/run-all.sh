@@ -93,7 +93,8 @@ grep -E '^fault [a-z0-9 -]+: recovered in' "$log" || echo "fault tests: no recov
 grep -Eo 'interop (migration|kubeseal|kseal CLI|template).*' "$log" || true
 # The hostile-input suite (controller/tests/hostile*.rs): one line per attack, what it tried and
 # what held. Its tests fail the run if an attack succeeds; no line at all means it did not run.
-hostile=$(grep -E '^hostile [a-z0-9 -]+:' "$log" || true)
+# (-o: with tests running in parallel, a line can land after libtest's "test x ... " prefix.)
+hostile=$(grep -Eo 'hostile [a-z0-9 -]+: .*' "$log" || true)
 printf '%s\n' "${hostile:-hostile-input suite: did not run (no hostile lines in the cargo test log)}"
 if [ -z "$hostile" ]; then test_rc=1; fi
 if [ -z "$matrix" ]; then test_rc=1; fi
