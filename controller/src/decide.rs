@@ -28,6 +28,8 @@ use kseal_crds::{
     EncryptedValue, MANAGED_ANNOTATION, PATCH_ANNOTATION, SealedSecret, annotation_is_true,
 };
 
+use zeroize::Zeroize as _;
+
 use crate::{error::UnsealError, template::Renderer};
 
 /// The largest Secret the API server stores: the sum of all values may not exceed 1 MiB.
@@ -222,7 +224,7 @@ pub fn unseal(
 ) -> Result<Unsealed, UnsealError> {
     let opened = open_items(ss, keys, options)?;
     let (keys_used, rsa_operations) = (opened.keys_used, opened.rsa_operations);
-    let mut items: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut items = Plaintexts::default();
     let mut v1_meta = None;
     if let Some(blob) = opened.legacy {
         let inner: Secret =
@@ -240,15 +242,16 @@ pub fn unseal(
     }
 
     // Rendered keys are written after the decrypted items: a template wins on collision.
-    let mut data = items.clone();
+    let mut data = Plaintexts(items.0.clone());
     if let Some(templates) = ss.spec.template.data.as_ref().filter(|t| !t.is_empty()) {
-        data.extend(
-            renderer
-                .render(templates, &items)
-                .map_err(UnsealError::Template)?,
-        );
+        for (key, value) in renderer
+            .render(templates, &items.0)
+            .map_err(UnsealError::Template)?
+        {
+            data.insert(key, value);
+        }
     }
-    let size: usize = data.values().map(Vec::len).sum();
+    let size: usize = data.0.values().map(Vec::len).sum();
     if size > MAX_SECRET_DATA {
         return Err(UnsealError::TooLarge { bytes: size });
     }
@@ -284,7 +287,14 @@ pub fn unseal(
                 .unwrap_or_else(|| "Opaque".into()),
         ),
         immutable: ss.spec.template.immutable,
-        data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
+        // The one copy that is not zeroized: k8s-openapi's `ByteString` is a plain `Vec<u8>`,
+        // and the Secret lives until the API client has written it.
+        data: Some(
+            std::mem::take(&mut data.0)
+                .into_iter()
+                .map(|(k, v)| (k, ByteString(v)))
+                .collect(),
+        ),
         string_data: None,
     };
     Ok(Unsealed {
@@ -292,6 +302,27 @@ pub fn unseal(
         keys_used,
         rsa_operations,
     })
+}
+
+/// Decrypted (or rendered) values on their way into the Secret, zeroized when dropped, also on
+/// every error path; a value replaced by `insert` is zeroized too.
+#[derive(Default)]
+struct Plaintexts(BTreeMap<String, Vec<u8>>);
+
+impl Plaintexts {
+    fn insert(&mut self, key: String, value: Vec<u8>) {
+        if let Some(mut old) = self.0.insert(key, value) {
+            old.zeroize();
+        }
+    }
+}
+
+impl Drop for Plaintexts {
+    fn drop(&mut self) {
+        for value in self.0.values_mut() {
+            value.zeroize();
+        }
+    }
 }
 
 fn merge_maps(
