@@ -255,6 +255,11 @@ netns_add() { # name -> prints address
   done
   ((i < 255)) || die "no free address left in $NET.0/24"
   addr=$NET.$i veth=${BRIDGE:0:10}v$i # unique per bridge, <= 15 chars
+  # The host end of a namespace deleted a moment ago can outlive it briefly (the kernel tears
+  # the pair down asynchronously) and its name is reused here: wait for it, then remove what
+  # is left (the name carries this cluster's bridge, so it is ours).
+  wait_link_gone "$veth"
+  ip link del "$veth" 2>/dev/null || true
   ip netns add "$name"
   # record first, so 'down' cleans up even if a later step fails
   echo "$addr $veth" >"$STATE/net/ns-$name"
@@ -269,9 +274,19 @@ netns_add() { # name -> prints address
   echo "$addr"
 }
 
+# Waits (up to 5 s) until network link $1 no longer exists.
+wait_link_gone() {
+  local i
+  for ((i = 0; i < 50; i++)); do
+    ip link show "$1" >/dev/null 2>&1 || return 0
+    sleep 0.1
+  done
+}
+
 netns_del() { # name
-  local name=$1 f=$STATE/net/ns-$1 pid
+  local name=$1 f=$STATE/net/ns-$1 pid veth
   [[ -f $f ]] || die "netns $name was not created by this cluster ($STATE)"
+  read -r _ veth <"$f"
   # Processes still inside (started there by tests) would keep it alive.
   for pid in $(ip netns pids "$name" 2>/dev/null); do
     log "killing pid $pid still running in netns $name"
@@ -279,7 +294,8 @@ netns_del() { # name
   done
   sleep 0.2
   for pid in $(ip netns pids "$name" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-  ip netns del "$name" 2>/dev/null || true # takes the veth pair with it
+  ip netns del "$name" 2>/dev/null || true # takes the veth pair with it, asynchronously
+  [[ -n $veth ]] && wait_link_gone "$veth"
   rm -f "$f"
   # placeholder Pods made by 'expose' for this netns
   if [[ -f $STATE/bindir ]] && running; then
