@@ -48,26 +48,44 @@ pub enum UnsealError {
     },
 }
 
+/// How many items or problems a message names; the rest are counted. A SealedSecret may hold
+/// any number of broken items, and the message lands in its status, an event and a log line.
+const NAMED_AT_MOST: usize = 20;
+
+/// The first [`NAMED_AT_MOST`] of `parts` joined by `separator`, then `and N more` if any.
+fn capped(parts: impl ExactSizeIterator<Item = String>, separator: &str) -> String {
+    let more = parts.len().saturating_sub(NAMED_AT_MOST);
+    let mut text = parts
+        .take(NAMED_AT_MOST)
+        .collect::<Vec<_>>()
+        .join(separator);
+    if more > 0 {
+        text.push_str(&format!("{separator}and {more} more"));
+    }
+    text
+}
+
 fn decrypt_message(failed: &[String], bad_base64: &[String]) -> String {
     let mut parts = Vec::new();
-    for item in bad_base64 {
-        parts.push(format!("item {item:?}: value is not valid base64"));
+    if !bad_base64.is_empty() {
+        parts.push(capped(
+            bad_base64
+                .iter()
+                .map(|item| format!("item {item:?}: value is not valid base64")),
+            "; ",
+        ));
     }
     if !failed.is_empty() {
         parts.push(format!(
             "no key could decrypt secret ({})",
-            failed.join(", ")
+            capped(failed.iter().cloned(), ", ")
         ));
     }
     parts.join("; ")
 }
 
 fn problems_message(problems: &[SpecProblem]) -> String {
-    problems
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    capped(problems.iter().map(ToString::to_string), "; ")
 }
 
 /// A key Secret that cannot be used; it is skipped and reported, never fatal.
@@ -189,5 +207,18 @@ mod tests {
             e.to_string(),
             "item \"A\": value is not valid base64; no key could decrypt secret (B)"
         );
+    }
+
+    #[test]
+    fn many_broken_items_give_a_short_message() {
+        let names = |p: &str| (0..100_000).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let e = UnsealError::Decrypt {
+            failed: names("k"),
+            bad_base64: names("b"),
+        };
+        let text = e.to_string();
+        assert!(text.len() < 2048, "{} bytes", text.len());
+        assert!(text.contains("k19, and 99980 more)"), "{text}");
+        assert!(text.contains("; and 99980 more; no key could decrypt secret (k0, k1,"));
     }
 }
