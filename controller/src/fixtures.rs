@@ -78,3 +78,17 @@ pub(crate) fn seal_v1(ss: &mut SealedSecret, inner: &serde_json::Value, key: usi
         &mut rng(),
     ));
 }
+
+/// [`crate::decide::unseal`] with the default options and the in-process renderer, as most
+/// tests call it.
+pub(crate) fn unseal(
+    ss: &SealedSecret,
+    keys: &KeySet,
+) -> Result<crate::decide::Unsealed, crate::error::UnsealError> {
+    crate::decide::unseal(
+        ss,
+        keys,
+        crate::decide::UnsealOptions::default(),
+        &crate::template::InProcess,
+    )
+}

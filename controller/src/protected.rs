@@ -187,10 +187,7 @@ mod tests {
     /// Through `unseal`: the label may come from the template or from a legacy v1 blob.
     #[test]
     fn template_and_legacy_v1_labels_count() {
-        use crate::{
-            decide::{UnsealOptions, unseal},
-            fixtures::{keyset, seal_v1, sealed},
-        };
+        use crate::fixtures::{keyset, seal_v1, sealed};
         let t = trusted();
         let mut ss = sealed("kube-system", "innocent", &[("tls.key", b"k")], 0);
         ss.spec.template.metadata = Some(ObjectMeta {
@@ -200,14 +197,7 @@ mod tests {
             )])),
             ..ObjectMeta::default()
         });
-        let desired = unseal(
-            &ss,
-            &keyset(&[0]),
-            UnsealOptions::default(),
-            &crate::template::InProcess,
-        )
-        .unwrap()
-        .secret;
+        let desired = crate::fixtures::unseal(&ss, &keyset(&[0])).unwrap().secret;
         assert!(t.refusal(&desired, None).is_some());
 
         let mut v1 = sealed("kube-system", "innocent", &[], 0);
@@ -217,14 +207,7 @@ mod tests {
             "data": {"tls.key": "aw=="}
         });
         seal_v1(&mut v1, &inner, 0);
-        let desired = unseal(
-            &v1,
-            &keyset(&[0]),
-            UnsealOptions::default(),
-            &crate::template::InProcess,
-        )
-        .unwrap()
-        .secret;
+        let desired = crate::fixtures::unseal(&v1, &keyset(&[0])).unwrap().secret;
         let why = t.refusal(&desired, None).expect("refused");
         assert!(why.contains(SEALED_SECRETS_KEY_LABEL), "{why}");
     }

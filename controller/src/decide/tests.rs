@@ -33,14 +33,9 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn unsealed(ss: &SealedSecret) -> Secret {
-    unseal(
-        ss,
-        &keyset(&[2, 1, 0]),
-        UnsealOptions::default(),
-        &InProcess,
-    )
-    .unwrap()
-    .secret
+    crate::fixtures::unseal(ss, &keyset(&[2, 1, 0]))
+        .unwrap()
+        .secret
 }
 
 #[test]
@@ -55,13 +50,7 @@ fn produces_the_bitnami_secret() {
         annotations: Some(map(&[("note", "x")])),
         ..ObjectMeta::default()
     });
-    let u = unseal(
-        &ss,
-        &keyset(&[2, 1, 0]),
-        UnsealOptions::default(),
-        &InProcess,
-    )
-    .unwrap();
+    let u = crate::fixtures::unseal(&ss, &keyset(&[2, 1, 0])).unwrap();
     let s = &u.secret;
     assert_eq!(s.metadata.name.as_deref(), Some("app"));
     assert_eq!(s.metadata.namespace.as_deref(), Some("ns"));
@@ -97,13 +86,7 @@ fn fingerprint_hint_goes_first() {
         KEY_FINGERPRINT_ANNOTATION,
         cert(0).fingerprint().as_str(),
     )]));
-    let u = unseal(
-        &ss,
-        &keyset(&[2, 1, 0]),
-        UnsealOptions::default(),
-        &InProcess,
-    )
-    .unwrap();
+    let u = crate::fixtures::unseal(&ss, &keyset(&[2, 1, 0])).unwrap();
     assert_eq!(u.rsa_operations, 2);
     assert_eq!(u.keys_used, [cert(0).fingerprint().clone()]);
     // A forged hint only costs an extra attempt.
@@ -111,15 +94,7 @@ fn fingerprint_hint_goes_first() {
         KEY_FINGERPRINT_ANNOTATION,
         cert(1).fingerprint().as_str(),
     )]));
-    assert!(
-        unseal(
-            &ss,
-            &keyset(&[2, 1, 0]),
-            UnsealOptions::default(),
-            &InProcess
-        )
-        .is_ok()
-    );
+    assert!(crate::fixtures::unseal(&ss, &keyset(&[2, 1, 0])).is_ok());
 }
 
 #[test]
@@ -134,15 +109,15 @@ fn default_type_is_opaque_and_no_template_means_no_labels() {
 #[test]
 fn wrong_key_is_one_coarse_error_naming_items() {
     let ss = sealed("ns", "app", &[("A", CANARY), ("B", b"2")], 0);
-    let e = unseal(&ss, &keyset(&[1, 2]), UnsealOptions::default(), &InProcess).unwrap_err();
+    let e = crate::fixtures::unseal(&ss, &keyset(&[1, 2])).unwrap_err();
     assert_eq!(e.to_string(), "no key could decrypt secret (A, B)");
     // Wrong scope: the same object under another name.
     let mut moved = ss.clone();
     moved.metadata.name = Some("other".into());
-    let e = unseal(&moved, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
+    let e = crate::fixtures::unseal(&moved, &keyset(&[0])).unwrap_err();
     assert_eq!(e.to_string(), "no key could decrypt secret (A, B)");
     // No keys at all.
-    let e = unseal(&ss, &keyset(&[]), UnsealOptions::default(), &InProcess).unwrap_err();
+    let e = crate::fixtures::unseal(&ss, &keyset(&[])).unwrap_err();
     assert_eq!(e.to_string(), "no key could decrypt secret (A, B)");
 }
 
@@ -151,7 +126,7 @@ fn malformed_items_are_named() {
     let mut ss = sealed("ns", "app", &[("GOOD", b"1")], 0);
     ss.spec.encrypted_data.insert("B64", "not base64!");
     ss.spec.encrypted_data.insert("SHORT", "AAA=");
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
+    let e = crate::fixtures::unseal(&ss, &keyset(&[0])).unwrap_err();
     assert_eq!(
         e.to_string(),
         "item \"B64\": value is not valid base64; no key could decrypt secret (SHORT)"
@@ -162,7 +137,7 @@ fn malformed_items_are_named() {
         "spec": {"encryptedData": {"NUM": 42}}
     }))
     .unwrap();
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
+    let e = crate::fixtures::unseal(&ss, &keyset(&[0])).unwrap_err();
     assert_eq!(
         e.to_string(),
         "item \"NUM\": value is a number, not a string"
@@ -173,7 +148,7 @@ fn malformed_items_are_named() {
 fn scope_errors_and_cluster_wide() {
     let mut ss = sealed("ns", "app", &[], 0);
     ss.metadata.namespace = None;
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
+    let e = crate::fixtures::unseal(&ss, &keyset(&[0])).unwrap_err();
     assert!(e.to_string().contains("metadata.namespace"), "{e}");
 
     let mut ss = sealed("ns", "app", &[], 0);
@@ -186,7 +161,7 @@ fn scope_errors_and_cluster_wide() {
 fn huge_values_are_refused() {
     let big = vec![b'x'; MAX_SECRET_DATA / 2 + 1];
     let ss = sealed("ns", "app", &[("A", &big), ("B", &big)], 0);
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
+    let e = crate::fixtures::unseal(&ss, &keyset(&[0])).unwrap_err();
     assert!(e.to_string().contains("over the 1 MiB limit"), "{e}");
 }
 
@@ -206,7 +181,7 @@ fn template_data_renders_and_wins() {
     assert_eq!(d["pass"], CANARY);
 
     ss.spec.template.data = Some(map(&[("x", "{{ .pass | htpasswd .user }}")]));
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
+    let e = crate::fixtures::unseal(&ss, &keyset(&[0])).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("template \"x\": function \"htpasswd\""),
@@ -266,7 +241,7 @@ fn legacy_v1_data() {
     .unwrap_err();
     assert_eq!(e, UnsealError::V1Disabled);
     ss.spec.encrypted_data.insert("X", "AgA=");
-    let e = unseal(&ss, &keyset(&[0]), UnsealOptions::default(), &InProcess).unwrap_err();
+    let e = crate::fixtures::unseal(&ss, &keyset(&[0])).unwrap_err();
     assert_eq!(
         e.to_string(),
         "cannot use the field 'encryptedData' and the deprecated field 'data' at the same time"
