@@ -57,7 +57,7 @@ pub struct Watchdog {
 
 impl Watchdog {
     /// Starts watching the controller with process id `pid` whose API listens on `api`
-    /// (`127.0.0.1:<port>`, as [`super::Controller::api`]), once its first `/healthz` answered
+    /// (`127.0.0.1:<port>`, as `Controller::api` in `controller/tests/support`), once its first `/healthz` answered
     /// (a controller that never answers within 60 s fails the test here).
     pub fn start(pid: u32, api: &str) -> Self {
         let up = Instant::now();
