@@ -10,13 +10,13 @@ use std::{
 use k8s_openapi::{
     ByteString,
     api::core::v1::{Event, Namespace, Secret},
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use kseal_core::{CertParams, Certificate, KeySize, PrivateKey, keys};
 use kseal_crds::{
     KEY_FINGERPRINT_ANNOTATION, SEALED_SECRETS_KEY_LABEL, SealedSecret, SealedSecretSpec,
 };
+use kseal_test_support::metrics;
 use kube::{
     Api, Client,
     api::{DeleteParams, ListParams, PostParams},
@@ -34,39 +34,13 @@ pub struct Metrics(pub String);
 
 impl Metrics {
     /// Every sample of metric `name` as (labels, value).
-    pub fn samples(&self, name: &str) -> Vec<(HashMap<String, String>, f64)> {
-        self.0
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|line| {
-                let rest = line.strip_prefix(name)?;
-                let (labels, value) = if let Some(rest) = rest.strip_prefix('{') {
-                    let (labels, value) = rest.split_once('}')?;
-                    (labels, value)
-                } else if rest.starts_with(' ') {
-                    ("", rest)
-                } else {
-                    return None; // another metric with this prefix
-                };
-                let value = value.split_whitespace().next()?.parse().ok()?;
-                let labels = labels
-                    .split("\",")
-                    .filter_map(|pair| {
-                        let (k, v) = pair.split_once('=')?;
-                        Some((
-                            k.trim_matches(',').to_owned(),
-                            v.trim_matches('"').to_owned(),
-                        ))
-                    })
-                    .collect();
-                Some((labels, value))
-            })
-            .collect()
+    pub fn samples(&self, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+        metrics::samples(&self.0, name)
     }
 
     /// The sum of every sample of `name`.
     pub fn sum(&self, name: &str) -> f64 {
-        self.samples(name).iter().map(|(_, v)| v).sum()
+        metrics::sum(&self.0, name)
     }
 }
 
@@ -432,19 +406,7 @@ pub async fn create_unrelated_secrets(
 
 /// Creates namespace `name`, labelled `kseal-bench=true`.
 pub async fn create_namespace(client: &Client, name: &str) -> Result<(), String> {
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels: Some(BTreeMap::from([("kseal-bench".into(), "true".into())])),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .map(drop)
-        .map_err(|e| format!("create namespace {name}: {e}"))
+    kseal_test_support::try_create_namespace(client, name, &[("kseal-bench", "true")]).await
 }
 
 /// Starts deleting the namespaces (the namespace controller empties them in the background).
@@ -474,31 +436,7 @@ pub async fn wait_deleted(client: &Client, namespaces: &[String]) {
 
 /// Installs the SealedSecret CRD if missing and waits until it is established.
 pub async fn ensure_crd(client: &Client) -> Result<(), String> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    match crds
-        .create(&PostParams::default(), &kseal_crds::crd())
-        .await
-    {
-        Ok(_) | Err(kube::Error::Api(_)) => {}
-        Err(e) => return Err(format!("create the CRD: {e}")),
-    }
-    for _ in 0..120 {
-        let established = crds
-            .get("sealedsecrets.bitnami.com")
-            .await
-            .ok()
-            .and_then(|crd| {
-                crd.status?.conditions.map(|c| {
-                    c.iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                })
-            });
-        if established == Some(true) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Err("the SealedSecret CRD was not established within 30 s".into())
+    kseal_test_support::try_ensure_crd(client).await
 }
 
 /// `VmHWM` (peak resident set) of a process, in KiB.
@@ -530,9 +468,4 @@ pub fn stop(mut child: Child) {
 }
 
 /// A free TCP port on 127.0.0.1.
-pub fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
-}
+pub use kseal_test_support::free_port;

@@ -9,7 +9,7 @@ use std::{
 use kseal_core::{KeySet, PqPrivateKey, ScopeKind, SecretKeyName, open, pq, seal, seal_with_rng};
 use rand_core::OsRng;
 
-use crate::vectors;
+use kseal_tests::vectors;
 
 /// How long each kseal measurement runs, after [`WARM_UP`].
 pub const MEASURE: Duration = Duration::from_secs(1);

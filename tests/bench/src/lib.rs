@@ -1,4 +1,6 @@
-//! Shared code of the benchmark programs (`bench-crypto`, `bench-controller`, `bench-compare`).
+//! kseal-bench: the benchmark programs (`bench-crypto`, `bench-controller`, `bench-compare`) and
+//! their shared code. Their own crate, so the test crate holds tests only; commands and
+//! figures are in docs/benchmarks.md.
 //!
 //! Every figure is measured next to its peer in the same run; these helpers do the measuring:
 //! [`machine`] describes the machine for report headers, [`crypto`] times RSA work against
@@ -8,16 +10,13 @@ pub mod cluster;
 pub mod crypto;
 pub mod machine;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// `NAME` in the release profile of this workspace's target directory (`$CARGO_TARGET_DIR` or
-/// `target/`).
+/// `NAME` next to the running benchmark program (`cargo run --release -p kseal-bench` builds
+/// them into `<target>/release/`), whether it exists or not: the programs say which
+/// `cargo build` is missing.
 pub fn release_bin(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    target.join("release").join(name)
+    kseal_test_support::bins::sibling_bin(name)
 }
 
 /// A command-line count that must be at least 1.

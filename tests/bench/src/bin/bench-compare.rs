@@ -3,7 +3,7 @@
 //! ```sh
 //! eval "$(tests/cluster/cluster.sh up)"
 //! cargo build --release -p kseal-controller -p kseal
-//! cargo run --release -p kseal-tests --bin bench-compare -- [--count 5000] [--only PART,…]
+//! cargo run --release -p kseal-bench --bin bench-compare -- [--count 5000] [--only PART,…]
 //! ```
 //!
 //! Parts (`--only`, default all):
@@ -50,9 +50,7 @@ use k8s_openapi::{
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use kseal_core::{Certificate, KeySize, PrivateKey};
-use kseal_crds::SealedSecret;
-use kseal_tests::bench::{
+use kseal_bench::{
     cluster::{
         RequestDiff, Snapshot, count_synced, create_key_secrets, create_namespace,
         create_sealed_secrets, create_unrelated_secrets, delete_namespaces, ensure_crd, free_port,
@@ -61,6 +59,8 @@ use kseal_tests::bench::{
     crypto::{self, open_vs_openssl, openssl_version},
     machine, positive, release_bin,
 };
+use kseal_core::{Certificate, KeySize, PrivateKey};
+use kseal_crds::SealedSecret;
 use kube::{
     Api, Client,
     api::{DeleteParams, ListParams, PostParams},
@@ -138,7 +138,7 @@ struct Options {
     #[arg(long, value_name = "PATH", default_value_os_t = release_bin("kseal"))]
     kseal: PathBuf,
     /// Where the report is written (it also goes to stdout).
-    #[arg(long, value_name = "FILE", default_value_os_t = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results/compare.txt"))]
+    #[arg(long, value_name = "FILE", default_value_os_t = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/compare.txt"))]
     out: PathBuf,
     /// Minutes a phase may take before the benchmark fails.
     #[arg(long = "phase-timeout-min", value_name = "M", default_value_t = 240, value_parser = positive)]
@@ -169,7 +169,7 @@ struct ClusterEnv {
 
 impl ClusterEnv {
     fn get() -> Result<Self, String> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/cluster.sh");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cluster/cluster.sh");
         let out = Command::new(&script)
             .arg("status")
             .stderr(Stdio::null())
@@ -692,7 +692,7 @@ fn start(setup: &Setup<'_>, ns: &Namespaces, label: &str) -> Result<(Running, In
             let kubeconfig = std::env::var_os("KUBECONFIG")
                 .map(PathBuf::from)
                 .ok_or("KUBECONFIG is not set; run `eval \"$(tests/cluster/cluster.sh up)\"`")?;
-            let (api_port, metrics_port) = (free_port()?, free_port()?);
+            let (api_port, metrics_port) = (free_port(), free_port());
             let log =
                 std::env::temp_dir().join(format!("kseal-cmp-{}-kseal-{k}-{label}.log", setup.tag));
             let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
@@ -944,7 +944,7 @@ fn seal_runs(options: &Options, env: &ClusterEnv, dir: &Path) -> Result<SealRuns
         let _ = writeln!(text, "KEY_{i:03}={hex}");
     }
     std::fs::write(&env_file, text).map_err(|e| format!("{}: {e}", env_file.display()))?;
-    let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys/rsa4096-a.crt");
+    let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/keys/rsa4096-a.crt");
     let (kseal_out, pipe_out) = (dir.join("kseal.yaml"), dir.join("kubeseal.yaml"));
 
     let kseal = || -> Result<f64, String> {
@@ -1068,7 +1068,7 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "command: cargo run --release -p kseal-tests --bin bench-compare --{args}"
+        "command: cargo run --release -p kseal-bench --bin bench-compare --{args}"
     );
     if let Some((version, _)) = crypto {
         let _ = writeln!(out, "openssl: {version}");

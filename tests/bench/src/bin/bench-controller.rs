@@ -3,7 +3,7 @@
 //! ```sh
 //! eval "$(tests/cluster/cluster.sh up)"
 //! cargo build --release -p kseal-controller
-//! cargo run --release -p kseal-tests --bin bench-controller -- [--count 5000] [--keys 1,36]
+//! cargo run --release -p kseal-bench --bin bench-controller -- [--count 5000] [--keys 1,36]
 //! ```
 //!
 //! For each key count K it creates a controller namespace holding K Bitnami-shaped key Secrets
@@ -34,9 +34,7 @@ use std::{
 };
 
 use clap::Parser as _;
-use kseal_core::{Certificate, KeySize, PrivateKey, keys};
-use kseal_crds::SealedSecret;
-use kseal_tests::bench::{
+use kseal_bench::{
     cluster::{
         Snapshot, count_synced, create_key_secrets, create_namespace, create_sealed_secrets,
         delete_namespaces, ensure_crd, free_port, generate_keys, peak_rss_kib, scrape, stop,
@@ -44,6 +42,8 @@ use kseal_tests::bench::{
     },
     machine, positive, release_bin,
 };
+use kseal_core::{Certificate, KeySize, PrivateKey, keys};
+use kseal_crds::SealedSecret;
 use kube::{Api, Client};
 use rand_core::{OsRng, RngCore as _};
 
@@ -182,7 +182,7 @@ async fn run(
 
     let report = report(options, &rows, keygen_seconds);
     print!("{report}");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results/controller.txt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/controller.txt");
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
     std::fs::write(&path, &report).map_err(|e| format!("write {}: {e}", path.display()))?;
     eprintln!("written to {}", path.display());
@@ -360,7 +360,7 @@ fn start_controller(
     app_ns: &str,
     label: &str,
 ) -> Result<Started, String> {
-    let (api_port, metrics_port) = (free_port()?, free_port()?);
+    let (api_port, metrics_port) = (free_port(), free_port());
     let log = std::env::temp_dir().join(format!("kseal-bench-controller-{label}.log"));
     let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
@@ -416,7 +416,7 @@ fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds:
     );
     let _ = writeln!(
         out,
-        "command: cargo run --release -p kseal-tests --bin bench-controller --{}",
+        "command: cargo run --release -p kseal-bench --bin bench-controller --{}",
         args.iter().map(|a| format!(" {a}")).collect::<String>()
     );
     let _ = writeln!(

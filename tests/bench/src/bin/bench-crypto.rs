@@ -1,6 +1,6 @@
 //! Seal and open throughput of kseal-core next to OpenSSL's RSA private-key operation.
 //!
-//! `cargo run --release -p kseal-tests --bin bench-crypto`
+//! `cargo run --release -p kseal-bench --bin bench-crypto`
 //!
 //! For RSA-2048 and RSA-4096 it measures sealing (`seal`, AWS-LC, and `seal_with_rng`, the
 //! `rsa`-crate path used for seeded vectors) and opening a 32-byte value on one thread and
@@ -20,7 +20,7 @@
 
 use std::process::ExitCode;
 
-use kseal_tests::bench::{
+use kseal_bench::{
     crypto::{VALUE, open_vs_openssl, openssl_version, pq_hybrid},
     machine,
 };
