@@ -83,9 +83,7 @@ fn cert_write_creates_missing_folders() {
     let pem = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test.pem"))
         .unwrap();
     let base = serve(vec![(200, pem.clone())]);
-    let dir = std::env::temp_dir().join(format!("kseal-cert-w-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kseal_test_support::TempDir::new("cert-w");
     let out = Command::new(env!("CARGO_BIN_EXE_kseal"))
         .args([
             "cert",
@@ -94,11 +92,10 @@ fn cert_write_creates_missing_folders() {
             "-w",
             "certs/prod/cert.pem",
         ])
-        .current_dir(&dir)
+        .current_dir(dir.path())
         .output()
         .unwrap();
     let written = std::fs::read(dir.join("certs/prod/cert.pem"));
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
         "{}",

@@ -4,20 +4,9 @@
 
 mod common;
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{path::Path, process::Command};
 
-use common::git;
-
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{TempDir, git};
 
 fn guard(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kseal"))
@@ -35,11 +24,9 @@ fn guard(dir: &Path, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn without_arguments_it_checks_what_git_tracks() {
-    let dir = std::env::temp_dir().join(format!("kseal-guard-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("guard");
     std::fs::create_dir_all(dir.join("k8s")).unwrap();
-    let dir = Dir(dir);
-    let d = &dir.0;
+    let d = dir.path();
     git(d, &["init", "-q", "."]);
     let secret_value = "guard-git-value-9d1c";
     std::fs::write(d.join(".env"), format!("TOKEN={secret_value}\n")).unwrap();
@@ -73,9 +60,8 @@ fn without_arguments_it_checks_what_git_tracks() {
 
 #[test]
 fn outside_a_git_repository_it_asks_for_files() {
-    let dir = Dir(std::env::temp_dir().join(format!("kseal-guard-nogit-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let (code, _, stderr) = guard(&dir.0, &[]);
+    let dir = TempDir::new("guard-nogit");
+    let (code, _, stderr) = guard(dir.path(), &[]);
     // Temporary directories are not inside a repository; if this one is, git succeeds instead.
     if code != 0 {
         assert_eq!(code, 1);
@@ -119,10 +105,9 @@ fn kseal(dir: &Path, args: &[&str]) {
 
 #[test]
 fn private_keys_generators_and_env_files_are_caught() {
-    let dir = Dir(std::env::temp_dir().join(format!("kseal-guard-leaks-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(dir.0.join("k8s")).unwrap();
-    let d = &dir.0;
+    let dir = TempDir::new("guard-leaks");
+    std::fs::create_dir_all(dir.join("k8s")).unwrap();
+    let d = dir.path();
     // The key pair `kseal keygen` writes, in the folder one would commit.
     kseal(d, &["keygen", "--out", "certs", "--key-size", "2048"]);
     let key = std::fs::read_to_string(d.join("certs/tls.key")).unwrap();
@@ -195,10 +180,8 @@ fn the_examples_and_sealed_files_have_no_findings() {
     assert!(stdout.is_empty() && stderr.is_empty(), "{stderr}");
 
     // Freshly sealed files of every format.
-    let dir = Dir(std::env::temp_dir().join(format!("kseal-guard-sealed-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let d = &dir.0;
+    let dir = TempDir::new("guard-sealed");
+    let d = dir.path();
     std::fs::write(d.join("app.env"), "A=1\nPASSWORD=hunter2\n").unwrap();
     let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test.pem");
     let cert = cert.to_str().unwrap();

@@ -5,27 +5,19 @@
 
 use std::{
     io::Write,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Output, Stdio},
 };
 
 const VALUE: &str = "interop value: ünïcode and symbols !$#'\"";
 
-/// The kubeseal binary, or `None` with the reason when it is not built. In CI (and the
-/// README's test command) a missing binary is a failure, never a skip.
+/// The kubeseal binary: `KSEAL_KUBESEAL`, else the harness's pinned build; `None` after the
+/// `skipped:` line when it is not built (in CI, and tests/run-all.sh, a failure instead).
 fn kubeseal() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("KSEAL_KUBESEAL") {
         return Some(p.into());
     }
-    let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/build.sh");
-    let out = Command::new("bash")
-        .arg(&build)
-        .arg("--print-bindir")
-        .output()
-        .ok()?;
-    let dir = String::from_utf8(out.stdout).ok()?;
-    let bin = Path::new(dir.trim()).join("kubeseal");
-    (out.status.success() && bin.is_file()).then_some(bin)
+    Some(kseal_test_support::go_tools()?.join("kubeseal"))
 }
 
 fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
@@ -61,17 +53,9 @@ fn scope_annotation(scope: &str) -> String {
 #[test]
 fn kubeseal_and_kseal_open_each_others_output() {
     let Some(kubeseal) = kubeseal() else {
-        let why =
-            "kubeseal is not built; run tests/cluster/build.sh (the README's test command does)";
-        assert!(
-            std::env::var_os("CI").is_none() && std::env::var_os("KSEAL_CLUSTER").is_none(),
-            "{why}"
-        );
-        eprintln!("kubeseal interop not run: {why}");
         return;
     };
-    let dir = std::env::temp_dir().join(format!("kseal-kubeseal-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kseal_test_support::TempDir::new("kubeseal");
     let value_file = dir.join("value");
     std::fs::write(&value_file, VALUE).unwrap();
     let mut cells = 0;
@@ -169,7 +153,6 @@ fn kubeseal_and_kseal_open_each_others_output() {
             cells += 3;
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!("kubeseal offline interop: {cells} cells passed");
     assert_eq!(cells, 18);
 }

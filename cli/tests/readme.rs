@@ -88,27 +88,6 @@ fn marked_blocks(readme: &str) -> Result<Vec<Block>, String> {
     Ok(blocks)
 }
 
-/// Copies a directory tree (files and directories; a symlink is an error, `examples/` has none).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    let mut entries: Vec<_> = std::fs::read_dir(from)
-        .unwrap_or_else(|e| panic!("{}: {e}", from.display()))
-        .map(|e| e.unwrap())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let kind = entry.file_type().unwrap();
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target).unwrap();
-        } else {
-            panic!("{}: not a file or directory", entry.path().display());
-        }
-    }
-}
-
 /// A command with an environment that reads no user or system configuration: its own `HOME`,
 /// a git identity, no kubeconfig, and the test's `kseal` first on `PATH`.
 fn isolated(program: &str, dir: &Path, sandbox: &Path) -> Command {
@@ -212,7 +191,7 @@ fn user_path_runs_verbatim_in_a_fresh_folder() {
     std::fs::create_dir_all(sandbox.join("home")).unwrap();
     std::fs::create_dir_all(sandbox.join("bin")).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kseal"), sandbox.join("bin/kseal")).unwrap();
-    copy_tree(&repo_root().join("examples"), &fresh.join("examples"));
+    kseal_test_support::copy_dir(&repo_root().join("examples"), &fresh.join("examples"));
     git(&fresh, sandbox, &["init", "-q", "-b", "main"]);
     git(&fresh, sandbox, &["add", "-A"]);
     git(&fresh, sandbox, &["commit", "-q", "-m", "a fresh clone"]);

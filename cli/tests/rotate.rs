@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::Run;
+use common::{Run, TempDir};
 
 fn kseal(dir: &Path, args: &[&str], stdin: &str) -> Run {
     common::kseal(args, stdin, dir, &[])
@@ -21,14 +21,6 @@ fn ok(run: Run) -> Run {
     run
 }
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -41,11 +33,9 @@ const ENV: &str = "DATABASE_URL=postgres://rotate-test\nAPI_KEY=rotate-test-key\
 
 /// A directory with the old key (the fixture test.key/test.pem), a new key from keygen, and
 /// sealed files: a multi-document YAML file and a kubeseal-style (4-space) JSON file.
-fn setup(name: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!("kseal-rotate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let d = &dir;
+fn setup(name: &str) -> TempDir {
+    let dir = TempDir::new(&format!("rotate-{name}"));
+    let d = dir.path();
     ok(kseal(
         d,
         &["keygen", "--out", "new", "--key-size", "2048"],
@@ -110,7 +100,7 @@ fn setup(name: &str) -> Dir {
     );
     serde_json::from_str::<serde_json::Value>(&four).unwrap();
     std::fs::write(d.join("app.json"), four).unwrap();
-    Dir(dir)
+    dir
 }
 
 fn read(d: &Path, f: &str) -> String {
@@ -120,7 +110,7 @@ fn read(d: &Path, f: &str) -> String {
 #[test]
 fn rotate_touches_only_stale_documents_and_is_idempotent() {
     let dir = setup("main");
-    let d = &dir.0;
+    let d = dir.path();
     let old_key = fixture("test.key");
     let before = read(d, "app.yaml");
     let before_json = read(d, "app.json");
@@ -358,7 +348,7 @@ fn current_fingerprint(text: &str) -> String {
 #[test]
 fn rotate_defaults_to_kseal_yaml_outputs_and_a_key_directory() {
     let dir = setup("config");
-    let d = &dir.0;
+    let d = dir.path();
     std::fs::create_dir_all(d.join("backup")).unwrap();
     std::fs::copy(fixture("test.key"), d.join("backup/old.key")).unwrap();
     std::fs::write(d.join("backup/README.md"), "not a key\n").unwrap();
@@ -388,7 +378,7 @@ fn rotate_defaults_to_kseal_yaml_outputs_and_a_key_directory() {
 #[test]
 fn list_items_are_reported_not_rewritten() {
     let dir = setup("list");
-    let d = &dir.0;
+    let d = dir.path();
     let doc = read(d, "app.json");
     let list = format!("{{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{doc}]}}\n");
     std::fs::write(d.join("list.json"), &list).unwrap();
@@ -417,7 +407,7 @@ fn list_items_are_reported_not_rewritten() {
 #[test]
 fn a_failure_writes_no_file() {
     let dir = setup("batch");
-    let d = &dir.0;
+    let d = dir.path();
     let (yaml, json) = (read(d, "app.yaml"), read(d, "app.json"));
     let list = format!("{{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{json}]}}\n");
     std::fs::write(d.join("list.json"), &list).unwrap();

@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::Run;
+use common::{Run, TempDir};
 
 use base64::Engine as _;
 
@@ -14,19 +14,8 @@ fn kseal(dir: &Path, args: &[&str], stdin: &str) -> Run {
     common::kseal(args, stdin, dir, &[])
 }
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir(name: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!("kseal-verify-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Dir(dir)
+fn tempdir(name: &str) -> TempDir {
+    TempDir::new(&format!("verify-{name}"))
 }
 
 fn fixture(path: &str) -> String {
@@ -55,7 +44,7 @@ fn seal(dir: &Path, extra: &[&str]) -> String {
 #[test]
 fn every_scope_kseal_writes_verifies_clean() {
     let dir = tempdir("scopes");
-    let d = &dir.0;
+    let d = dir.path();
     let mut all = String::new();
     for scope in ["strict", "namespace-wide", "cluster-wide"] {
         all.push_str(&seal(d, &["--scope", scope]));
@@ -95,7 +84,7 @@ fn every_scope_kseal_writes_verifies_clean() {
 #[test]
 fn key_size_is_checked_against_the_certificates() {
     let dir = tempdir("sizes");
-    let d = &dir.0;
+    let d = dir.path();
     // kubeseal writes no fingerprint, so the size is checked against every given cert.
     let unannotated: String = seal(d, &[])
         .lines()
@@ -157,7 +146,7 @@ fn sized_doc(plaintext: usize) -> String {
 #[test]
 fn size_limits() {
     let dir = tempdir("limits");
-    let d = &dir.0;
+    let d = dir.path();
     let cert = fixture("tests/fixtures/test.pem");
     std::fs::write(d.join("apply.yaml"), sized_doc(300 << 10)).unwrap();
     let run = kseal(
@@ -184,7 +173,7 @@ fn size_limits() {
 #[test]
 fn directories_skip_what_is_not_sealed_but_named_files_must_parse() {
     let dir = tempdir("walk");
-    let d = &dir.0;
+    let d = dir.path();
     std::fs::create_dir_all(d.join("k8s/chart/templates")).unwrap();
     std::fs::create_dir_all(d.join("k8s/.hidden")).unwrap();
     std::fs::write(d.join("k8s/app.sealed.yaml"), seal(d, &[])).unwrap();

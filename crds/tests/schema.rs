@@ -129,16 +129,14 @@ fn status_schema() {
 /// `$(go env GOMODCACHE)/github.com/bitnami-labs/sealed-secrets@v0.36.0/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml`.
 #[test]
 fn matches_bitnami_crd() {
-    let Some(path) = bitnami_crd_path() else {
-        let why = "Bitnami's CRD is not available: set KSEAL_BITNAMI_CRD, or build the test control plane \
-                   (tests/cluster/build.sh fetches github.com/bitnami-labs/sealed-secrets into the Go module cache)";
-        // Outside CI this comparison is optional; in CI (and the README's test command, which
-        // builds the Go modules first) it must run.
-        assert!(
-            std::env::var_os("CI").is_none() && std::env::var_os("KSEAL_CLUSTER").is_none(),
-            "{why}"
-        );
-        eprintln!("matches_bitnami_crd: not compared: {why}");
+    // Outside CI this comparison is optional; in CI (and tests/run-all.sh, which builds the Go
+    // modules first) it must run.
+    let Some(path) = bitnami_crd_path().or_else(|| {
+        kseal_test_support::skip_or_fail(
+            "Bitnami's CRD is not available: set KSEAL_BITNAMI_CRD, or build the test control plane \
+             (tests/cluster/build.sh fetches github.com/bitnami-labs/sealed-secrets into the Go module cache)",
+        )
+    }) else {
         return;
     };
     let text = std::fs::read_to_string(&path).unwrap();

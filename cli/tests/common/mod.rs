@@ -1,7 +1,7 @@
 //! Helpers shared by the CLI integration tests: run the `kseal` binary with stdin, a working
-//! directory and environment, and temporary directories that clean up after themselves.
+//! directory and environment; temporary directories come from `kseal-test-support`.
 // Each test file compiles this module on its own and uses a different part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::{
     io::Write,
@@ -55,40 +55,8 @@ pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// A fresh temporary directory, removed on drop.
-pub(crate) struct TempDir(PathBuf);
+/// The one temporary-directory type of every test crate (`tests/support`).
+pub(crate) use kseal_test_support::TempDir;
 
-impl TempDir {
-    /// `$TMPDIR/kseal-<name>-<pid>`, emptied first.
-    pub(crate) fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("kseal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs `git ARGS` in `dir` (with a committer identity) and asserts it succeeds.
-pub(crate) fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+/// `git ARGS` in a test directory, asserting success (`tests/support`).
+pub(crate) use kseal_test_support::git;
