@@ -33,9 +33,9 @@ use kube::{
     Api, Client,
     api::{DeleteParams, ListParams, PostParams},
 };
-use rand_core::{OsRng, RngCore as _};
 use support::{
-    Controller, TestNamespace, cluster, secret_data, service_account_kubeconfig, wait_for,
+    Controller, TempDir, TestNamespace, go_tools, kseal_cli, require_cluster, secret_data,
+    service_account_kubeconfig, wait_for,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -60,25 +60,10 @@ fn examples() -> PathBuf {
     repo().join("examples")
 }
 
-/// The harness's bin dir (helm, kubectl), or `None` with the reason printed; a failure when
-/// `CI`/`KSEAL_CLUSTER` says the tools are required.
+/// The harness's bin dir (helm, kubectl), or `None` after the `skipped:` line; a failure when
+/// `CI`/`KSEAL_CLUSTER` says the tools are required (`kseal-test-support`'s policy).
 fn tools() -> Option<PathBuf> {
-    let out = Command::new(repo().join("tests/cluster/build.sh"))
-        .arg("--print-bindir")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tests/cluster/build.sh");
-    if !out.status.success() {
-        let why =
-            "helm and kubectl are not built: run tests/cluster/build.sh (tests/run-all.sh does)";
-        if std::env::var_os("CI").is_some() || std::env::var_os("KSEAL_CLUSTER").is_some() {
-            panic!("{why}");
-        }
-        eprintln!("NOT RUN: {why}");
-        return None;
-    }
-    let dir = String::from_utf8(out.stdout).unwrap();
-    Some(PathBuf::from(dir.lines().last().unwrap().trim()))
+    go_tools()
 }
 
 /// helm, kubectl and the chart directory, or `None` as [`tools`] says.
@@ -129,22 +114,6 @@ fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// The `kseal` CLI, built by cargo (it is another package, so there is no `CARGO_BIN_EXE_` for it).
-fn kseal_bin() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-q", "-p", "kseal", "--bin", "kseal"])
-        .current_dir(repo())
-        .status()
-        .expect("cargo build -p kseal");
-    assert!(status.success(), "cargo build -p kseal failed");
-    // This test binary is <target>/<profile>/deps/deploy-<hash>.
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("kseal");
-    assert!(bin.exists(), "{} not found", bin.display());
-    bin
-}
-
 // ---------------------------------------------------------------------------------------------
 // YAML
 
@@ -187,12 +156,7 @@ fn example_env(env: &str) -> BTreeMap<String, Vec<u8>> {
 /// `kubectl kustomize` of `resource` (a directory under `controller/deploy/kustomize`) plus these
 /// `components/`, through a temporary kustomization.
 fn kustomize_with(kubectl: &Path, resource: &str, components: &[&str]) -> String {
-    let dir = std::env::temp_dir().join(format!(
-        "kseal-kz-{}-{:08x}",
-        std::process::id(),
-        OsRng.next_u32()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("kz");
     // Kustomize takes relative paths only: up to / from the temp dir, then down.
     let up = "../".repeat(dir.components().count() - 1);
     let rel = |p: PathBuf| format!("{up}{}", p.strip_prefix("/").unwrap().display());
@@ -210,9 +174,7 @@ fn kustomize_with(kubectl: &Path, resource: &str, components: &[&str]) -> String
         }
     }
     std::fs::write(dir.join("kustomization.yaml"), text).unwrap();
-    let out = run(kubectl, &["kustomize", path_str(&dir)]);
-    let _ = std::fs::remove_dir_all(&dir);
-    out
+    run(kubectl, &["kustomize", path_str(&dir)])
 }
 
 /// The Deployment's container args.
@@ -747,17 +709,12 @@ fn network_policy_in_chart_and_component() {
 
 /// The chart with the NetworkPolicy on, set like the Kustomize component's defaults.
 fn network_policy_render(helm: &Path, namespace: &str) -> String {
-    let values = std::env::temp_dir().join(format!(
-        "kseal-np-{}-{:08x}.yaml",
-        std::process::id(),
-        OsRng.next_u32()
-    ));
-    std::fs::write(
-        &values,
+    let tmp = TempDir::new("np");
+    let values = tmp.write(
+        "values.yaml",
         "networkPolicy:\n  enabled: true\n  apiServer:\n    cidrs: [192.0.2.0/24]\n  metrics:\n    namespaceSelector:\n      matchLabels: {kubernetes.io/metadata.name: monitoring}\n",
-    )
-    .unwrap();
-    let out = run(
+    );
+    run(
         helm,
         &[
             "template",
@@ -768,16 +725,14 @@ fn network_policy_render(helm: &Path, namespace: &str) -> String {
             "-f",
             path_str(&values),
         ],
-    );
-    let _ = std::fs::remove_file(&values);
-    out
+    )
 }
 
 /// The committed sealed files of the example open with the test-only example keys and hold
 /// exactly the fake values of `.env.<env>.example` (kustomize overlay and Helm copies).
 #[test]
 fn example_sealed_files_open_with_example_keys() {
-    let kseal = kseal_bin();
+    let kseal = kseal_cli();
     for env in ["staging", "dev"] {
         let key = repo().join(format!("tests/fixtures/example-keys/{env}.key"));
         for file in [
@@ -819,8 +774,9 @@ fn example_sealed_files_open_with_example_keys() {
 /// committed file, and git shows exactly one changed line.
 #[test]
 fn merge_into_changes_one_line_in_git() {
-    let kseal = kseal_bin();
-    let dir = std::env::temp_dir().join(format!("kseal-merge-{:08x}", OsRng.next_u32()));
+    let kseal = kseal_cli();
+    let tmp = TempDir::new("merge");
+    let dir = tmp.to_path_buf();
     let sealed = "k8s/overlays/staging/app-env.sealed.yaml";
     std::fs::create_dir_all(dir.join("k8s/overlays/staging")).unwrap();
     std::fs::create_dir_all(dir.join("certs")).unwrap();
@@ -904,7 +860,7 @@ fn merge_into_changes_one_line_in_git() {
     };
     assert_eq!(value("COHERE_API_KEY"), b"fake-cohere-api-key-rotated");
     assert_eq!(value("JWT_SECRET_KEY"), b"fake-jwt-secret-key");
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -954,8 +910,8 @@ impl Drop for Cleanup {
 /// Copies `controller/deploy/kustomize` with namespaces and cluster-scoped names made unique, so
 /// `kubectl apply -k` of an overlay cannot touch anything outside this test. Only the names
 /// change: every kustomization, patch and rule is the committed one.
-fn kustomize_copy(ctl: &str, app: &str) -> PathBuf {
-    let dst = std::env::temp_dir().join(format!("kseal-kustomize-{ctl}"));
+fn kustomize_copy(ctl: &str, app: &str) -> TempDir {
+    let dst = TempDir::new(&format!("kustomize-{ctl}"));
     copy_tree(&kustomize_dir(), &dst, &|text| {
         let text = text
             .replace("namespace: kube-system", &format!("namespace: {ctl}"))
@@ -1004,7 +960,7 @@ fn copy_tree(src: &Path, dst: &Path, edit: &dyn Fn(&str) -> String) {
 /// succeed and create what a Deployment creates.
 #[tokio::test(flavor = "multi_thread")]
 async fn helm_and_kustomize_install_the_same_kinds() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let bin = tools().expect("tools");
@@ -1074,7 +1030,7 @@ async fn helm_and_kustomize_install_the_same_kinds() {
                 "{out}"
             );
         }
-        let _ = std::fs::remove_dir_all(&copy);
+        drop(copy);
         // Delete the namespaced part with the namespaces; cluster RBAC now (the CRD stays).
         let _ = try_run(
             &kubectl,
@@ -1153,7 +1109,7 @@ async fn helm_and_kustomize_install_the_same_kinds() {
 /// validation and are created as rendered.
 #[tokio::test(flavor = "multi_thread")]
 async fn network_policy_applies() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let bin = tools().expect("tools");
@@ -1266,7 +1222,7 @@ async fn secret_with_example_values(client: &Client, ns: &str, env: &str) -> Sec
 /// workloads reference it.
 #[tokio::test(flavor = "multi_thread")]
 async fn chart_identity_unseals_example_app() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let bin = tools().expect("tools");

@@ -28,9 +28,9 @@ struct Env {
 }
 
 impl Env {
-    /// `None`, with the reason printed, when no control plane is configured (see [`cluster`]).
+    /// `None`, with the reason printed, when no control plane is configured (see [`require_cluster`]).
     async fn new() -> Option<Self> {
-        let client = cluster().await?;
+        let client = require_cluster().await?;
         let ctl = TestNamespace::new(&client, "kseal-ctl").await;
         let app = TestNamespace::new(&client, "kseal-app").await;
         Some(Self { client, ctl, app })
@@ -1011,10 +1011,8 @@ async fn key_backups_follow_every_key() {
     };
     let (client, ctl, app) = (&env.client, &env.ctl, &env.app);
     let backup = TestNamespace::new(client, "kseal-bak").await;
-    let dir = std::env::temp_dir()
-        .join("kseal-controller-e2e")
-        .join(format!("backup-{}", ctl.name));
-    std::fs::create_dir_all(&dir).unwrap();
+    // Holds private keys: removed when the test ends, also when it fails.
+    let dir = TempDir::new("backup");
     let file = dir.join("keys.yaml");
     let controller = env.controller(&[
         &format!("--key-backup-secret={}/sealing-keys", backup.name),
@@ -1222,7 +1220,7 @@ async fn key_backups_follow_every_key() {
         ("events", &events),
         ("metrics", &metrics),
     ]);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
 }
 
 /// A backup target that cannot be written (a foreign Secret holds the name) is logged and

@@ -53,7 +53,7 @@ fn ask(
 /// is reported (kseal's README states only kseal's guarantees).
 #[tokio::test(flavor = "multi_thread")]
 async fn template_oracle_kseal_and_bitnami() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let ctl = TestNamespace::new(&client, "hostile-oracle-ctl").await;
@@ -119,7 +119,7 @@ async fn template_oracle_kseal_and_bitnami() {
 async fn flood_of_broken_sealed_secrets() {
     const BROKEN: usize = 160;
     const GOOD: usize = 20;
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let ctl = TestNamespace::new(&client, "hostile-flood-ctl").await;

@@ -173,7 +173,7 @@ async fn read_answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_http() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let ctl = TestNamespace::new(&client, "kseal-ctl").await;

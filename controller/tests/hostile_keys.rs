@@ -47,7 +47,7 @@ struct World {
 
 impl World {
     async fn new(extra: &[&str]) -> Option<Self> {
-        let client = cluster().await?;
+        let client = require_cluster().await?;
         let ctl = TestNamespace::new(&client, "kseal-hk").await;
         let app = TestNamespace::new(&client, "kseal-hkapp").await;
         let scope = format!("--additional-namespaces={}", app.name);

@@ -173,7 +173,7 @@ fn bombs() -> Vec<Bomb> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn template_bombs_against_the_controller() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let ctl = TestNamespace::new(&client, "kseal-ctl").await;

@@ -521,7 +521,7 @@ struct Fleet {
     logs: Vec<PathBuf>,
 }
 
-async fn start_fleet(client: &Client, scratch: &Scratch) -> Fleet {
+async fn start_fleet(client: &Client, scratch: &TempDir) -> Fleet {
     let mut namespaces = Vec::new();
     let mut rbac = Vec::new();
     let mut kseal = Vec::new();
@@ -611,12 +611,12 @@ async fn start_fleet(client: &Client, scratch: &Scratch) -> Fleet {
 /// have produced the same Secret for every sealer × scope × key size.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn matrix() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let started = Instant::now();
     let tools = Tools::find();
-    let scratch = Scratch::new("kseal-interop");
+    let scratch = TempDir::new("interop");
     let fleet = start_fleet(&client, &scratch).await;
     report(&format!(
         "interop: 4 controllers up in {:.1}s (kseal-controller and Bitnami v0.36.0, 2048 and 4096 bits)",
@@ -648,7 +648,7 @@ async fn matrix() {
                 .find(|t| t.ctl == cell.ctl && t.bits == cell.bits)
                 .unwrap()
                 .clone();
-            let (client, tools, scratch) = (client.clone(), tools.clone(), scratch.0.clone());
+            let (client, tools, scratch) = (client.clone(), tools.clone(), scratch.to_path_buf());
             let label = cell.label();
             let key = (cell.sealer, cell.scope.as_str(), cell.bits, cell.ctl);
             let start = Instant::now();
@@ -759,7 +759,7 @@ async fn populate(
     tools: &Tools,
     cert_path: &Path,
     ns: &str,
-    scratch: &Scratch,
+    scratch: &TempDir,
 ) -> Vec<(String, Data)> {
     let mut cases = Vec::new();
     for (sealer, scope, name) in [
@@ -896,7 +896,7 @@ impl Before {
         &self,
         client: &Client,
         tools: &Tools,
-        scratch: &Scratch,
+        scratch: &TempDir,
         (ctl_ns, app_ns): (&str, &str),
         cases: &[(String, Data)],
         served: &kseal_core::Certificate,
@@ -1024,12 +1024,12 @@ impl Running {
 /// `from` makes the key and unseals every interop case; it is stopped and `to` started on the
 /// same namespaces; `to` must adopt the key and reconcile everything without writing a Secret.
 async fn migrate(from: Side, to: Side, prefix: &str) {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let started = Instant::now();
     let tools = Tools::find();
-    let scratch = Scratch::new(&format!("kseal-{prefix}"));
+    let scratch = TempDir::new(prefix);
     let ctl = TestNamespace::new(&client, &format!("{prefix}-ctl")).await;
     let app = TestNamespace::new(&client, &format!("{prefix}-app")).await;
     let _rbac = BitnamiRbac::install(&client, &ctl.name, &[&app.name]).await;
@@ -1084,12 +1084,12 @@ async fn migrate(from: Side, to: Side, prefix: &str) {
 /// already sealed to the newest key alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn kseal_cli_against_bitnami() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let started = Instant::now();
     let tools = Tools::find();
-    let scratch = Scratch::new("kseal-interop-cli");
+    let scratch = TempDir::new("interop-cli");
     let ctl = TestNamespace::new(&client, "interop-cli-ctl").await;
     let app = TestNamespace::new(&client, "interop-cli-app").await;
     let _rbac = BitnamiRbac::install(&client, &ctl.name, &[&app.name]).await;
@@ -1124,7 +1124,7 @@ async fn kseal_cli_against_bitnami() {
     let cert_arg = cert_path.to_str().unwrap();
 
     // One file from kubeseal (no key annotation), one from kseal (annotated).
-    let dir = scratch.0.join("k8s");
+    let dir = scratch.join("k8s");
     std::fs::create_dir_all(&dir).unwrap();
     let values = manifest_values();
     let manifest = secret_manifest(&app.name, "from-kubeseal", &values);
@@ -1259,12 +1259,12 @@ fn recovery_unseal(tools: &Tools, keys: &[&Path], sealed: &[u8]) -> Result<Data,
 /// Secret.
 #[tokio::test(flavor = "multi_thread")]
 async fn kubeseal_commands_against_kseal() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let started = Instant::now();
     let tools = Tools::find();
-    let scratch = Scratch::new("kseal-interop-kubeseal");
+    let scratch = TempDir::new("interop-kubeseal");
     let ctl = TestNamespace::new(&client, "interop-ks-ctl").await;
     let app = TestNamespace::new(&client, "interop-ks-app").await;
     let controller = proxied_controller(&client, &ctl.name, &app.name, &["--key-size=4096"]).await;
@@ -1559,7 +1559,7 @@ fn template_items() -> Data {
 /// (names and lengths only) after checking both Secrets otherwise agree.
 async fn render_in_both(client: &Client, templates: &[(&str, &str)]) -> (Vec<String>, String) {
     let tools = Tools::find();
-    let scratch = Scratch::new("kseal-interop-tmpl");
+    let scratch = TempDir::new("interop-tmpl");
     let ctl_k = TestNamespace::new(client, "interop-tmpl-ctl-k").await;
     let app_k = TestNamespace::new(client, "interop-tmpl-app-k").await;
     let ctl_b = TestNamespace::new(client, "interop-tmpl-ctl-b").await;
@@ -1683,7 +1683,7 @@ async fn render_in_both(client: &Client, templates: &[(&str, &str)]) -> (Vec<Str
 /// the same Secret bytes in kseal-controller and Bitnami's controller.
 #[tokio::test(flavor = "multi_thread")]
 async fn template_renders_the_same_in_both_controllers() {
-    let Some(client) = cluster().await else {
+    let Some(client) = require_cluster().await else {
         return;
     };
     let started = Instant::now();

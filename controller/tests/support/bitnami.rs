@@ -252,9 +252,7 @@ pub fn background_pid(name: &str) -> u32 {
 
 /// The control plane's state directory (`cluster.sh`'s `KSEAL_CLUSTER_DIR`).
 pub fn state_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("KSEAL_CLUSTER_DIR").unwrap_or_else(|_| "/tmp/kseal-cluster".into()),
-    )
+    kseal_test_support::cluster::cluster_dir()
 }
 
 /// Polls `GET /v1/cert.pem` at `api` for up to 120 s (4096-bit key generation on a busy
@@ -276,30 +274,6 @@ pub async fn served_certificate(api: &str, what: &str, logs: impl Fn() -> String
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// A private scratch directory, removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(prefix: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("{prefix}-{:08x}", OsRng.next_u32()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    /// Writes `bytes` to `name` in the directory and returns the path.
-    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

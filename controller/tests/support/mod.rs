@@ -1,12 +1,15 @@
-//! Shared helpers of the controller's end-to-end tests against the real control plane
-//! (`tests/cluster/`). Each test gets its own namespaces and its own controller processes, scoped
-//! to those namespaces, so tests run in parallel without touching each other; everything is
-//! deleted or killed on drop.
+//! Controller-specific helpers of the controller's end-to-end tests against the real control
+//! plane (`tests/cluster/`): controller processes (local, or in a network namespace behind the
+//! API server's service proxy), sealing, status and events. The generic harness (the cluster
+//! policy, CRD, namespaces, ports, temp dirs, waiting, metrics, watchdog, reports) lives in
+//! `tests/support/` (crate `kseal-test-support`) and is re-exported here, so a test file keeps
+//! writing `mod support; use support::{…};`. Each test gets its own namespaces and its own
+//! controller processes, scoped to those namespaces, so tests run in parallel without touching
+//! each other; everything is deleted or killed on drop.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod bitnami;
-pub mod watchdog;
 
 use std::{
     collections::BTreeMap,
@@ -14,106 +17,24 @@ use std::{
     net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use k8s_openapi::{
-    ByteString,
-    api::core::v1::{Namespace, Secret},
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    apimachinery::pkg::apis::meta::v1::ObjectMeta,
-};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kseal_core::{Certificate, Scope};
 use kseal_crds::{SealedSecret, SealedSecretSpec};
-use kube::{
-    Api, Client,
-    api::{DeleteParams, PostParams},
+pub use kseal_test_support::{
+    CANARY, Phases, TempDir, TestNamespace, assert_no_canary, bins::target_bin, cluster_required,
+    cluster_sh, connect, copy_dir, create_namespace, ensure_crd, free_port, git, go_tools,
+    hold_for, kubeconfig, metrics, report, require_cluster, skip_or_fail, wait_for, watchdog,
 };
+use kube::{Api, Client, api::PostParams};
 use rand_core::{OsRng, RngCore as _};
 
-/// Sealed into every test case; must never show up in logs, events, status or metrics.
-pub const CANARY: &str = "kseal-canary-3b9f0c1e-never-log-me";
-
-/// The test environment, or `None` (with a printed reason) when no control plane is configured.
-/// With `CI` or `KSEAL_CLUSTER` set, a missing `KUBECONFIG` fails the test instead.
+/// The old name of [`require_cluster`], kept so tests written against it keep compiling: the
+/// control plane, or `None` after the one `skipped:` line (a failure in CI).
 pub async fn cluster() -> Option<Client> {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        if std::env::var_os("CI").is_some() || std::env::var_os("KSEAL_CLUSTER").is_some() {
-            panic!(
-                "KUBECONFIG is not set but CI/KSEAL_CLUSTER is: start the control plane with \
-                 `eval \"$(tests/cluster/cluster.sh up)\"` (tests/run-all.sh does this)"
-            );
-        }
-        eprintln!(
-            "NOT RUN: this test needs the test control plane; run `eval \"$(tests/cluster/cluster.sh up)\"` \
-             and set KUBECONFIG (tests/run-all.sh does both)"
-        );
-        return None;
-    }
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let client = Client::try_default()
-        .await
-        .expect("connect with KUBECONFIG");
-    ensure_crd(&client).await;
-    Some(client)
-}
-
-async fn ensure_crd(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = kseal_crds::crd();
-    match crds.create(&PostParams::default(), &crd).await {
-        Ok(_) | Err(kube::Error::Api(_)) => {}
-        Err(e) => panic!("cannot create the CRD: {e}"),
-    }
-    wait_for("CRD established", Duration::from_secs(30), || async {
-        let crd = crds.get("sealedsecrets.bitnami.com").await.ok()?;
-        crd.status?
-            .conditions?
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True")
-            .then_some(())
-    })
-    .await;
-}
-
-/// A namespace that is deleted when dropped.
-pub struct TestNamespace {
-    pub name: String,
-    client: Client,
-}
-
-impl TestNamespace {
-    pub async fn new(client: &Client, prefix: &str) -> Self {
-        let name = format!("{prefix}-{:08x}", OsRng.next_u32());
-        let api: Api<Namespace> = Api::all(client.clone());
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                labels: Some(BTreeMap::from([("kseal-e2e".into(), "true".into())])),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        api.create(&PostParams::default(), &ns)
-            .await
-            .expect("create namespace");
-        Self {
-            name,
-            client: client.clone(),
-        }
-    }
-}
-
-impl Drop for TestNamespace {
-    fn drop(&mut self) {
-        let api: Api<Namespace> = Api::all(self.client.clone());
-        let name = self.name.clone();
-        tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(async move {
-                let _ = api.delete(&name, &DeleteParams::default()).await;
-            });
-        });
-    }
+    require_cluster().await
 }
 
 /// A running `kseal-controller` process, killed when dropped.
@@ -124,14 +45,6 @@ pub struct Controller {
     /// `http://127.0.0.1:<port>` of the metrics endpoint.
     pub metrics: String,
     pub log: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Controller {
@@ -213,10 +126,7 @@ impl Controller {
 
     /// The value of a metric line `name` (exact name and labels), ignoring comments.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics_text()
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        metrics::value(&self.metrics_text(), name)
     }
 
     /// A [`watchdog::Watchdog`] on this process: `/healthz` within 1 s, RSS under the chart's
@@ -305,34 +215,6 @@ pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Resul
     Ok((status, response[split + 4..].to_vec()))
 }
 
-/// Writes a line to the process's stderr directly: the test harness captures `println!` and
-/// `eprintln!` of a passing test, not writes to the stderr handle, so these lines show in every
-/// `cargo test` run (tests/run-all.sh repeats the interop, fault and hostile lines at the end).
-pub fn report(line: &str) {
-    use std::io::Write as _;
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
-}
-
-/// Polls `check` every 250 ms until it returns `Some`, or panics after `timeout`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// Seals `items` for `cert` into a strict-scope SealedSecret `ns/name`, as `kseal seal` would.
 pub fn seal(cert: &Certificate, ns: &str, name: &str, items: &[(&str, &[u8])]) -> SealedSecret {
     let mut ss = SealedSecret::new(name, SealedSecretSpec::default());
@@ -417,21 +299,6 @@ pub async fn all_events_json(client: &Client, ns: &str) -> String {
         .await
         .map(|l| serde_json::to_string(&l.items).unwrap())
         .unwrap_or_default()
-}
-
-/// Asserts the canary appears in none of `texts` (labelled for the failure message).
-pub fn assert_no_canary(texts: &[(&str, &str)]) {
-    for (what, text) in texts {
-        assert!(
-            !text.contains(CANARY),
-            "the canary value leaked into {what}"
-        );
-    }
-}
-
-/// The kubeconfig path from the environment.
-pub fn kubeconfig() -> PathBuf {
-    PathBuf::from(std::env::var_os("KUBECONFIG").expect("KUBECONFIG"))
 }
 
 /// Applies plain-YAML manifests (the kinds in `controller/deploy/`) after substituting each
@@ -527,33 +394,10 @@ pub async fn service_account_kubeconfig(client: &Client, ns: &str, name: &str) -
     path
 }
 
-/// Runs `tests/cluster/cluster.sh ARGS` and returns its stdout; panics on failure. `KUBECONFIG`
-/// is removed from its environment so a process it starts with `run-as-sa` uses the in-cluster
-/// ServiceAccount configuration, not the test's admin kubeconfig.
-pub fn cluster_sh(args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/cluster.sh");
-    let out = Command::new(script)
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cluster.sh");
-    assert!(
-        out.status.success(),
-        "cluster.sh {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The directory of the harness binaries (kubectl, kubeseal, …): `KSEAL_BIN` of `cluster.sh status`.
+/// The directory of the harness binaries (kubectl, kubeseal, …), as
+/// `tests/cluster/build.sh --print-bindir` prints it.
 pub fn harness_bin() -> PathBuf {
-    let status = cluster_sh(&["status"]);
-    let dir = status
-        .lines()
-        .find_map(|l| l.strip_prefix("KSEAL_BIN="))
-        .expect("KSEAL_BIN in cluster.sh status");
-    PathBuf::from(dir.trim_matches('"').trim_matches('\''))
+    kseal_test_support::go_bindir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A controller started by `cluster.sh run-as-sa` inside its own network namespace, reachable by
@@ -589,10 +433,8 @@ impl NetnsController {
 
     /// The controller's log (`cluster.sh` writes it under its state directory).
     pub fn logs(&self) -> String {
-        let dir =
-            std::env::var("KSEAL_CLUSTER_DIR").unwrap_or_else(|_| "/tmp/kseal-cluster".into());
         std::fs::read_to_string(
-            Path::new(&dir)
+            kseal_test_support::cluster::cluster_dir()
                 .join("logs")
                 .join(format!("{}.log", self.name)),
         )
@@ -602,13 +444,9 @@ impl NetnsController {
 
 impl Drop for NetnsController {
     fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/cluster.sh");
-        for args in [vec!["stop", &self.name], vec!["netns", "del", &self.name]] {
-            let _ = Command::new(&script)
-                .args(&args)
-                .env_remove("KUBECONFIG")
-                .stdin(Stdio::null())
-                .output();
+        let name = self.name.as_str();
+        for args in [&["stop", name][..], &["netns", "del", name][..]] {
+            let _ = kseal_test_support::cluster::try_cluster_sh(args, &[]);
         }
     }
 }
@@ -631,20 +469,10 @@ pub fn run_tool(tool: &Path, args: &[&str], stdin: &[u8]) -> (bool, Vec<u8>, Str
     )
 }
 
-/// The `kseal` CLI binary: `KSEAL_CLI`, else the one next to this package's
-/// `kseal-controller` (`cargo test --workspace` builds both into the same directory). Panics
-/// with the command to build it when missing, so a test never runs against nothing.
+/// The `kseal` CLI binary (another package, so no `CARGO_BIN_EXE_kseal` here): `KSEAL_CLI`,
+/// else [`target_bin`], which names the `cargo build` to run when it is missing.
 pub fn kseal_cli() -> PathBuf {
-    let path = std::env::var_os("KSEAL_CLI").map_or_else(
-        || Path::new(env!("CARGO_BIN_EXE_kseal-controller")).with_file_name("kseal"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "kseal CLI not found at {}: run `cargo build -p kseal` (or the whole workspace) first, or set KSEAL_CLI",
-        path.display()
-    );
-    path
+    std::env::var_os("KSEAL_CLI").map_or_else(|| target_bin("kseal", "kseal"), PathBuf::from)
 }
 
 /// kseal-controller as a cluster runs it, reachable through the API server's service proxy
