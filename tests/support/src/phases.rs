@@ -83,3 +83,27 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         "a panic without a message".into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failing_phase_does_not_stop_the_later_ones() {
+        let mut phases = Phases::new("t");
+        let mut ran = Vec::new();
+        assert_eq!(phases.run("one", async { 1 }).await, Some(1));
+        let failed: Option<()> = phases.run("two", async { panic!("phase two broke") }).await;
+        assert!(failed.is_none());
+        phases.run("three", async { ran.push(3) }).await;
+        phases.not_run("four", "two");
+        assert_eq!(ran, [3]);
+        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| phases.finish()))
+            .expect_err("finish fails")
+            .downcast::<String>()
+            .unwrap();
+        assert!(message.contains("2 of 4 phases failed"), "{message}");
+        assert!(message.contains("two: phase two broke"), "{message}");
+        assert!(message.contains("four: not run"), "{message}");
+    }
+}

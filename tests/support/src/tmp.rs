@@ -61,3 +61,19 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_and_removed_on_drop() {
+        let (a, b) = (TempDir::new("t"), TempDir::new("t"));
+        assert_ne!(a.path(), b.path());
+        let file = a.write("sub/f", b"x");
+        assert_eq!(std::fs::read(&file).unwrap(), b"x");
+        let path = a.to_path_buf();
+        drop(a);
+        assert!(!path.exists());
+    }
+}
