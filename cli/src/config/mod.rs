@@ -293,16 +293,16 @@ fn overlay(base: &Settings, top: &Settings) -> Settings {
     Settings {
         name: top.name.clone().or_else(|| base.name.clone()),
         namespace: top.namespace.clone().or_else(|| base.namespace.clone()),
-        scope: top.scope.clone().or_else(|| base.scope.clone()),
+        scope: top.scope.or(base.scope),
         cert: top.cert.clone().or_else(|| base.cert.clone()),
         type_: top.type_.clone().or_else(|| base.type_.clone()),
         labels,
         annotations,
         output: top.output.clone().or_else(|| base.output.clone()),
         context: top.context.clone().or_else(|| base.context.clone()),
-        format: top.format.clone().or_else(|| base.format.clone()),
-        env_format: top.env_format.clone().or_else(|| base.env_format.clone()),
-        keys: top.keys.clone().or_else(|| base.keys.clone()),
+        format: top.format.or(base.format),
+        env_format: top.env_format.or(base.env_format),
+        keys: top.keys.or(base.keys),
         clusters: if top.clusters.is_empty() {
             base.clusters.clone()
         } else {
