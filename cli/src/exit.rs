@@ -11,6 +11,8 @@
 
 use std::{fmt, process::ExitCode};
 
+use crate::say;
+
 /// Exit code of a failed run; see the module table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Code {
@@ -70,11 +72,11 @@ impl Failure {
     /// Prints the details, `kseal: error: MESSAGE` and `kseal: hint: …` lines on stderr.
     pub(crate) fn print(&self) {
         for detail in &self.details {
-            eprintln!("{detail}");
+            say::block(detail);
         }
-        eprintln!("kseal: error: {}", self.message);
+        say::error(&self.message);
         for hint in &self.hints {
-            eprintln!("kseal: hint: {hint}");
+            say::hint(hint);
         }
     }
 }
@@ -92,3 +94,34 @@ impl From<std::io::Error> for Failure {
 }
 
 pub(crate) type Result<T, E = Failure> = std::result::Result<T, E>;
+
+/// Declares a small error type that is one message (`struct NAME(String)`), printable with
+/// `{}` and built from a `String` or `&str` (so `?` converts). For helpers below the commands,
+/// whose callers put the file's name in front and make a [`Failure`] of it. The message names
+/// fields, documents and positions, never a value.
+macro_rules! message_error {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub(crate) struct $name(pub(crate) String);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(message: String) -> Self {
+                Self(message)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(message: &str) -> Self {
+                Self(message.to_owned())
+            }
+        }
+    };
+}
+pub(crate) use message_error;

@@ -101,6 +101,16 @@ impl Summary {
     }
 }
 
+/// A [`SpecProblem`] in kseal's voice (`item NAME: …`, like every other item message).
+pub(crate) fn describe_problem(problem: &kseal_crds::SpecProblem) -> String {
+    match problem {
+        kseal_crds::SpecProblem::ValueNotAString { item, found } => {
+            format!("item {item}: value is {found}, not a string")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// What the structure of one sealed value shows, without any key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ValueFacts {
@@ -112,31 +122,38 @@ pub(crate) struct ValueFacts {
     pub(crate) canonical: bool,
 }
 
+crate::exit::message_error!(
+    /// Why a value is not a sealed value: its base64 or its layout, described by character
+    /// class and length only (never quoting the text, which may be plaintext pasted into the
+    /// wrong place).
+    ValueProblem
+);
+
 /// Checks one value's base64 (Go's rules, `docs/wire-format.md` §3) and layout (§2): a plausible
 /// length prefix and room for the RSA block and the GCM tag. The error describes the problem
 /// without quoting the text, which may be plaintext pasted into the wrong place.
-pub(crate) fn inspect_value(text: &str) -> std::result::Result<ValueFacts, String> {
+pub(crate) fn inspect_value(text: &str) -> std::result::Result<ValueFacts, ValueProblem> {
     let blob = sealed::decode_base64(text).map_err(|_| base64_problem(text))?;
     let Some((prefix, _)) = blob.split_first_chunk::<2>() else {
-        return Err(format!(
+        return Err(ValueProblem(format!(
             "too short to be a sealed value ({} bytes)",
             blob.len()
-        ));
+        )));
     };
     let rsa_len = usize::from(u16::from_be_bytes(*prefix));
     if !RSA_BLOCK_RANGE.contains(&rsa_len) {
-        return Err(format!(
+        return Err(ValueProblem(format!(
             "not a sealed value: its length prefix says a {}-bit RSA key; sealed-secrets keys have 2048 to 8192 bits",
             rsa_len * 8
-        ));
+        )));
     }
     let minimum = sealed::sealed_len(rsa_len, 0);
     if blob.len() < minimum {
-        return Err(format!(
+        return Err(ValueProblem(format!(
             "too short: {} bytes, but a value sealed for a {}-bit key has at least {minimum} (2 + {rsa_len} + {TAG_LEN})",
             blob.len(),
             rsa_len * 8
-        ));
+        )));
     }
     Ok(ValueFacts {
         rsa_len,
@@ -146,7 +163,7 @@ pub(crate) fn inspect_value(text: &str) -> std::result::Result<ValueFacts, Strin
 }
 
 /// Why `text` is not base64 as the controller reads it, by character class only.
-fn base64_problem(text: &str) -> String {
+fn base64_problem(text: &str) -> ValueProblem {
     let cleaned: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
     let reason = if cleaned.is_empty() {
         "it is empty"
@@ -164,7 +181,9 @@ fn base64_problem(text: &str) -> String {
     } else {
         "its padding is malformed"
     };
-    format!("not valid base64 (standard alphabet, '=' padding): {reason}")
+    ValueProblem(format!(
+        "not valid base64 (standard alphabet, '=' padding): {reason}"
+    ))
 }
 
 #[cfg(test)]
@@ -206,23 +225,27 @@ pub(crate) mod tests {
         assert!(
             inspect_value(&short)
                 .unwrap_err()
+                .0
                 .starts_with("too short: 4 bytes")
         );
         assert!(
             inspect_value("cGFzc3dvcmQ=")
                 .unwrap_err()
+                .0
                 .contains("length prefix")
         );
         assert!(
             inspect_value("s3cr3t value")
                 .unwrap_err()
+                .0
                 .ends_with("it contains spaces")
         );
         assert!(
             inspect_value("AgB")
                 .unwrap_err()
+                .0
                 .ends_with("not padded with '='")
         );
-        assert!(inspect_value("Ag-_").unwrap_err().contains("URL-safe"));
+        assert!(inspect_value("Ag-_").unwrap_err().0.contains("URL-safe"));
     }
 }

@@ -6,7 +6,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::exit::{Failure, Result};
+use crate::{
+    exit::{Failure, Result},
+    say,
+};
 
 /// Where an input came from, for messages: the path as the user gave it, or `<stdin>`.
 pub(crate) fn display_name(path: Option<&Path>) -> String {
@@ -31,9 +34,9 @@ pub(crate) fn read_input_of(path: Option<&Path>, what: &str) -> Result<Vec<u8>> 
         _ => {
             use std::io::IsTerminal as _;
             if std::io::stdin().is_terminal() {
-                eprintln!(
-                    "kseal: reading {what} from standard input (Ctrl-D on a new line to end, Ctrl-C to cancel)…"
-                );
+                say::note(format_args!(
+                    "reading {what} from standard input (Ctrl-D on a new line to end, Ctrl-C to cancel)…"
+                ));
             }
             let mut buf = Vec::new();
             std::io::stdin()

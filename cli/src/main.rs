@@ -1,7 +1,8 @@
 //! `kseal`: seal `.env` files and Secrets into Bitnami-compatible SealedSecrets.
 //!
 //! This binary is a thin shell: arguments → plan → `kseal-core` calls → stdout, stderr, files.
-//! Every stderr line is `kseal: error: …`, `kseal: warning: …` or `kseal: hint: …`.
+//! Every stderr line goes through `say.rs`: `kseal: error: …`, `kseal: warning: …`,
+//! `kseal: hint: …` or a `kseal: …` note.
 
 mod args;
 mod certs;
@@ -11,10 +12,12 @@ mod config;
 mod exit;
 mod inspect;
 mod io;
+mod keys;
 mod merge;
 mod ordered_json;
 mod output;
 mod placeholder;
+mod say;
 mod scan;
 
 use std::process::ExitCode;

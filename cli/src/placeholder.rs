@@ -53,9 +53,9 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
 pub(crate) fn warn<'a>(source: &str, items: impl IntoIterator<Item = (&'a str, &'a [u8])>) {
     for (name, value) in items {
         if std::str::from_utf8(value).is_ok_and(is_placeholder) {
-            eprintln!(
-                "kseal: warning: {source}: {name} looks like a placeholder (changeme, xxx, TODO, <…>); is it the value to seal?"
-            );
+            crate::say::warning(format_args!(
+                "{source}: {name} looks like a placeholder (changeme, xxx, TODO, <…>); is it the value to seal?"
+            ));
         }
     }
 }

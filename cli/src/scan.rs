@@ -139,6 +139,12 @@ pub(crate) enum Format {
     Json,
 }
 
+crate::exit::message_error!(
+    /// Why a document does not parse: `line L: what`, the parser's message without any quoted
+    /// input (`kseal_core::manifest::scrub_parser_message`).
+    DocError
+);
+
 /// One top-level document of a stream.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -148,7 +154,7 @@ pub(crate) struct Segment {
     pub(crate) number: usize,
     /// The parsed document; `Ok(None)` for an empty one, `Err` (a message without any quoted
     /// input) when it does not parse.
-    pub(crate) value: std::result::Result<Option<Value>, String>,
+    pub(crate) value: std::result::Result<Option<Value>, DocError>,
 }
 
 /// A file's documents, in order.
@@ -364,7 +370,7 @@ fn is_marker(line: &str, marker: &str) -> bool {
 fn parse_yaml_document(
     text: &str,
     first_line: usize,
-) -> std::result::Result<Option<Value>, String> {
+) -> std::result::Result<Option<Value>, DocError> {
     let value: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -381,7 +387,11 @@ fn parse_yaml_document(
                 let t = l.trim();
                 t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
             });
-            return if blank { Ok(None) } else { Err(message) };
+            return if blank {
+                Ok(None)
+            } else {
+                Err(DocError(message))
+            };
         }
     };
     Ok(match yaml_to_json(value) {
@@ -414,11 +424,11 @@ fn json_segments(text: &str) -> Vec<Segment> {
                 out.push(Segment {
                     span: start..text.len(),
                     number: out.len() + 1,
-                    value: Err(format!(
+                    value: Err(DocError(format!(
                         "line {}: {}",
                         e.line(),
                         kseal_core::manifest::scrub_parser_message(&e.to_string())
-                    )),
+                    ))),
                 });
                 break;
             }

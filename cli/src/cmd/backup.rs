@@ -11,7 +11,7 @@ use crate::{
     args::BackupArgs,
     cluster::Controller,
     exit::{Failure, Result},
-    io,
+    io, say,
 };
 
 /// The label the controller puts on its key Secrets; `active` marks the ones it uses.
@@ -90,26 +90,26 @@ pub(crate) fn run(args: BackupArgs) -> Result<()> {
     match &args.output {
         Some(path) => {
             io::write_atomic_private(path, text.expose().as_bytes(), 0o600)?;
-            eprintln!(
-                "kseal: wrote {} (mode 0600): {} key(s): {}",
+            say::note(format_args!(
+                "wrote {} (mode 0600): {} key(s): {}",
                 path.display(),
                 fingerprints.len(),
                 fingerprints.join(", ")
-            );
+            ));
         }
         None => {
             io::write_stdout(text.expose().as_bytes())?;
-            eprintln!(
-                "kseal: exported {} key(s): {}",
+            say::note(format_args!(
+                "exported {} key(s): {}",
                 fingerprints.len(),
                 fingerprints.join(", ")
-            );
+            ));
         }
     }
-    eprintln!(
-        "kseal: warning: this backup holds private keys: anyone with it can decrypt every SealedSecret sealed to them. \
+    say::warning(
+        "this backup holds private keys: anyone with it can decrypt every SealedSecret sealed to them. \
 Store it offline or encrypted, never in git. It covers only today's keys: export again after every key renewal \
-(every 30 days by default), or let the controller keep key backups itself"
+(every 30 days by default), or let the controller keep key backups itself",
     );
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::{
     args::CertArgs,
     certs::CertSource,
     exit::{Code, Failure, Result},
-    io,
+    io, say,
 };
 
 pub(crate) fn run(args: CertArgs) -> Result<()> {
@@ -27,9 +27,7 @@ pub(crate) fn run(args: CertArgs) -> Result<()> {
         ))
     })?;
     if served.check_not_expired(SystemTime::now()).is_err() {
-        eprintln!(
-            "kseal: warning: the certificate the controller serves has expired; kubeseal will refuse it"
-        );
+        say::warning("the certificate the controller serves has expired; kubeseal will refuse it");
     }
 
     if let Some(committed_path) = &args.check {
@@ -37,11 +35,11 @@ pub(crate) fn run(args: CertArgs) -> Result<()> {
         let committed = Certificate::from_pem(&committed)
             .map_err(|e| Failure::input(format!("{}: {e}", committed_path.display())))?;
         if committed.fingerprint() == served.fingerprint() {
-            eprintln!(
-                "kseal: {} is the cluster's newest certificate ({})",
+            say::note(format_args!(
+                "{} is the cluster's newest certificate ({})",
                 committed_path.display(),
                 served.fingerprint()
-            );
+            ));
             return Ok(());
         }
         return Err(Failure::new(
@@ -63,7 +61,11 @@ pub(crate) fn run(args: CertArgs) -> Result<()> {
     match &args.write {
         Some(path) => {
             io::write_atomic(path, out.as_bytes(), 0o644)?;
-            eprintln!("kseal: wrote {} ({})", path.display(), served.fingerprint());
+            say::note(format_args!(
+                "wrote {} ({})",
+                path.display(),
+                served.fingerprint()
+            ));
             Ok(())
         }
         None => io::write_stdout(out.as_bytes()),

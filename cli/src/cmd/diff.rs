@@ -15,7 +15,7 @@ use crate::{
     args::DiffArgs,
     exit::{Failure, Result},
     inspect::Summary,
-    io,
+    io, say,
     scan::SealedStream,
 };
 
@@ -187,8 +187,8 @@ fn compare(args: &DiffArgs) -> Result<bool> {
     }
     io::write_stdout(out.as_bytes())?;
     let differs = counts.added + counts.removed + counts.resealed + counts.other > 0;
-    eprintln!(
-        "kseal: {}: {} added, {} removed, {} re-sealed, {} unchanged item(s){}",
+    say::note(format_args!(
+        "{}: {} added, {} removed, {} re-sealed, {} unchanged item(s){}",
         if differs {
             "differences"
         } else {
@@ -203,7 +203,7 @@ fn compare(args: &DiffArgs) -> Result<bool> {
         } else {
             String::new()
         }
-    );
+    ));
     Ok(differs)
 }
 

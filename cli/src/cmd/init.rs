@@ -10,7 +10,7 @@ use crate::{
     args::InitArgs,
     config,
     exit::{Failure, Result},
-    io, placeholder,
+    io, placeholder, say,
 };
 
 /// The folders the starter's entry names: its `cert`'s and its `output`'s.
@@ -95,12 +95,12 @@ pub(crate) fn run(args: InitArgs) -> Result<()> {
     if !added.is_empty() {
         done.push(format!(".gitignore: added {}", added.join(", ")));
     }
-    eprintln!("kseal: {}", done.join("; "));
+    say::note(done.join("; "));
     warn_placeholders();
-    eprintln!(
-        "kseal: next: fetch the cluster's certificate with `kseal cert -w certs/staging.pem`, set name and namespace in {}, then `kseal seal {STARTER_INPUT} -w`",
+    say::note(format_args!(
+        "next: fetch the cluster's certificate with `kseal cert -w certs/staging.pem`, set name and namespace in {}, then `kseal seal {STARTER_INPUT} -w`",
         path.display()
-    );
+    ));
     Ok(())
 }
 

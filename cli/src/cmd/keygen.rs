@@ -9,7 +9,7 @@ use rand_core::{OsRng, RngCore};
 use crate::{
     args::KeygenArgs,
     exit::{Failure, Result},
-    io,
+    io, say,
 };
 
 pub(crate) fn run(args: KeygenArgs) -> Result<()> {
@@ -64,17 +64,17 @@ pub(crate) fn run(args: KeygenArgs) -> Result<()> {
             mode: io::Mode::KeepOr(0o644),
         },
     ])?;
-    eprintln!(
-        "kseal: wrote {} (private, mode 0600) and {}",
+    say::note(format_args!(
+        "wrote {} (private, mode 0600) and {}",
         key_path.display(),
         cert_path.display()
-    );
-    eprintln!("kseal: fingerprint {}", cert.fingerprint());
-    eprintln!(
-        "kseal: hint: to use it in a cluster: kubectl -n kube-system create secret tls my-sealing-key --cert={} --key={} && kubectl -n kube-system label secret my-sealing-key sealedsecrets.bitnami.com/sealed-secrets-key=active",
+    ));
+    say::note(format_args!("fingerprint {}", cert.fingerprint()));
+    say::hint(format_args!(
+        "to use it in a cluster: kubectl -n kube-system create secret tls my-sealing-key --cert={} --key={} && kubectl -n kube-system label secret my-sealing-key sealedsecrets.bitnami.com/sealed-secrets-key=active",
         cert_path.display(),
         key_path.display()
-    );
+    ));
     Ok(())
 }
 

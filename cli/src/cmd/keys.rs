@@ -8,9 +8,9 @@ use kseal_crds::KEY_FINGERPRINT_ANNOTATION;
 
 use crate::{
     args::KeysArgs,
-    cmd::{rotate, verify::load_certs},
+    certs::{cluster_certs, cluster_newest, load_certs},
     exit::{Failure, Result},
-    inspect, io,
+    inspect, io, say,
     scan::{self, SealedStream, Walk},
 };
 
@@ -88,14 +88,14 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
     print(&rows, false, args.report.json())?;
     if unreferenced > 0 {
         match unknown {
-            Some(u) => eprintln!(
-                "kseal: hint: {} document(s) have no {KEY_FINGERPRINT_ANNOTATION} annotation and may use an unreferenced key; `kseal rotate` adds it",
+            Some(u) => say::hint(format_args!(
+                "{} document(s) have no {KEY_FINGERPRINT_ANNOTATION} annotation and may use an unreferenced key; `kseal rotate` adds it",
                 u.documents
-            ),
-            None => eprintln!(
-                "kseal: hint: no file under {} uses the unreferenced key(s); check other repositories and the cluster before retiring them",
+            )),
+            None => say::hint(format_args!(
+                "no file under {} uses the unreferenced key(s); check other repositories and the cluster before retiring them",
                 scan::show_paths(&paths)
-            ),
+            )),
         }
     }
     Ok(())
@@ -105,8 +105,8 @@ pub(crate) fn run(args: KeysArgs) -> Result<()> {
 /// reference that the cluster does not hold, then the documents without annotation.
 fn cluster_report(args: &KeysArgs, usage: &BTreeMap<Option<String>, Usage>) -> Result<()> {
     let session = args.controller.controller().connect()?;
-    let newest = rotate::cluster_newest(&session)?;
-    let active = rotate::cluster_certs(&session, &newest)?;
+    let newest = cluster_newest(&session)?;
+    let active = cluster_certs(&session, &newest)?;
     let unknown = usage.get(&None).map_or(0, |u| u.documents);
     let mut rows: Vec<Row> = Vec::new();
     let mut retirable = 0;
@@ -150,20 +150,20 @@ fn cluster_report(args: &KeysArgs, usage: &BTreeMap<Option<String>, Usage>) -> R
     }
     print(&rows, true, args.report.json())?;
     if blocked > 0 {
-        eprintln!(
-            "kseal: hint: {unknown} document(s) have no {KEY_FINGERPRINT_ANNOTATION} annotation, so no older key is proven unused; `kseal rotate` re-seals them and adds it"
-        );
+        say::hint(format_args!(
+            "{unknown} document(s) have no {KEY_FINGERPRINT_ANNOTATION} annotation, so no older key is proven unused; `kseal rotate` re-seals them and adds it"
+        ));
     }
     if retirable > 0 {
-        eprintln!(
-            "kseal: hint: no file here uses the key(s) marked safe to retire; check other repositories and the SealedSecrets in the cluster first, and keep a backup (`kseal backup`) before removing a key Secret"
+        say::hint(
+            "no file here uses the key(s) marked safe to retire; check other repositories and the SealedSecrets in the cluster first, and keep a backup (`kseal backup`) before removing a key Secret",
         );
     }
     if missing > 0 {
-        eprintln!(
-            "kseal: warning: {missing} document(s) are sealed to keys {} does not hold: they cannot be unsealed there (another cluster's files, or a deleted key)",
+        say::warning(format_args!(
+            "{missing} document(s) are sealed to keys {} does not hold: they cannot be unsealed there (another cluster's files, or a deleted key)",
             session.service()
-        );
+        ));
     }
     Ok(())
 }

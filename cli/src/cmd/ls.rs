@@ -8,7 +8,7 @@ use crate::{
     args::LsArgs,
     exit::{Failure, Result},
     inspect::Summary,
-    io,
+    io, say,
     scan::{self, Doc, Format, SealedStream, Walk},
 };
 
@@ -32,7 +32,7 @@ pub(crate) fn run(args: LsArgs) -> Result<()> {
         let shown = io::display_name(Some(file));
         let sealed = SealedStream::read(file, args.paths.contains(file))?;
         if let Some(problem) = &sealed.problem {
-            eprintln!("kseal: error: {shown}: {problem}");
+            say::error(format_args!("{shown}: {problem}"));
             problems += 1;
         }
         entries.extend(sealed.docs().iter().map(|doc: &Doc<'_>| Entry {

@@ -4,23 +4,19 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use kseal_core::{
-    Fingerprint, KeySet, SecretString,
-    manifest::{self, KeyFileError},
-    open_base64,
-};
+use kseal_core::{Fingerprint, KeySet, SecretString, open_base64};
 use kseal_crds::SealedSecret;
 use serde_json::Value;
 
 use crate::{
     args::{FormatArg, UnsealArgs},
     exit::{Code, Failure, Result},
-    io,
+    io, say,
     scan::{self, Walk},
 };
 
 pub(crate) fn run(args: UnsealArgs) -> Result<()> {
-    let keys = load_keys(&args.keys)?;
+    let keys = crate::keys::load(&args.keys)?;
     // Every input, read and parsed before anything is opened. Files found by walking a
     // directory that hold no SealedSecret are skipped; a file named on the command line must
     // hold one.
@@ -70,45 +66,6 @@ pub(crate) fn run(args: UnsealArgs) -> Result<()> {
         unseal_file(&keys, name, docs, args.format, &mut out)?;
     }
     io::write_stdout(out.expose().as_bytes())
-}
-
-/// Reads private keys from files and directories. A directory is walked for every file; files
-/// in it that hold no private key (certificates, READMEs) are skipped, but a file that holds a
-/// broken key is an error, as is a directory without any key.
-pub(crate) fn load_keys(paths: &[PathBuf]) -> Result<KeySet> {
-    let mut keys = KeySet::new();
-    for path in paths {
-        if path.is_dir() {
-            let before = keys.len();
-            for file in scan::collect_files(std::slice::from_ref(path), Walk::AllFiles)? {
-                let bytes = io::read_input(Some(&file))?;
-                match manifest::parse_private_keys(&bytes) {
-                    Ok(found) => found.into_iter().for_each(|k| {
-                        keys.push(k);
-                    }),
-                    Err(KeyFileError::Key(e)) => {
-                        return Err(Failure::input(format!("key file {}: {e}", file.display())));
-                    }
-                    Err(_) => {}
-                }
-            }
-            if keys.len() == before {
-                return Err(Failure::input(format!(
-                    "no private key found in directory {}",
-                    path.display()
-                ))
-                .hint("expected PEM key files, key Secrets (data.tls.key) or Lists of them"));
-            }
-            continue;
-        }
-        let bytes = io::read_input(Some(path))?;
-        let found = manifest::parse_private_keys(&bytes)
-            .map_err(|e| Failure::input(format!("key file {}: {e}", path.display())))?;
-        for key in found {
-            keys.push(key);
-        }
-    }
-    Ok(keys)
 }
 
 fn unseal_file(
@@ -221,10 +178,10 @@ fn unseal_doc(keys: &KeySet, doc: &SealedSecret) -> std::result::Result<Value, S
     }
     secret.insert("data".into(), Value::Object(data));
     if template.data.as_ref().is_some_and(|d| !d.is_empty()) {
-        eprintln!(
-            "kseal: warning: {}: spec.template.data templates are not rendered offline; only encryptedData items are shown",
+        say::warning(format_args!(
+            "{}: spec.template.data templates are not rendered offline; only encryptedData items are shown",
             doc.metadata.name.as_deref().unwrap_or("")
-        );
+        ));
     }
     Ok(Value::Object(secret))
 }

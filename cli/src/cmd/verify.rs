@@ -1,24 +1,24 @@
 //! `kseal verify`: offline checks of sealed files, without private keys. What they prove and
 //! what they cannot is the command's long help (`VERIFY_ABOUT` in `args.rs`).
 
-use std::{collections::BTreeMap, path::PathBuf, time::SystemTime};
+use std::collections::BTreeMap;
 
-use kseal_core::{Certificate, Fingerprint, NamespaceName, ObjectName, ScopeKind, SecretKeyName};
+use kseal_core::{Fingerprint, NamespaceName, ObjectName, ScopeKind, SecretKeyName};
 use kseal_crds::{
     CLUSTER_WIDE_ANNOTATION, EncryptedData, EncryptedValue, KEY_FINGERPRINT_ANNOTATION,
-    NAMESPACE_WIDE_ANNOTATION, SpecProblem, scope_kind_from_annotations,
+    NAMESPACE_WIDE_ANNOTATION, scope_kind_from_annotations,
 };
 use serde_json::{Value, json};
 
 use crate::{
     args::VerifyArgs,
-    certs::CertSource,
+    certs::{KnownCert, load_certs},
     cluster::Session,
-    config::Config,
     exit::{Code, Failure, Result},
-    inspect::{Summary, inspect_value},
+    inspect::{Summary, describe_problem, inspect_value},
     io,
     output::API_VERSION,
+    say,
     scan::{self, SealedStream, Walk},
 };
 
@@ -28,13 +28,6 @@ pub(crate) const MAX_SECRET_BYTES: usize = 1 << 20;
 /// Client-side `kubectl apply` copies the whole object into the
 /// `last-applied-configuration` annotation, and all annotations together are limited to this.
 const MAX_ANNOTATION_BYTES: usize = 256 << 10;
-
-/// A certificate given to check against, with how the user named it.
-#[derive(Debug)]
-pub(crate) struct KnownCert {
-    pub(crate) shown: String,
-    pub(crate) cert: Certificate,
-}
 
 pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     let config = args.config.load()?;
@@ -101,8 +94,8 @@ fn conclude(
     session: Option<&Session>,
 ) -> Result<()> {
     if certs.is_empty() {
-        eprintln!(
-            "kseal: hint: no certificate given (--cert, or cert: in kseal.yaml): key sizes and fingerprints were not checked"
+        say::hint(
+            "no certificate given (--cert, or cert: in kseal.yaml): key sizes and fingerprints were not checked",
         );
     }
     let mut summary = format!(
@@ -137,7 +130,7 @@ fn conclude(
         }
         return Err(failure);
     }
-    eprintln!("kseal: {summary}");
+    say::note(&summary);
     Ok(())
 }
 
@@ -155,41 +148,6 @@ struct Totals {
     file_errors: Vec<Value>,
 }
 
-/// Certificates to check against: every `--cert`, else every cert kseal.yaml names. Expired
-/// ones are fine (files sealed with them still unseal). kseal.yaml URLs are skipped: verify
-/// stays offline.
-pub(crate) fn load_certs(explicit: &[PathBuf], config: Option<&Config>) -> Result<Vec<KnownCert>> {
-    let mut sources = Vec::new();
-    if !explicit.is_empty() {
-        for path in explicit {
-            sources.push((path.display().to_string(), CertSource::File(path.clone())));
-        }
-    } else if let Some(config) = config {
-        for c in config.certs() {
-            match CertSource::parse(&c, Some(&config.dir)) {
-                CertSource::Url(url) => eprintln!(
-                    "kseal: warning: {}: cert {url} is a URL; it is not fetched (pass --cert FILE to check against it)",
-                    config.path.display()
-                ),
-                CertSource::File(path) => {
-                    sources.push((path.display().to_string(), CertSource::File(path)));
-                }
-            }
-        }
-    }
-    let mut out: Vec<KnownCert> = Vec::new();
-    for (shown, source) in sources {
-        let cert = source.load(SystemTime::now(), true)?;
-        if !out
-            .iter()
-            .any(|k| k.cert.fingerprint() == cert.fingerprint())
-        {
-            out.push(KnownCert { shown, cert });
-        }
-    }
-    Ok(out)
-}
-
 fn verify_file(
     file: &std::path::Path,
     named: bool,
@@ -200,7 +158,7 @@ fn verify_file(
     let shown = crate::io::display_name(Some(file));
     let sealed = SealedStream::read(file, named)?;
     if let Some(problem) = &sealed.problem {
-        eprintln!("kseal: error: {shown}: {problem}");
+        say::error(format_args!("{shown}: {problem}"));
         totals.errors += 1;
         totals
             .file_errors
@@ -216,10 +174,10 @@ fn verify_file(
         let findings = check_document(doc.value, certs);
         let place = format!("{shown}: {}", doc.describe());
         for e in &findings.errors {
-            eprintln!("kseal: error: {place}: {e}");
+            say::error(format_args!("{place}: {e}"));
         }
         for w in &findings.warnings {
-            eprintln!("kseal: warning: {place}: {w}");
+            say::warning(format_args!("{place}: {w}"));
         }
         totals.errors += findings.errors.len();
         totals.warnings += findings.warnings.len();
@@ -244,7 +202,9 @@ fn verify_file(
                     record["cluster"] = "unseals".into();
                 }
                 409 => {
-                    eprintln!("kseal: error: {place}: does not unseal with the cluster's keys");
+                    say::error(format_args!(
+                        "{place}: does not unseal with the cluster's keys"
+                    ));
                     totals.cluster_refused += 1;
                     record["cluster"] = "refused".into();
                 }
@@ -254,7 +214,9 @@ fn verify_file(
                         .chars()
                         .take(300)
                         .collect();
-                    eprintln!("kseal: error: {place}: the controller cannot read it: {message}");
+                    say::error(format_args!(
+                        "{place}: the controller cannot read it: {message}"
+                    ));
                     totals.errors += 1;
                     record["cluster"] = "unreadable".into();
                 }
@@ -471,16 +433,6 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
         ));
     }
     f
-}
-
-/// A [`SpecProblem`] in this command's voice (`item NAME: …`, like every other item message).
-pub(crate) fn describe_problem(problem: &SpecProblem) -> String {
-    match problem {
-        SpecProblem::ValueNotAString { item, found } => {
-            format!("item {item}: value is {found}, not a string")
-        }
-        other => other.to_string(),
-    }
 }
 
 fn describe(c: &KnownCert) -> String {

@@ -10,57 +10,55 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::Deserialize;
+use kseal_core::{
+    NamespaceName, ObjectName, ScopeKind,
+    dotenv::{EnvFormat, KeyRule},
+};
 
-use crate::exit::{Failure, Result};
+use crate::{
+    args::FormatArg,
+    certs::CertSource,
+    exit::{Failure, Result},
+    say,
+};
 
 /// The file name looked for.
 pub(crate) const FILE_NAME: &str = "kseal.yaml";
 
+mod file;
 mod locate;
 
-/// Settings one entry (or `defaults`) can give. Every field is optional; flags override them.
-/// The values with a fixed set of choices are checked while reading, so that an error points at
-/// the line.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// Settings one entry (or `defaults`) gives, typed: names and namespaces valid, labels and
+/// annotations checked, paths and certificates resolved against the config's directory. Every
+/// field is optional; flags override them.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Settings {
-    /// Only in a `secrets:` entry, where it is required: which inputs the entry applies to.
-    input: Option<String>,
-    pub(crate) name: Option<String>,
-    pub(crate) namespace: Option<String>,
-    #[serde(default, deserialize_with = "scope")]
-    pub(crate) scope: Option<String>,
-    pub(crate) cert: Option<String>,
-    #[serde(rename = "type")]
+    pub(crate) name: Option<ObjectName>,
+    pub(crate) namespace: Option<NamespaceName>,
+    pub(crate) scope: Option<ScopeKind>,
+    pub(crate) cert: Option<CertSource>,
     pub(crate) type_: Option<String>,
-    #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,
-    #[serde(default)]
     pub(crate) annotations: BTreeMap<String, String>,
-    pub(crate) output: Option<String>,
+    pub(crate) output: Option<PathBuf>,
     /// The kubeconfig context of the cluster `cert` belongs to (for the commands that talk to
     /// it: `rotate`, `verify --cluster`).
     pub(crate) context: Option<String>,
-    #[serde(default, deserialize_with = "format")]
-    pub(crate) format: Option<String>,
-    #[serde(default, deserialize_with = "env_format")]
-    pub(crate) env_format: Option<String>,
-    #[serde(default, deserialize_with = "keys")]
-    pub(crate) keys: Option<String>,
+    pub(crate) format: Option<FormatArg>,
+    pub(crate) env_format: Option<EnvFormat>,
+    pub(crate) keys: Option<KeyRule>,
     /// Seal for several clusters at once: one output per cluster, each with its own cert.
     /// Takes the place of `cert` and `output`.
-    #[serde(default)]
     pub(crate) clusters: Vec<Cluster>,
 }
 
 /// One `clusters:` item: a target cluster's certificate and where its sealed file goes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub(crate) struct Cluster {
+    /// Letters, digits, `.`, `_`, `-` (see [`is_target_name`]): it names an output file.
     pub(crate) name: String,
-    pub(crate) cert: String,
-    pub(crate) output: Option<String>,
+    pub(crate) cert: CertSource,
+    pub(crate) output: Option<PathBuf>,
     /// Its kubeconfig context, for the commands that talk to it.
     pub(crate) context: Option<String>,
 }
@@ -70,58 +68,10 @@ pub(crate) struct Cluster {
 pub(crate) struct Output {
     /// Resolved against the config directory.
     pub(crate) path: PathBuf,
-    /// As written in kseal.yaml (resolve with [`crate::certs::CertSource::parse`] and
-    /// [`Config::dir`]).
-    pub(crate) cert: Option<String>,
+    /// Resolved against the config directory.
+    pub(crate) cert: Option<CertSource>,
     /// The kubeconfig context of the cluster it is sealed for, if kseal.yaml names one.
     pub(crate) context: Option<String>,
-}
-
-/// A value with a fixed set of choices, checked where it is read (so that the error carries the
-/// value's position).
-fn one_of<'de, D: serde::Deserializer<'de>>(
-    d: D,
-    choices: &'static [&'static str],
-) -> std::result::Result<Option<String>, D::Error> {
-    struct OneOf(&'static [&'static str]);
-    impl<'de> serde::de::Visitor<'de> for OneOf {
-        type Value = Option<String>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "one of {}", self.0.join(", "))
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-            if self.0.contains(&v) {
-                Ok(Some(v.to_owned()))
-            } else {
-                Err(E::custom(format!(
-                    "'{v}' is not one of {}",
-                    self.0.join(", ")
-                )))
-            }
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-    d.deserialize_any(OneOf(choices))
-}
-
-fn scope<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
-    one_of(d, &["strict", "namespace-wide", "cluster-wide"])
-}
-
-fn format<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
-    one_of(d, &["yaml", "json"])
-}
-
-fn env_format<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<String>, D::Error> {
-    one_of(d, &["strict", "kubectl", "lenient"])
-}
-
-fn keys<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
-    one_of(d, &["env", "secret"])
 }
 
 /// One `secrets:` entry: which inputs it applies to, and their settings.
@@ -131,15 +81,6 @@ pub(crate) struct Entry {
     /// directory, or against its file name when the pattern has no `/`.
     pub(crate) input: String,
     pub(crate) settings: Settings,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    defaults: Settings,
-    #[serde(default)]
-    secrets: Vec<Settings>,
 }
 
 /// A loaded `kseal.yaml`.
@@ -179,7 +120,7 @@ impl Config {
             if let Some(found) = Self::discover(start) {
                 let shown = relative_to(&found, &cwd);
                 if shown != Path::new(FILE_NAME) {
-                    eprintln!("kseal: using {}", shown.display());
+                    say::note(format_args!("using {}", shown.display()));
                 }
                 return Self::load(&shown).map(Some);
             }
@@ -205,7 +146,7 @@ impl Config {
                     .output
                     .iter()
                     .map(|o| Output {
-                        path: self.resolve(o),
+                        path: o.clone(),
                         cert: settings.cert.clone(),
                         context: settings.context.clone(),
                     })
@@ -216,7 +157,7 @@ impl Config {
                     .iter()
                     .filter_map(|c| {
                         Some(Output {
-                            path: self.resolve(c.output.as_ref()?),
+                            path: c.output.clone()?,
                             cert: Some(c.cert.clone()),
                             context: c.context.clone(),
                         })
@@ -232,10 +173,10 @@ impl Config {
         out
     }
 
-    /// Every certificate named anywhere in the file (defaults, entries, clusters), as written,
-    /// without duplicates.
-    pub(crate) fn certs(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+    /// Every certificate named anywhere in the file (defaults, entries, clusters), without
+    /// duplicates.
+    pub(crate) fn certs(&self) -> Vec<CertSource> {
+        let mut out: Vec<CertSource> = Vec::new();
         let all = std::iter::once(&self.defaults).chain(self.secrets.iter().map(|e| &e.settings));
         for settings in all {
             let named = settings
@@ -243,7 +184,7 @@ impl Config {
                 .iter()
                 .chain(settings.clusters.iter().map(|c| &c.cert));
             for c in named {
-                if !out.contains(c) {
+                if !out.iter().any(|o| o.describe() == c.describe()) {
                     out.push(c.clone());
                 }
             }
@@ -277,23 +218,6 @@ impl Config {
                 crate::io::io_reason(&e)
             ))
         })?;
-        let file: File = if text.trim().is_empty() {
-            File::default()
-        } else {
-            serde_yaml::from_str(&text).map_err(|e| {
-                let msg = e.to_string();
-                let position = e.location().map(|l| (l.line(), l.column()));
-                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-                invalid(path, position, &msg)
-            })?
-        };
-        let secrets = check(&file).map_err(|(at, msg)| {
-            invalid(
-                path,
-                locate::locate(&text, &at),
-                &format!("{}: {msg}", locate::show(&at)),
-            )
-        })?;
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -303,10 +227,11 @@ impl Config {
         } else {
             dir
         };
+        let (defaults, secrets) = file::read(path, &text, &dir)?;
         Ok(Self {
             path: path.to_path_buf(),
             dir,
-            defaults: file.defaults,
+            defaults,
             secrets,
         })
     }
@@ -318,16 +243,6 @@ impl Config {
         match entry {
             Some(e) => (overlay(&self.defaults, &e.settings), Some(e.input.clone())),
             None => (self.defaults.clone(), None),
-        }
-    }
-
-    /// Resolves a path written in the config against its directory.
-    pub(crate) fn resolve(&self, relative: &str) -> PathBuf {
-        let p = Path::new(relative);
-        if p.is_absolute() || self.dir == Path::new(".") {
-            p.to_path_buf()
-        } else {
-            self.dir.join(p)
         }
     }
 
@@ -347,68 +262,6 @@ impl Config {
             glob_match(pattern, &name)
         }
     }
-}
-
-/// A kseal.yaml error, `FILE:LINE:COLUMN: FIELD: what`.
-fn invalid(path: &Path, position: Option<(usize, usize)>, message: &str) -> Failure {
-    let at = match position {
-        Some((line, column)) if line > 0 => format!("{}:{line}:{column}", path.display()),
-        _ => path.display().to_string(),
-    };
-    Failure::input(format!("{at}: {message}")).hint(
-        "see the kseal.yaml reference in docs/cli.md, or run `kseal init` for a commented example",
-    )
-}
-
-/// The rules serde cannot express: `input` in entries only (and always there), and `cert` or
-/// `output` beside `clusters` (which takes their place). Returns the entries, or the path of the
-/// offending field and what is wrong with it.
-fn check(file: &File) -> std::result::Result<Vec<Entry>, (Vec<locate::Seg>, String)> {
-    use locate::Seg;
-    let both = |settings: &Settings, at: Vec<Seg>| {
-        let other = if settings.cert.is_some() {
-            Some("cert")
-        } else if settings.output.is_some() {
-            Some("output")
-        } else if settings.context.is_some() {
-            Some("context")
-        } else {
-            None
-        };
-        match other {
-            Some(other) if !settings.clusters.is_empty() => Err((
-                [at, vec![Seg::Key("clusters".into())]].concat(),
-                format!(
-                    "`{other}` and `clusters` cannot both be set: each cluster names its own cert, output and context"
-                ),
-            )),
-            _ => Ok(()),
-        }
-    };
-    let defaults = vec![Seg::Key("defaults".into())];
-    if file.defaults.input.is_some() {
-        return Err((
-            [defaults, vec![Seg::Key("input".into())]].concat(),
-            "`input` belongs in a `secrets:` entry".into(),
-        ));
-    }
-    both(&file.defaults, defaults)?;
-    let mut entries = Vec::new();
-    for (i, settings) in file.secrets.iter().enumerate() {
-        let at = vec![Seg::Key("secrets".into()), Seg::Index(i)];
-        both(settings, at.clone())?;
-        let Some(input) = settings.input.clone() else {
-            return Err((
-                at,
-                "missing field `input` (the env file or glob this entry is for)".into(),
-            ));
-        };
-        entries.push(Entry {
-            input,
-            settings: settings.clone(),
-        });
-    }
-    Ok(entries)
 }
 
 /// `target` as seen from `base` (both absolute): `kseal.yaml`, `../kseal.yaml`, `sub/kseal.yaml`.
@@ -438,25 +291,34 @@ fn overlay(base: &Settings, top: &Settings) -> Settings {
     let mut annotations = base.annotations.clone();
     annotations.extend(top.annotations.clone());
     Settings {
-        input: top.input.clone(),
         name: top.name.clone().or_else(|| base.name.clone()),
         namespace: top.namespace.clone().or_else(|| base.namespace.clone()),
-        scope: top.scope.clone().or_else(|| base.scope.clone()),
+        scope: top.scope.or(base.scope),
         cert: top.cert.clone().or_else(|| base.cert.clone()),
         type_: top.type_.clone().or_else(|| base.type_.clone()),
         labels,
         annotations,
         output: top.output.clone().or_else(|| base.output.clone()),
         context: top.context.clone().or_else(|| base.context.clone()),
-        format: top.format.clone().or_else(|| base.format.clone()),
-        env_format: top.env_format.clone().or_else(|| base.env_format.clone()),
-        keys: top.keys.clone().or_else(|| base.keys.clone()),
+        format: top.format.or(base.format),
+        env_format: top.env_format.or(base.env_format),
+        keys: top.keys.or(base.keys),
         clusters: if top.clusters.is_empty() {
             base.clusters.clone()
         } else {
             top.clusters.clone()
         },
     }
+}
+
+/// A name usable as a file name: letters, digits, `.`, `_`, `-`, not starting with `.` (a
+/// `clusters:` name, or the NAME of `--cert NAME=FILE`).
+pub(crate) fn is_target_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 /// Glob matching with `*` (any run of characters except `/`) and `?` (one character).
@@ -531,27 +393,35 @@ mod tests {
     #[test]
     fn clusters_outputs_and_certs() {
         let text = "defaults: {cert: a.pem}\nsecrets:\n  - input: x\n    output: out/x.yaml\n  - input: y\n    clusters:\n      - {name: eu, cert: eu.pem, output: out/eu.yaml}\n      - {name: us, cert: us.pem}\n";
-        let file: File = serde_yaml::from_str(text).unwrap();
+        let (defaults, secrets) = file::parse_for_test(text, Path::new("conf"));
         let config = Config {
             path: "kseal.yaml".into(),
             dir: "conf".into(),
-            secrets: check(&file).unwrap(),
-            defaults: file.defaults,
+            secrets,
+            defaults,
         };
         let outputs = config.outputs();
         assert_eq!(outputs.len(), 2);
         assert_eq!(outputs[0].path, Path::new("conf/out/x.yaml"));
-        assert_eq!(outputs[0].cert.as_deref(), Some("a.pem"));
-        assert_eq!(outputs[1].cert.as_deref(), Some("eu.pem"));
-        assert_eq!(config.certs(), ["a.pem", "eu.pem", "us.pem"]);
+        assert_eq!(
+            outputs[0]
+                .cert
+                .as_ref()
+                .map(CertSource::describe)
+                .as_deref(),
+            Some("conf/a.pem")
+        );
+        assert_eq!(
+            outputs[1]
+                .cert
+                .as_ref()
+                .map(CertSource::describe)
+                .as_deref(),
+            Some("conf/eu.pem")
+        );
+        let certs: Vec<String> = config.certs().iter().map(CertSource::describe).collect();
+        assert_eq!(certs, ["conf/a.pem", "conf/eu.pem", "conf/us.pem"]);
         let (settings, _) = config.settings_for(Some(Path::new("conf/y")));
         assert_eq!(settings.clusters.len(), 2);
-    }
-
-    #[test]
-    fn starter_parses() {
-        let file: File = serde_yaml::from_str(STARTER).unwrap();
-        assert_eq!(file.secrets.len(), 1);
-        assert_eq!(file.defaults.scope.as_deref(), Some("strict"));
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{Finding, env};
 use crate::{
-    cmd::verify::describe_problem,
+    inspect::describe_problem,
     inspect::inspect_value,
     scan::{self, Format, Stream},
 };

@@ -18,7 +18,7 @@ use std::{
 use crate::{
     args::GuardArgs,
     exit::{Code, Failure, Result},
-    io,
+    io, say,
     scan::{self, MANIFEST_EXTENSIONS, Walk},
 };
 
@@ -96,8 +96,8 @@ pub(crate) fn run(args: GuardArgs) -> Result<()> {
                 "message": f.message,
             }));
             match f.line {
-                Some(l) => eprintln!("kseal: error: {shown}:{l}: {}", f.message),
-                None => eprintln!("kseal: error: {shown}: {}", f.message),
+                Some(l) => say::error(format_args!("{shown}:{l}: {}", f.message)),
+                None => say::error(format_args!("{shown}: {}", f.message)),
             }
         }
     }

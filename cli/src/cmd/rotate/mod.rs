@@ -1,13 +1,15 @@
 //! `kseal rotate`: re-encryption of sealed files to the newest certificate (`docs/cli.md`, "Rotation": not
 //! key renewal, not credential rotation). Which documents are stale is decided from the
 //! `kseal.dev/key-fingerprint` annotation alone; only stale documents are touched, through the
-//! line editor in `merge.rs`, and only files that change are written.
+//! line editor in `merge/`, and only files that change are written.
 //!
-//! The re-encryption itself sits behind [`Resealer`]: [`OfflineResealer`] decrypts with private
-//! keys given on the command line; a cluster-backed one (the controller's `/v1/rotate`) can take
-//! its place without changing how files are found, edited and reported.
+//! The re-encryption itself sits behind [`reseal::Resealer`]: offline with private keys given
+//! on the command line (here), or through the controller's `/v1/rotate` (`cluster.rs`), without
+//! changing how files are found, edited and reported (`report.rs`).
 
+mod cluster;
 mod report;
+mod reseal;
 
 use std::{
     collections::BTreeMap,
@@ -15,234 +17,24 @@ use std::{
     time::SystemTime,
 };
 
-use kseal_core::{Certificate, Fingerprint, KeySet, open_base64, seal_base64};
+use kseal_core::{Certificate, Fingerprint};
 use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret};
 
 use crate::{
     args::RotateArgs,
     certs::CertSource,
-    cluster::Session,
-    cmd::unseal::load_keys,
     config::Config,
     exit::{Failure, Result},
-    io,
+    io, keys,
     merge::{self, DocEdit},
+    say,
     scan::{self, Stream, Walk},
 };
 
-use self::report::{Mode, Progress, Report, Status, Tally, conclude, finish};
-
-/// Re-encrypts one SealedSecret to a target key.
-pub(crate) trait Resealer {
-    /// The key every re-sealed document is sealed to.
-    fn target(&self) -> &Fingerprint;
-
-    /// New `spec.encryptedData` items for `doc`: every item re-encrypted to [`Self::target`]
-    /// under the document's own scope (from its outer annotations, name and namespace), in the
-    /// same order. All items or none.
-    fn reseal(&self, doc: &SealedSecret) -> std::result::Result<Resealed, ResealError>;
-}
-
-/// A re-sealed document's new items.
-#[derive(Debug)]
-pub(crate) struct Resealed {
-    pub(crate) items: Vec<(String, String)>,
-    /// The keys that opened the old items (for the summary), without duplicates.
-    pub(crate) opened_with: Vec<Fingerprint>,
-}
-
-/// Why a document was not re-sealed. Messages name items, never values.
-#[derive(Debug)]
-pub(crate) enum ResealError {
-    /// These items opened with none of the keys (wrong key, wrong scope or damaged: one coarse
-    /// error, `docs/wire-format.md` §6).
-    Decrypt(Vec<String>),
-    /// The document cannot be re-sealed as it is.
-    Invalid(String),
-    /// The controller refused it (its message names items, never values).
-    Refused(String),
-    /// Nothing more can be re-sealed (the cluster is unreachable, or keeps limiting us).
-    Abort(Failure),
-}
-
-impl std::fmt::Display for ResealError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Decrypt(items) => write!(f, "no key could decrypt secret ({})", items.join(", ")),
-            Self::Invalid(message) => f.write_str(message),
-            Self::Refused(message) => write!(f, "the controller cannot re-seal it: {message}"),
-            Self::Abort(failure) => f.write_str(&failure.message),
-        }
-    }
-}
-
-/// Decrypts with private keys held in this process and seals to a certificate.
-#[derive(Debug)]
-pub(crate) struct OfflineResealer<'a> {
-    pub(crate) keys: &'a KeySet,
-    pub(crate) cert: &'a Certificate,
-}
-
-impl Resealer for OfflineResealer<'_> {
-    fn target(&self) -> &Fingerprint {
-        self.cert.fingerprint()
-    }
-
-    fn reseal(&self, doc: &SealedSecret) -> std::result::Result<Resealed, ResealError> {
-        if doc.spec.data.as_deref().is_some_and(|d| !d.is_empty()) {
-            return Err(ResealError::Invalid(
-                "uses the legacy v1 spec.data, which kseal does not write; seal it again from its source".into(),
-            ));
-        }
-        if let Some(problem) = doc.spec.problems().first() {
-            return Err(ResealError::Invalid(problem.to_string()));
-        }
-        let scope = doc
-            .scope()
-            .map_err(|e| ResealError::Invalid(e.to_string()))?;
-        let hint = doc.key_fingerprint_hint().and_then(Fingerprint::parse);
-        let mut items = Vec::new();
-        let mut opened_with: Vec<Fingerprint> = Vec::new();
-        let mut failed = Vec::new();
-        for (name, value) in doc.spec.encrypted_data.iter() {
-            let opened = value
-                .as_sealed()
-                .ok_or(kseal_core::OpenError)
-                .and_then(|text| open_base64(self.keys, &scope, text, hint.as_ref()));
-            match opened {
-                Ok(opened) => {
-                    // The plaintext lives in a zeroizing buffer and is dropped right here.
-                    let sealed = seal_base64(self.cert, &scope, opened.plaintext.expose());
-                    items.push((name.to_owned(), sealed));
-                    if !opened_with.contains(&opened.key) {
-                        opened_with.push(opened.key);
-                    }
-                }
-                Err(_) => failed.push(name.to_owned()),
-            }
-        }
-        if !failed.is_empty() {
-            return Err(ResealError::Decrypt(failed));
-        }
-        Ok(Resealed { items, opened_with })
-    }
-}
-
-/// Re-seals through the controller's `POST /v1/rotate`: the private keys never leave the
-/// cluster. The answer is checked before it is used: the same item names, each value a sealed
-/// value for the target certificate's key size, the fingerprint annotation (when the
-/// controller sets it) the target's.
-pub(crate) struct ClusterResealer<'a> {
-    pub(crate) session: &'a Session,
-    /// The controller's newest certificate, fetched at the start.
-    pub(crate) cert: &'a Certificate,
-}
-
-impl Resealer for ClusterResealer<'_> {
-    fn target(&self) -> &Fingerprint {
-        self.cert.fingerprint()
-    }
-
-    fn reseal(&self, doc: &SealedSecret) -> std::result::Result<Resealed, ResealError> {
-        let body = serde_json::to_vec(doc)
-            .map_err(|e| ResealError::Invalid(format!("cannot encode it: {e}")))?;
-        let reply = self
-            .session
-            .post_json("/v1/rotate", &body)
-            .map_err(ResealError::Abort)?;
-        match reply.status {
-            200 => {}
-            400 | 409 | 422 | 500 => {
-                let message = String::from_utf8_lossy(&reply.body)
-                    .trim()
-                    .chars()
-                    .take(300)
-                    .collect::<String>();
-                return Err(if message.starts_with("no key could decrypt") {
-                    ResealError::Decrypt(
-                        doc.spec
-                            .encrypted_data
-                            .iter()
-                            .map(|(n, _)| n.to_owned())
-                            .collect(),
-                    )
-                } else {
-                    ResealError::Refused(message)
-                });
-            }
-            _ => {
-                return Err(ResealError::Abort(self.session.unexpected(
-                    "POST",
-                    "/v1/rotate",
-                    &reply,
-                )));
-            }
-        }
-        check_answer(doc, &reply.body, self.cert).map_err(|problem| {
-            ResealError::Refused(format!("unexpected answer from /v1/rotate: {problem}"))
-        })
-    }
-}
-
-/// The new items from a `/v1/rotate` answer, in the document's order, after checking them.
-fn check_answer(
-    doc: &SealedSecret,
-    body: &[u8],
-    cert: &Certificate,
-) -> std::result::Result<Resealed, String> {
-    let answer: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| "not JSON".to_owned())?;
-    let Some(data) = answer["spec"]["encryptedData"].as_object() else {
-        if doc.spec.encrypted_data.is_empty() {
-            return Ok(Resealed {
-                items: Vec::new(),
-                opened_with: Vec::new(),
-            });
-        }
-        return Err("no spec.encryptedData".to_owned());
-    };
-    let asked: Vec<&str> = doc.spec.encrypted_data.iter().map(|(n, _)| n).collect();
-    let mut got: Vec<&str> = data.keys().map(String::as_str).collect();
-    let mut wanted = asked.clone();
-    got.sort_unstable();
-    wanted.sort_unstable();
-    if got != wanted {
-        return Err(format!(
-            "items {} instead of {}",
-            got.join(", "),
-            wanted.join(", ")
-        ));
-    }
-    let want_len = cert.modulus_len();
-    let mut items = Vec::new();
-    for name in asked {
-        let value = data[name]
-            .as_str()
-            .ok_or_else(|| format!("item {name} is not a string"))?;
-        let facts =
-            crate::inspect::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
-        if facts.rsa_len != want_len {
-            return Err(format!(
-                "item {name} is sealed for a {}-bit key, but the newest certificate has {} bits (did the key change during the run? run again)",
-                facts.rsa_len * 8,
-                want_len * 8
-            ));
-        }
-        items.push((name.to_owned(), value.to_owned()));
-    }
-    if let Some(fp) = answer["metadata"]["annotations"][KEY_FINGERPRINT_ANNOTATION].as_str()
-        && fp != cert.fingerprint().as_str()
-    {
-        return Err(format!(
-            "sealed to {fp}, not the newest certificate {} (did the key change during the run? run again)",
-            cert.fingerprint()
-        ));
-    }
-    Ok(Resealed {
-        items,
-        opened_with: Vec::new(),
-    })
-}
+use self::{
+    report::{Mode, Progress, Report, Status, Tally, conclude, finish},
+    reseal::{OfflineResealer, ResealError, Resealer},
+};
 
 pub(crate) fn run(args: RotateArgs) -> Result<()> {
     let mode = if args.check {
@@ -269,49 +61,13 @@ fn rotate(
 ) -> Result<()> {
     let mut offline = args.cert.is_some() || !args.keys.is_empty() || args.offline;
     if !offline && mode != Mode::Write && !crate::cluster::configured() {
-        eprintln!(
-            "kseal: hint: no cluster configured (KUBECONFIG, ~/.kube/config): comparing with the cert files kseal.yaml names, as --offline does"
+        say::hint(
+            "no cluster configured (KUBECONFIG, ~/.kube/config): comparing with the cert files kseal.yaml names, as --offline does",
         );
         offline = true;
     }
     if !offline {
-        // Each cluster kseal.yaml names a context for is rotated through that context; a
-        // cluster that fails does not stop the others, and every failure is reported.
-        let mut errors = Vec::new();
-        let mut summaries = Vec::new();
-        for group in by_context(args, config, plan) {
-            let controller = args
-                .controller
-                .controller()
-                .in_context(group.context.as_deref());
-            let result = run_cluster(mode, config, group.files, &controller, report);
-            if let Ok(summary) = &result {
-                summaries.push(summary.clone());
-            }
-            if let Err(e) = result {
-                let unreachable = e.message.starts_with("no cluster configured")
-                    || e.message.starts_with("cannot reach the API server");
-                let e = if unreachable && mode == Mode::Write {
-                    e.hint("or re-seal offline with the old private keys: kseal rotate --key BACKUP_KEYS")
-                } else {
-                    e
-                };
-                errors.push(e);
-            }
-        }
-        // The files of every cluster are written together, and only when every cluster
-        // succeeded: a failure leaves every file as it was.
-        let Some(last) = errors.pop() else {
-            report.write_staged()?;
-            for summary in summaries {
-                eprintln!("kseal: {summary}");
-            }
-            return Ok(());
-        };
-        for e in errors {
-            e.print();
-        }
-        return Err(report.nothing_written(last));
+        return cluster::rotate(args, mode, config, plan, report);
     }
     if mode == Mode::Write && args.keys.is_empty() {
         return Err(
@@ -339,7 +95,7 @@ fn rotate(
     let keys = if args.keys.is_empty() {
         None
     } else {
-        Some(load_keys(&args.keys)?)
+        Some(keys::load(&args.keys)?)
     };
 
     let mut tally = Tally::default();
@@ -369,255 +125,8 @@ fn rotate(
     )
     .map_err(|e| report.nothing_written(e))?;
     report.write_staged()?;
-    eprintln!("kseal: {summary}");
+    say::note(&summary);
     Ok(())
-}
-
-/// One active key of the cluster, from `GET /v1/certs`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ClusterCert {
-    pub(crate) fingerprint: String,
-    #[serde(default)]
-    pub(crate) secret_name: String,
-    #[serde(default)]
-    pub(crate) created: Option<String>,
-    #[serde(default)]
-    pub(crate) latest: bool,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct ClusterCerts {
-    certificates: Vec<ClusterCert>,
-}
-
-/// The cluster's active keys, newest first: `/v1/certs`, or only the newest when the
-/// controller does not serve that list (Bitnami's).
-pub(crate) fn cluster_certs(session: &Session, newest: &Certificate) -> Result<Vec<ClusterCert>> {
-    let reply = session.request_get("/v1/certs")?;
-    match reply.status {
-        200 => {
-            let list: ClusterCerts = serde_json::from_slice(&reply.body).map_err(|e| {
-                Failure::runtime(format!(
-                    "GET /v1/certs on {}: unexpected answer: {e}",
-                    session.service()
-                ))
-            })?;
-            Ok(list.certificates)
-        }
-        404 => Ok(vec![ClusterCert {
-            fingerprint: newest.fingerprint().to_string(),
-            secret_name: String::new(),
-            created: None,
-            latest: true,
-        }]),
-        _ => Err(session.unexpected("GET", "/v1/certs", &reply)),
-    }
-}
-
-/// The controller's newest certificate (`/v1/cert.pem`).
-pub(crate) fn cluster_newest(session: &Session) -> Result<Certificate> {
-    let pem = session.get("/v1/cert.pem")?;
-    Certificate::from_pem(&pem).map_err(|e| {
-        Failure::runtime(format!(
-            "{} served an unusable certificate: {e}",
-            session.service()
-        ))
-    })
-}
-
-/// `kseal rotate` through the controller: the target is its newest certificate, stale
-/// documents go through `/v1/rotate`, committed cert files are refreshed.
-/// The files of one cluster: the kubeconfig context kseal.yaml names for it (`None`: the
-/// current one), and the plan's entries for it.
-struct ClusterGroup {
-    context: Option<String>,
-    files: Vec<(PathBuf, Option<CertSource>)>,
-}
-
-/// The plan split by the context of each file's cluster, in the plan's order. `--context` puts
-/// every file in one group.
-fn by_context(
-    args: &RotateArgs,
-    config: Option<&Config>,
-    plan: Vec<(PathBuf, Option<CertSource>)>,
-) -> Vec<ClusterGroup> {
-    let mut groups: Vec<ClusterGroup> = Vec::new();
-    for (file, source) in plan {
-        let context = match (config, &args.controller.access.context) {
-            (Some(config), None) => config.output_for(&file).and_then(|o| o.context),
-            _ => None,
-        };
-        match groups.iter_mut().find(|g| g.context == context) {
-            Some(group) => group.files.push((file, source)),
-            None => groups.push(ClusterGroup {
-                context,
-                files: vec![(file, source)],
-            }),
-        }
-    }
-    if groups.is_empty() {
-        groups.push(ClusterGroup {
-            context: None,
-            files: Vec::new(),
-        });
-    }
-    groups
-}
-
-fn run_cluster(
-    mode: Mode,
-    config: Option<&Config>,
-    plan: Vec<(PathBuf, Option<CertSource>)>,
-    controller: &crate::cluster::Controller,
-    report: &mut Report,
-) -> Result<String> {
-    // Several certificates in kseal.yaml: several clusters (or an un-refreshed file).
-    let several = config.is_some_and(|c| c.certs().len() > 1);
-    if several && let Some((file, _)) = plan.iter().find(|(_, source)| source.is_none()) {
-        return Err(Failure::usage(format!(
-            "cannot tell which cluster {} belongs to: kseal.yaml names several certificates and none for this file",
-            file.display()
-        ))
-        .hint("name the file as an `output:` (with its cluster's `cert:`) in kseal.yaml, or rotate it offline with --key and --cert"));
-    }
-    let session = controller.connect()?;
-    let newest = cluster_newest(&session)?;
-    let active = cluster_certs(&session, &newest)?;
-    let is_active = |fp: &Fingerprint| active.iter().any(|c| c.fingerprint == fp.as_str());
-
-    // Which files belong to this cluster, decided from their committed certificate.
-    let mut loaded: BTreeMap<String, Option<Certificate>> = BTreeMap::new();
-    let mut mine: Vec<(PathBuf, Option<CertSource>)> = Vec::new();
-    for (file, source) in plan {
-        let Some(source) = source else {
-            // Only without several certificates (checked above).
-            mine.push((file, None));
-            continue;
-        };
-        let cert = loaded
-            .entry(source_key(&source))
-            .or_insert_with(|| source.load(SystemTime::now(), true).ok())
-            .as_ref();
-        match cert {
-            Some(c) if is_active(c.fingerprint()) => mine.push((file, Some(source))),
-            None if !several => mine.push((file, Some(source))),
-            Some(c) if several => report.line(
-                "skipped",
-                &file.display().to_string(),
-                None,
-                &format!(
-                    "sealed for another cluster: its cert {} ({}) is not a key of {}",
-                    source.describe(),
-                    c.fingerprint(),
-                    session.service()
-                ),
-            ),
-            None => {
-                return Err(Failure::usage(format!(
-                    "cannot tell which cluster {} belongs to: its cert {} cannot be read",
-                    file.display(),
-                    source.describe()
-                ))
-                .hint(
-                    "fetch it with `kseal cert -w FILE`, or rotate offline with --key and --cert",
-                ));
-            }
-            Some(c) => {
-                return Err(Failure::usage(format!(
-                    "{}: its cert {} ({}) is not one of the keys of {}; is your kubeconfig's current context the right cluster?",
-                    file.display(),
-                    source.describe(),
-                    c.fingerprint(),
-                    session.service()
-                ))
-                .hint("switch context (kubectl config use-context), or rotate offline with --key and --cert"));
-            }
-        }
-    }
-    if mine.is_empty() {
-        report.flush()?;
-        return Err(Failure::usage(format!(
-            "no file here belongs to the cluster of {}: none of their certs is one of its keys",
-            session.service()
-        ))
-        .hint("switch your kubeconfig's context to the cluster the files are sealed for"));
-    }
-    if newest.check_not_expired(SystemTime::now()).is_err() {
-        eprintln!(
-            "kseal: warning: the controller's newest certificate has expired; kubeseal refuses to seal with it"
-        );
-    }
-
-    let resealer = ClusterResealer {
-        session: &session,
-        cert: &newest,
-    };
-    let files: Vec<PathBuf> = mine.iter().map(|(f, _)| f.clone()).collect();
-    let mut tally = Tally::default();
-    let mut progress = Progress::new(&mine, mode == Mode::Write);
-    for file in &files {
-        let result = rotate_file(
-            file,
-            newest.fingerprint(),
-            (mode == Mode::Write).then_some(&resealer as &dyn Resealer),
-            mode,
-            &mut progress,
-            &mut tally,
-            report,
-        );
-        if let Err(e) = result {
-            progress.clear();
-            let _ = report.flush();
-            return Err(e);
-        }
-    }
-    progress.clear();
-
-    // The committed cert files of this cluster, refreshed to its newest certificate.
-    let mut refreshed: Vec<String> = Vec::new();
-    for (_, source) in &mine {
-        let Some(CertSource::File(path)) = source else {
-            continue;
-        };
-        let key = source_key(source.as_ref().expect("matched Some"));
-        if refreshed.contains(&key) {
-            continue;
-        }
-        refreshed.push(key.clone());
-        let current = loaded.get(&key).and_then(Option::as_ref);
-        if current.is_some_and(|c| c.fingerprint() == newest.fingerprint()) {
-            continue;
-        }
-        let was = current.map_or_else(|| "missing".to_owned(), |c| c.fingerprint().to_string());
-        if mode == Mode::Write {
-            report.stage(path, newest.to_pem().into_bytes());
-            report.line(
-                "refreshed",
-                &path.strip_prefix(".").unwrap_or(path).display().to_string(),
-                None,
-                &format!("{was} -> {}", newest.fingerprint()),
-            );
-            tally.certs_refreshed += 1;
-        } else {
-            report.line(
-                "stale cert",
-                &path.strip_prefix(".").unwrap_or(path).display().to_string(),
-                None,
-                &format!("is {was}, the cluster's newest is {}", newest.fingerprint()),
-            );
-            tally.certs_stale += 1;
-        }
-    }
-    report.flush()?;
-    conclude(
-        report,
-        &tally,
-        mode,
-        &files,
-        "re-seal them with `kseal rotate` (it also refreshes the cert files), then commit the result",
-        "the controller holds no key that opens them: sealed for another cluster or namespace/name, altered, or sealed to a key that was deleted; re-seal them from their source",
-    )
 }
 
 /// A stable identity for a certificate source, to load each once.
@@ -670,11 +179,10 @@ fn plan(args: &RotateArgs, config: Option<&Config>) -> Result<Vec<(PathBuf, Opti
             let Some(config) = config else {
                 return (file, None);
             };
-            let configured = config
+            let source = config
                 .output_for(&file)
                 .and_then(|o| o.cert)
                 .or_else(|| only_cert.as_ref().map(|c| c[0].clone()));
-            let source = configured.map(|c| CertSource::parse(&c, Some(&config.dir)));
             (file, source)
         })
         .collect::<Vec<_>>())
@@ -831,93 +339,4 @@ fn rotate_file(
     }
     finish(&shown, rows, mode, tally, report);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cert() -> Certificate {
-        Certificate::from_pem(include_bytes!("../../../tests/fixtures/test.pem")).unwrap()
-    }
-
-    /// A structurally valid sealed value for a `rsa_len`-byte key (not decryptable).
-    fn blob(rsa_len: usize) -> String {
-        let mut b = u16::try_from(rsa_len).unwrap().to_be_bytes().to_vec();
-        b.resize(kseal_core::sealed::sealed_len(rsa_len, 4), 7);
-        kseal_core::sealed::encode_base64(&b)
-    }
-
-    fn doc(items: &[&str]) -> SealedSecret {
-        let data: serde_json::Map<String, serde_json::Value> = items
-            .iter()
-            .map(|n| ((*n).to_owned(), blob(256).into()))
-            .collect();
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-            "metadata": {"name": "app", "namespace": "shop"},
-            "spec": {"encryptedData": data, "template": {"metadata": {"name": "app", "namespace": "shop"}}},
-        }))
-        .unwrap()
-    }
-
-    fn answer(items: &[(&str, String)], fingerprint: Option<&str>) -> Vec<u8> {
-        let data: serde_json::Map<String, serde_json::Value> = items
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), v.clone().into()))
-            .collect();
-        let mut v = serde_json::json!({
-            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-            "metadata": {"name": "app", "namespace": "shop"},
-            "spec": {"encryptedData": data},
-        });
-        if let Some(fp) = fingerprint {
-            v["metadata"]["annotations"] = serde_json::json!({ KEY_FINGERPRINT_ANNOTATION: fp });
-        }
-        serde_json::to_vec(&v).unwrap()
-    }
-
-    #[test]
-    fn a_good_answer_gives_the_items_in_the_documents_order() {
-        let cert = cert();
-        let fp = cert.fingerprint().to_string();
-        let (b, a) = (blob(256), blob(256));
-        let body = answer(&[("B", b.clone()), ("A", a.clone())], Some(&fp));
-        let resealed = check_answer(&doc(&["A", "B"]), &body, &cert).unwrap();
-        assert_eq!(resealed.items, vec![("A".into(), a), ("B".into(), b)]);
-    }
-
-    #[test]
-    fn a_bad_answer_is_refused() {
-        let cert = cert();
-        let d = doc(&["A", "B"]);
-        let missing = answer(&[("A", blob(256))], None);
-        assert!(
-            check_answer(&d, &missing, &cert)
-                .unwrap_err()
-                .contains("items A instead of A, B")
-        );
-        let wrong_size = answer(&[("A", blob(256)), ("B", blob(512))], None);
-        assert!(
-            check_answer(&d, &wrong_size, &cert)
-                .unwrap_err()
-                .contains("4096-bit key")
-        );
-        let not_sealed = answer(&[("A", blob(256)), ("B", "cGxhaW4=".into())], None);
-        assert!(
-            check_answer(&d, &not_sealed, &cert)
-                .unwrap_err()
-                .starts_with("item B:")
-        );
-        let other_key = answer(
-            &[("A", blob(256)), ("B", blob(256))],
-            Some("SHA256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
-        );
-        assert!(
-            check_answer(&d, &other_key, &cert)
-                .unwrap_err()
-                .contains("not the newest certificate")
-        );
-        assert!(check_answer(&d, b"<html>", &cert).is_err());
-    }
 }

@@ -143,19 +143,19 @@ impl Progress {
         }
         let width = 30;
         let filled = (self.done.min(self.total) * width) / self.total.max(1);
-        eprint!(
-            "\r[{}{}] {}/{} SealedSecret(s)",
+        crate::say::progress(format_args!(
+            "[{}{}] {}/{} SealedSecret(s)",
             "#".repeat(filled),
             " ".repeat(width - filled),
             self.done.min(self.total),
             self.total
-        );
+        ));
         self.drawn = true;
     }
 
     pub(super) fn clear(&mut self) {
         if self.drawn {
-            eprint!("\r\x1b[K");
+            crate::say::clear_progress();
             self.drawn = false;
         }
     }

@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use kseal_core::Certificate;
 use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, scope_kind_from_annotations};
 
-use super::{CertTarget, Target, seal_target};
+use super::{
+    Target,
+    plan::{CertTarget, Plan},
+    seal_target,
+};
 use crate::{
     args::{FormatArg, SealArgs},
-    config::{Config, Settings},
     exit::{Failure, Result},
     inspect::inspect_value,
     io,
@@ -46,24 +49,18 @@ impl Existing {
 
 /// Where each certificate's output goes: a file, or stdout (`None`). Decided for all targets
 /// before anything is sealed, so that a missing output writes no file at all.
-pub(super) fn destinations(
-    args: &SealArgs,
-    targets: &[CertTarget],
-    settings: &Settings,
-    config: Option<&Config>,
-    input_name: &str,
-    format: FormatArg,
-) -> Result<Vec<Option<PathBuf>>> {
+pub(super) fn destinations(plan: &Plan, targets: &[CertTarget]) -> Result<Vec<Option<PathBuf>>> {
+    let args = &plan.args;
     let out_dir = args.out_dir.clone().or_else(|| match &args.write {
         Some(Some(p)) if targets.len() > 1 && is_dir_like(p) => Some(p.clone()),
         _ => None,
     });
     if targets.len() > 1 || out_dir.is_some() {
-        return multi_destinations(args, targets, out_dir.as_deref(), format)
+        return multi_destinations(args, targets, out_dir.as_deref(), plan.format)
             .map(|paths| paths.into_iter().map(Some).collect());
     }
     let [target] = targets else {
-        unreachable!("invariant: resolve_certs returns at least one target")
+        unreachable!("invariant: Plan::cert_targets returns at least one target")
     };
     if let Some(path) = &args.merge_into {
         return Ok(vec![Some(path.clone())]);
@@ -71,10 +68,9 @@ pub(super) fn destinations(
     Ok(vec![match &args.write {
         None => None,
         Some(Some(path)) => Some(path.clone()),
-        Some(None) => match (&target.output, config, &settings.output) {
-            (Some(output), _, _) => Some(output.clone()),
-            (None, Some(config), Some(output)) => Some(config.resolve(output)),
-            _ => return Err(no_output(input_name)),
+        Some(None) => match (&target.output, &plan.settings.output) {
+            (Some(output), _) | (None, Some(output)) => Some(output.clone()),
+            (None, None) => return Err(no_output(&plan.input_name)),
         },
     }])
 }
@@ -288,7 +284,7 @@ pub(super) fn write_raw(args: &SealArgs, sealed: &str) -> Result<()> {
         .hint("pass -w FILE, or leave out -w to print the value")),
         Some(Some(path)) => {
             io::write_atomic(path, sealed.as_bytes(), 0o644)?;
-            eprintln!("kseal: wrote {} (one sealed value)", path.display());
+            crate::say::note(format_args!("wrote {} (one sealed value)", path.display()));
             Ok(())
         }
     }

@@ -10,10 +10,21 @@
 
 use serde_json::Value;
 
-use crate::{
-    ordered_json::OrderedJson,
-    scan::{Format, Stream},
+use crate::scan::{Format, Stream};
+
+mod json;
+mod yaml;
+
+use self::{
+    json::edit_json_document,
+    yaml::{eol_of, set_annotation, set_items},
 };
+
+crate::exit::message_error!(
+    /// Why an in-place edit was refused: a layout this editor does not understand, or a result
+    /// that does not read back as intended. It names documents and fields, never values.
+    EditError
+);
 
 /// One sealed file, as text, and where its single SealedSecret document lives.
 #[derive(Debug)]
@@ -38,10 +49,10 @@ pub(crate) struct Identity {
 
 impl SealedFile {
     /// Reads a file holding exactly one SealedSecret (YAML or JSON).
-    pub(crate) fn parse(text: String) -> Result<(Self, Identity), String> {
+    pub(crate) fn parse(text: String) -> Result<(Self, Identity), EditError> {
         let stream = Stream::parse(&text);
         if let Some(error) = stream.first_error() {
-            return Err(error);
+            return Err(error.into());
         }
         let json = stream.format == Format::Json;
         let docs: Vec<(usize, &Value)> = stream
@@ -55,10 +66,10 @@ impl SealedFile {
             .filter(|(_, d)| d["kind"] == "SealedSecret")
             .count();
         let [(segment, doc)] = docs[..] else {
-            return Err(format!(
+            return Err(EditError(format!(
                 "holds {} documents ({sealed} SealedSecrets); merging needs a file with exactly one SealedSecret",
                 docs.len(),
-            ));
+            )));
         };
         if sealed != 1 {
             return Err(
@@ -88,7 +99,7 @@ impl SealedFile {
         &self,
         updates: &[(String, String)],
         annotations: &[(String, String)],
-    ) -> Result<String, String> {
+    ) -> Result<String, EditError> {
         let edit = DocEdit {
             segment: self.segment,
             items: updates.to_vec(),
@@ -121,14 +132,14 @@ pub(crate) fn edit_stream(
     text: &str,
     stream: &Stream,
     edits: &[DocEdit],
-) -> Result<String, String> {
+) -> Result<String, EditError> {
     let mut out = String::with_capacity(text.len() + 1024);
     let mut cursor = 0;
     let mut expected = Vec::new();
     for (index, segment) in stream.segments.iter().enumerate() {
         let value = match &segment.value {
             Ok(v) => v.clone(),
-            Err(e) => return Err(format!("document {}: {e}", segment.number)),
+            Err(e) => return Err(EditError(format!("document {}: {e}", segment.number))),
         };
         let edit = edits.iter().find(|e| e.segment == index);
         let Some(edit) = edit else {
@@ -171,7 +182,7 @@ pub(crate) fn edit_stream(
 
 /// What an edit should do to a parsed document (the reference the edited text is checked
 /// against).
-fn apply_to_value(doc: &mut Value, edit: &DocEdit) -> Result<(), String> {
+fn apply_to_value(doc: &mut Value, edit: &DocEdit) -> Result<(), EditError> {
     let object = doc.as_object_mut().ok_or("the document is not a map")?;
     if !edit.items.is_empty() {
         let spec = object
@@ -213,328 +224,7 @@ fn apply_to_value(doc: &mut Value, edit: &DocEdit) -> Result<(), String> {
     Ok(())
 }
 
-fn eol_of(text: &str) -> &'static str {
-    if text.contains("\r\n") { "\r\n" } else { "\n" }
-}
-
-/// One JSON document with items and annotations set, written with the document's own
-/// indentation (kubeseal indents by four spaces, kseal by two) and key order. No trailing
-/// newline.
-fn edit_json_document(
-    text: &str,
-    items: &[(String, String)],
-    annotations: &[(String, String)],
-) -> Result<String, String> {
-    let mut doc: OrderedJson = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    if !items.is_empty() {
-        let entry = doc
-            .get_mut("spec")
-            .and_then(OrderedJson::as_object_mut)
-            .ok_or("spec is not an object")?
-            .entry("encryptedData".to_owned())
-            .or_insert_with(|| OrderedJson::Object(Default::default()));
-        if *entry == OrderedJson::Null {
-            *entry = OrderedJson::Object(Default::default());
-        }
-        let map = entry
-            .as_object_mut()
-            .ok_or("spec.encryptedData is not an object")?;
-        for (k, v) in items {
-            map.insert(k.clone(), OrderedJson::String(v.clone()));
-        }
-    }
-    if !annotations.is_empty() {
-        let entry = doc
-            .get_mut("metadata")
-            .and_then(OrderedJson::as_object_mut)
-            .ok_or("metadata is not an object")?
-            .entry("annotations".to_owned())
-            .or_insert_with(|| OrderedJson::Object(Default::default()));
-        if *entry == OrderedJson::Null {
-            *entry = OrderedJson::Object(Default::default());
-        }
-        let map = entry
-            .as_object_mut()
-            .ok_or("metadata.annotations is not an object")?;
-        for (k, v) in annotations {
-            map.insert(k.clone(), OrderedJson::String(v.clone()));
-        }
-    }
-    let indent = json_indent(text);
-    let mut out = Vec::new();
-    if indent.is_empty() {
-        serde::Serialize::serialize(&doc, &mut serde_json::Serializer::new(&mut out))
-    } else {
-        let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
-        serde::Serialize::serialize(
-            &doc,
-            &mut serde_json::Serializer::with_formatter(&mut out, formatter),
-        )
-    }
-    .map_err(|e| e.to_string())?;
-    String::from_utf8(out).map_err(|e| e.to_string())
-}
-
-/// The indentation unit of a pretty-printed JSON document (the whitespace before its first
-/// nested key); empty for a document on one line.
-fn json_indent(text: &str) -> String {
-    text.split('\n')
-        .nth(1)
-        .map(|line| {
-            line.chars()
-                .take_while(|c| *c == ' ' || *c == '\t')
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Replaces or appends `spec.encryptedData` items in the lines of one YAML document.
-fn set_items(
-    lines: &mut Vec<String>,
-    eol: &str,
-    updates: &[(String, String)],
-) -> Result<(), String> {
-    if updates.is_empty() {
-        return Ok(());
-    }
-    let block = find_encrypted_data(lines)
-        .ok_or("cannot find a block-style spec.encryptedData mapping to edit in place")?;
-    let mut end = block.end;
-    let mut item_indent = block.item_indent;
-    if block.inline_empty {
-        lines[block.header] = format!("{:1$}encryptedData:{eol}", "", block.header_indent);
-        item_indent = block.header_indent + 2;
-    }
-    for (key, value) in updates {
-        let new_line = format!(
-            "{:indent$}{}: {}{eol}",
-            "",
-            crate::output::scalar(key),
-            value,
-            indent = item_indent
-        );
-        match find_item(lines, block.header + 1, end, item_indent, key) {
-            Some((first, last)) => {
-                lines.splice(first..=last, [new_line]);
-                end -= last - first;
-            }
-            None => {
-                lines.insert(end, new_line);
-                end += 1;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Sets one outer `metadata.annotations` entry in the lines of one YAML document: the entry's
-/// line is replaced where it stands; a new entry goes before the first key that sorts after it
-/// (kubeseal's YAML is sorted); a missing `annotations:` becomes the first child of `metadata:`.
-fn set_annotation(
-    lines: &mut Vec<String>,
-    eol: &str,
-    key: &str,
-    value: &str,
-) -> Result<(), String> {
-    let entry = |indent: usize| {
-        format!(
-            "{:indent$}{}: {}{eol}",
-            "",
-            crate::output::scalar(key),
-            crate::output::scalar(value)
-        )
-    };
-    let meta = lines
-        .iter()
-        .position(|l| l.trim_end() == "metadata:")
-        .ok_or("cannot find a block-style metadata mapping to edit in place")?;
-    // The children of `metadata:` and the first child's indentation.
-    let mut child_indent = None;
-    let mut annotations = None;
-    for (i, line) in lines.iter().enumerate().skip(meta + 1) {
-        if is_blank_or_comment(line) {
-            continue;
-        }
-        let indent = indent_of(line);
-        if indent == 0 {
-            break;
-        }
-        let child = *child_indent.get_or_insert(indent);
-        if indent == child
-            && annotations.is_none()
-            && let Some(after) = line.trim().strip_prefix("annotations:")
-        {
-            annotations = Some((i, after.trim().to_owned()));
-        }
-    }
-    let child_indent = child_indent.unwrap_or(2);
-    let Some((header, after)) = annotations else {
-        lines.splice(
-            meta + 1..meta + 1,
-            [
-                format!("{:child_indent$}annotations:{eol}", ""),
-                entry(child_indent + 2),
-            ],
-        );
-        return Ok(());
-    };
-    if after == "{}" {
-        lines.splice(
-            header..=header,
-            [
-                format!("{:child_indent$}annotations:{eol}", ""),
-                entry(child_indent + 2),
-            ],
-        );
-        return Ok(());
-    }
-    if !after.is_empty() && !after.starts_with('#') {
-        return Err("metadata.annotations is not a block mapping; cannot edit it in place".into());
-    }
-    let mut item_indent = None;
-    let mut end = header + 1;
-    for (j, l) in lines.iter().enumerate().skip(header + 1) {
-        if is_blank_or_comment(l) {
-            continue;
-        }
-        if indent_of(l) <= child_indent {
-            break;
-        }
-        item_indent.get_or_insert(indent_of(l));
-        end = j + 1;
-    }
-    let item_indent = item_indent.unwrap_or(child_indent + 2);
-    if let Some((first, last)) = find_item(lines, header + 1, end, item_indent, key) {
-        lines.splice(first..=last, [entry(item_indent)]);
-        return Ok(());
-    }
-    let before = (header + 1..end).find(|&j| {
-        let l = &lines[j];
-        !is_blank_or_comment(l)
-            && indent_of(l) == item_indent
-            && item_key(l.trim()).is_some_and(|k| k.as_str() > key)
-    });
-    lines.insert(before.unwrap_or(end), entry(item_indent));
-    Ok(())
-}
-
-struct Block {
-    header: usize,
-    header_indent: usize,
-    inline_empty: bool,
-    item_indent: usize,
-    /// Index one past the last line of the block.
-    end: usize,
-}
-
-fn indent_of(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
-}
-
-fn is_blank_or_comment(line: &str) -> bool {
-    let t = line.trim();
-    t.is_empty() || t.starts_with('#')
-}
-
-fn find_encrypted_data(lines: &[String]) -> Option<Block> {
-    let spec = lines.iter().position(|l| l.trim_end() == "spec:")?;
-    let mut child_indent = None;
-    for (i, line) in lines.iter().enumerate().skip(spec + 1) {
-        if is_blank_or_comment(line) {
-            continue;
-        }
-        let indent = indent_of(line);
-        if indent == 0 {
-            return None;
-        }
-        let child = *child_indent.get_or_insert(indent);
-        if indent != child {
-            continue;
-        }
-        let rest = line.trim();
-        let Some(after) = rest.strip_prefix("encryptedData:") else {
-            continue;
-        };
-        let after = after.trim();
-        if after == "{}" {
-            return Some(Block {
-                header: i,
-                header_indent: indent,
-                inline_empty: true,
-                item_indent: indent + 2,
-                end: i + 1,
-            });
-        }
-        if !after.is_empty() && !after.starts_with('#') {
-            return None; // flow mapping or anchor: not something to edit as lines
-        }
-        let mut item_indent = None;
-        let mut end = i + 1;
-        for (j, l) in lines.iter().enumerate().skip(i + 1) {
-            if is_blank_or_comment(l) {
-                continue;
-            }
-            if indent_of(l) <= indent {
-                break;
-            }
-            item_indent.get_or_insert(indent_of(l));
-            end = j + 1;
-        }
-        return Some(Block {
-            header: i,
-            header_indent: indent,
-            inline_empty: false,
-            item_indent: item_indent.unwrap_or(indent + 2),
-            end,
-        });
-    }
-    None
-}
-
-/// The line range of item `key` (the item line plus any continuation lines).
-fn find_item(
-    lines: &[String],
-    start: usize,
-    end: usize,
-    indent: usize,
-    key: &str,
-) -> Option<(usize, usize)> {
-    let mut i = start;
-    while i < end {
-        let line = &lines[i];
-        if !is_blank_or_comment(line)
-            && indent_of(line) == indent
-            && item_key(line.trim()) == Some(key.to_owned())
-        {
-            let mut last = i;
-            while last + 1 < end
-                && (indent_of(&lines[last + 1]) > indent || lines[last + 1].trim().is_empty())
-            {
-                if lines[last + 1].trim().is_empty() {
-                    break;
-                }
-                last += 1;
-            }
-            return Some((i, last));
-        }
-        i += 1;
-    }
-    None
-}
-
-fn item_key(entry: &str) -> Option<String> {
-    if let Some(rest) = entry.strip_prefix('"') {
-        let close = rest.find("\":")?;
-        return serde_json::from_str(&format!("\"{}\"", &rest[..close])).ok();
-    }
-    if let Some(rest) = entry.strip_prefix('\'') {
-        let close = rest.find("':")?;
-        return Some(rest[..close].replace("''", "'"));
-    }
-    entry.split_once(':').map(|(k, _)| k.trim().to_owned())
-}
-
-fn verify(text: &str, json: bool, updates: &[(String, String)]) -> Result<(), String> {
+fn verify(text: &str, json: bool, updates: &[(String, String)]) -> Result<(), EditError> {
     let doc: Value = if json {
         serde_json::from_str(text).map_err(|e| e.to_string())?
     } else {
@@ -542,9 +232,9 @@ fn verify(text: &str, json: bool, updates: &[(String, String)]) -> Result<(), St
     };
     for (k, v) in updates {
         if doc["spec"]["encryptedData"][k] != Value::String(v.clone()) {
-            return Err(format!(
+            return Err(EditError(format!(
                 "the edited file does not read back item '{k}' correctly"
-            ));
+            )));
         }
     }
     Ok(())
@@ -671,6 +361,7 @@ mod tests {
         assert!(
             SealedFile::parse(two)
                 .unwrap_err()
+                .to_string()
                 .contains("exactly one SealedSecret")
         );
     }
