@@ -7,10 +7,10 @@ use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use futures::future::join_all;
 use k8s_openapi::api::{coordination::v1::Lease, core::v1::Secret};
+use kseal_crds::UnsealOptions;
 use kseal_controller::{
     args::Flags,
     backup::{self, BackupConfig},
-    decide::UnsealOptions,
     events::Recorder,
     http::{self, ApiState, RateLimiter},
     keys::{KeyRegistry, parse_cutoff, parse_key_values},
