@@ -374,9 +374,7 @@ async fn verify(
     let snapshot = state.keys.snapshot();
     let options = state.options;
     let opens = state
-        .blocking(move || {
-            decode(&body).map(|ss| ss.open_items(&snapshot.keys, options).is_ok())
-        })
+        .blocking(move || decode(&body).map(|ss| ss.open_items(&snapshot.keys, options).is_ok()))
         .await;
     match opens {
         Ok(Ok(true)) => StatusCode::OK.into_response(),

@@ -7,7 +7,6 @@ use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use futures::future::join_all;
 use k8s_openapi::api::{coordination::v1::Lease, core::v1::Secret};
-use kseal_crds::UnsealOptions;
 use kseal_controller::{
     args::Flags,
     backup::{self, BackupConfig},
@@ -25,6 +24,7 @@ use kseal_controller::{
 };
 use kseal_core::KeySize;
 use kseal_crds::SealedSecret;
+use kseal_crds::UnsealOptions;
 use kube::{
     Api, Client, Config,
     api::PartialObjectMeta,

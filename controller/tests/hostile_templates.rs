@@ -25,8 +25,8 @@ use std::{
 
 use kseal_controller::template::{Sandbox, sandbox};
 use kseal_core::SecretBytes;
-use kseal_template::{InProcess, Plaintexts, Renderer, limits};
 use kseal_crds::{SealedSecret, SealedSecretSpec};
+use kseal_template::{InProcess, Plaintexts, Renderer, limits};
 use kube::{
     Api,
     api::{ListParams, PostParams},

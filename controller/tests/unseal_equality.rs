@@ -80,7 +80,11 @@ fn shape(s: &Secret) -> Shape {
         labels: nonempty_map(&s.metadata.labels),
         annotations: nonempty_map(&s.metadata.annotations),
         finalizers: s.metadata.finalizers.clone().filter(|f| !f.is_empty()),
-        owner_references: s.metadata.owner_references.clone().filter(|o| !o.is_empty()),
+        owner_references: s
+            .metadata
+            .owner_references
+            .clone()
+            .filter(|o| !o.is_empty()),
         type_: s.type_.clone(),
         immutable: s.immutable,
         data: data_digests(s),
@@ -132,8 +136,7 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(what: &str) -> Self {
         use rand_core::{OsRng, RngCore as _};
-        let dir =
-            std::env::temp_dir().join(format!("kseal-{what}-{:08x}", OsRng.next_u32()));
+        let dir = std::env::temp_dir().join(format!("kseal-{what}-{:08x}", OsRng.next_u32()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
@@ -161,7 +164,10 @@ fn cases() -> Vec<(&'static str, SealedSecret)> {
 
     let mut ss = sealed("shop", "templated", items, 1);
     ss.spec.template.data = Some(map(&[
-        ("url", "postgres://{{ .user }}:{{ .pass | urlquery }}@db/app"),
+        (
+            "url",
+            "postgres://{{ .user }}:{{ .pass | urlquery }}@db/app",
+        ),
         ("user", "{{ .user | upper }}"),
         ("config.json", r#"{{ dict "pass" .pass | toJson }}"#),
     ]));
@@ -294,7 +300,10 @@ async fn controller_writes_what_kseal_unseal_prints() {
         ..ObjectMeta::default()
     });
     ss.spec.template.data = Some(map(&[
-        ("url", "postgres://{{ .user }}:{{ .pass | urlquery }}@db/app"),
+        (
+            "url",
+            "postgres://{{ .user }}:{{ .pass | urlquery }}@db/app",
+        ),
         ("user", "{{ .user | upper }}"),
     ]));
     let sealed_api: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
@@ -323,7 +332,11 @@ async fn controller_writes_what_kseal_unseal_prints() {
 
     let printed = kseal_unseal(&key_file, &stored, "yaml");
     assert_eq!(
-        written.metadata.owner_references.as_ref().map(|o| o[0].uid.as_str()),
+        written
+            .metadata
+            .owner_references
+            .as_ref()
+            .map(|o| o[0].uid.as_str()),
         stored.metadata.uid.as_deref(),
         "owned by the SealedSecret"
     );

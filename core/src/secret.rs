@@ -87,11 +87,8 @@ pub struct SecretString(Zeroizing<String>);
 
 impl PartialEq for SecretString {
     fn eq(&self, other: &Self) -> bool {
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            self.0.as_bytes(),
-            other.0.as_bytes(),
-        )
-        .is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.0.as_bytes(), other.0.as_bytes())
+            .is_ok()
     }
 }
 
@@ -201,9 +198,18 @@ mod tests {
 
     #[test]
     fn equality_compares_content() {
-        assert_eq!(SecretBytes::copy_from(b"abc"), SecretBytes::copy_from(b"abc"));
-        assert_ne!(SecretBytes::copy_from(b"abc"), SecretBytes::copy_from(b"abd"));
-        assert_ne!(SecretBytes::copy_from(b"abc"), SecretBytes::copy_from(b"ab"));
+        assert_eq!(
+            SecretBytes::copy_from(b"abc"),
+            SecretBytes::copy_from(b"abc")
+        );
+        assert_ne!(
+            SecretBytes::copy_from(b"abc"),
+            SecretBytes::copy_from(b"abd")
+        );
+        assert_ne!(
+            SecretBytes::copy_from(b"abc"),
+            SecretBytes::copy_from(b"ab")
+        );
         assert_eq!(SecretBytes::default(), SecretBytes::new(Vec::new()));
         assert_eq!(SecretString::new("x".into()), SecretString::new("x".into()));
         assert_ne!(SecretString::new("x".into()), SecretString::new("y".into()));

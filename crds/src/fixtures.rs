@@ -7,8 +7,8 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use kseal_core::{CertParams, Certificate, KeySet, KeySize, PrivateKey, Scope};
 use crate::{SealedSecret, SealedSecretSpec};
+use kseal_core::{CertParams, Certificate, KeySet, KeySize, PrivateKey, Scope};
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 
 /// Three RSA-2048 keys as (certificate PEM, PKCS#1 key PEM); key `i` has NotBefore
@@ -86,12 +86,35 @@ pub fn seal_v1(ss: &mut SealedSecret, inner: &serde_json::Value, key: usize) {
     ));
 }
 
+/// The data of a Secret as byte vectors (plaintext: for assertions only).
+pub fn data(
+    secret: &k8s_openapi::api::core::v1::Secret,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
+}
+
+/// A string map from pairs (labels, annotations, templates).
+pub fn map(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The Secret [`unseal`] builds for `ss` with keys 2, 1 and 0 (all of them, newest first).
+pub fn unsealed(ss: &SealedSecret) -> k8s_openapi::api::core::v1::Secret {
+    unseal(ss, &keyset(&[2, 1, 0])).unwrap().secret
+}
+
 /// [`SealedSecret::unseal`] with the default options and the in-process renderer, as most
 /// tests call it.
-pub fn unseal(
-    ss: &SealedSecret,
-    keys: &KeySet,
-) -> Result<crate::Unsealed, crate::UnsealError> {
+pub fn unseal(ss: &SealedSecret, keys: &KeySet) -> Result<crate::Unsealed, crate::UnsealError> {
     ss.unseal(
         keys,
         crate::UnsealOptions::default(),

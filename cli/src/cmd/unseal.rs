@@ -147,7 +147,9 @@ fn unseal_file(
             kseal_core::secret::wipe(&mut value.0);
         }
         if !written {
-            return Err(Failure::runtime(format!("{name}: cannot format the Secret")));
+            return Err(Failure::runtime(format!(
+                "{name}: cannot format the Secret"
+            )));
         }
     }
     Ok(())

@@ -4,33 +4,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::{ByteString, api::core::v1::Secret};
-use kseal_crds::{SKIP_SET_OWNER_REFERENCES_ANNOTATION, SealedSecret};
+use kseal_crds::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
 
 use super::*;
-use crate::fixtures::{keyset, sealed};
-
-fn data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect()
-}
-
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn unsealed(ss: &SealedSecret) -> Secret {
-    crate::fixtures::unseal(ss, &keyset(&[2, 1, 0]))
-        .unwrap()
-        .secret
-}
+use crate::fixtures::{data, map, sealed, unsealed};
 
 #[test]
 fn skip_owner_references() {

@@ -4,42 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::{
-    api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kseal_core::{MAX_SECRET_DATA, Scope};
 use kseal_template::InProcess;
 
 use crate::{
-    CLUSTER_WIDE_ANNOTATION, KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError,
-    UnsealOptions,
-    fixtures::{cert, keyset, seal_into, seal_v1, sealed},
+    CLUSTER_WIDE_ANNOTATION, KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions,
+    fixtures::{cert, data, keyset, map, seal_into, seal_v1, sealed, unsealed},
 };
 
 const CANARY: &[u8] = b"canary-7f3a9c-do-not-log";
-
-fn data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect()
-}
-
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn unsealed(ss: &SealedSecret) -> Secret {
-    crate::fixtures::unseal(ss, &keyset(&[2, 1, 0]))
-        .unwrap()
-        .secret
-}
 
 #[test]
 fn produces_the_bitnami_secret() {
@@ -82,7 +56,6 @@ fn produces_the_bitnami_secret() {
     assert!(!format!("{u:?}").contains("canary"));
 }
 
-
 #[test]
 fn fingerprint_hint_goes_first() {
     let mut ss = sealed("ns", "app", &[("A", b"1"), ("B", b"2")], 0);
@@ -101,7 +74,6 @@ fn fingerprint_hint_goes_first() {
     assert!(crate::fixtures::unseal(&ss, &keyset(&[2, 1, 0])).is_ok());
 }
 
-
 #[test]
 fn default_type_is_opaque_and_no_template_means_no_labels() {
     let s = unsealed(&sealed("ns", "app", &[("A", b"1")], 2));
@@ -110,7 +82,6 @@ fn default_type_is_opaque_and_no_template_means_no_labels() {
     assert_eq!(s.metadata.annotations, None);
     assert_eq!(s.immutable, None);
 }
-
 
 #[test]
 fn wrong_key_is_one_coarse_error_naming_items() {
@@ -126,7 +97,6 @@ fn wrong_key_is_one_coarse_error_naming_items() {
     let e = crate::fixtures::unseal(&ss, &keyset(&[])).unwrap_err();
     assert_eq!(e.to_string(), "no key could decrypt secret (A, B)");
 }
-
 
 #[test]
 fn malformed_items_are_named() {
@@ -151,7 +121,6 @@ fn malformed_items_are_named() {
     );
 }
 
-
 #[test]
 fn scope_errors_and_cluster_wide() {
     let mut ss = sealed("ns", "app", &[], 0);
@@ -165,7 +134,6 @@ fn scope_errors_and_cluster_wide() {
     assert_eq!(data(&unsealed(&ss))["A"], b"x");
 }
 
-
 #[test]
 fn huge_values_are_refused() {
     let big = vec![b'x'; MAX_SECRET_DATA / 2 + 1];
@@ -173,7 +141,6 @@ fn huge_values_are_refused() {
     let e = crate::fixtures::unseal(&ss, &keyset(&[0])).unwrap_err();
     assert!(e.to_string().contains("over the 1 MiB limit"), "{e}");
 }
-
 
 #[test]
 fn template_data_renders_and_wins() {
@@ -199,7 +166,6 @@ fn template_data_renders_and_wins() {
     );
     assert!(!e.to_string().contains("canary"));
 }
-
 
 #[test]
 fn legacy_v1_data() {
@@ -235,4 +201,3 @@ fn legacy_v1_data() {
         "cannot use the field 'encryptedData' and the deprecated field 'data' at the same time"
     );
 }
-

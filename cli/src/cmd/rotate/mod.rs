@@ -149,14 +149,16 @@ impl Resealer for ClusterResealer<'_> {
                     .chars()
                     .take(300)
                     .collect::<String>();
-                return Err(if message.starts_with(kseal_crds::unseal::NO_KEY_COULD_DECRYPT) {
-                    ResealError::Decrypt(UnsealError::Decrypt {
-                        failed: doc.spec.encrypted_data.names().map(str::to_owned).collect(),
-                        bad_base64: Vec::new(),
-                    })
-                } else {
-                    ResealError::Refused(message)
-                });
+                return Err(
+                    if message.starts_with(kseal_crds::unseal::NO_KEY_COULD_DECRYPT) {
+                        ResealError::Decrypt(UnsealError::Decrypt {
+                            failed: doc.spec.encrypted_data.names().map(str::to_owned).collect(),
+                            bad_base64: Vec::new(),
+                        })
+                    } else {
+                        ResealError::Refused(message)
+                    },
+                );
             }
             _ => {
                 return Err(ResealError::Abort(self.session.unexpected(
