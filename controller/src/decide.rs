@@ -1,78 +1,17 @@
-//! The pure heart of the controller: from a SealedSecret, the keys and the Secret that exists
-//! now, decide what to write. No API calls, no clock, no logging; the reconciler fetches, calls
-//! these two functions and applies the result.
+//! The controller's pure decision: given the Secret a SealedSecret asks for and the Secret
+//! that exists now, what to write ([`plan`]: create, update, nothing, or refuse;
+//! `docs/controller-compat.md` §4.1, the `managed` / `patch` / ownership rules). No API calls,
+//! no clock, no logging.
 //!
-//! - [`open_items`]: SealedSecret + keys → the plaintexts ([`OpenedItems`]), decrypt only: no
-//!   template, no parsing. The one open loop; `/v1/verify` and `/v1/rotate` use nothing else.
-//! - [`unseal`]: SealedSecret + keys → the Secret it asks for ([`Unsealed`]), or why not
-//!   ([`UnsealError`]). Opens every item ([`open_items`]), renders `spec.template.data`, applies
-//!   `spec.template` (`docs/controller-compat.md` §4).
-//! - [`plan`]: that Secret + the existing one → [`Plan`]: create, update, nothing, or refuse
-//!   (`docs/controller-compat.md` §4.1, the `managed` / `patch` / ownership rules).
-//!
-//! **Legacy `spec.data`** (`docs/wire-format.md` §7.2): decrypted read-only when
-//! `--accept-deprecated-v1-data` is on (the default, like Bitnami): its plaintext is a whole JSON
-//! Secret whose `data`, `stringData`, labels and annotations are used under `spec.template`.
-//! kseal never writes the format. Setting both `encryptedData` and `data` is an error with
-//! Bitnami's wording.
+//! The Secret a SealedSecret asks for is [`SealedSecret::unseal`] (crate `kseal-crds`), shared
+//! with `kseal unseal`; the reconciler calls it, then [`plan`], and applies the result.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::{
-    ByteString,
-    api::core::v1::Secret,
-    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
-};
-use kseal_core::{Fingerprint, KeySet, SecretBytes, sealed};
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use kseal_crds::{
-    EncryptedValue, MANAGED_ANNOTATION, PATCH_ANNOTATION, SealedSecret, annotation_is_true,
+    MANAGED_ANNOTATION, PATCH_ANNOTATION, SealedSecret, annotation_is_true, unseal::merge_maps,
 };
-
-use zeroize::Zeroize as _;
-
-use crate::{error::UnsealError, template::Renderer};
-
-/// The largest Secret the API server stores: the sum of all values may not exceed 1 MiB.
-pub const MAX_SECRET_DATA: usize = 1 << 20;
-
-/// Options that change how a SealedSecret unseals.
-#[derive(Debug, Clone, Copy)]
-pub struct UnsealOptions {
-    /// `--accept-deprecated-v1-data`.
-    pub accept_v1_data: bool,
-}
-
-impl Default for UnsealOptions {
-    fn default() -> Self {
-        Self {
-            accept_v1_data: true,
-        }
-    }
-}
-
-/// A SealedSecret that unsealed: the Secret it asks for, and which keys opened it.
-///
-/// The Secret holds plaintext: never `Debug`-print it (k8s-openapi's `ByteString` prints bytes),
-/// which is why this type's `Debug` shows key names only.
-pub struct Unsealed {
-    /// The desired Secret: name, namespace, labels, annotations, finalizers, ownerReferences,
-    /// type, immutable and data.
-    pub secret: Secret,
-    /// Fingerprints of the keys that opened the items (for the key-usage log line).
-    pub keys_used: Vec<Fingerprint>,
-    /// RSA private-key operations spent.
-    pub rsa_operations: usize,
-}
-
-impl std::fmt::Debug for Unsealed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Unsealed")
-            .field("name", &self.secret.metadata.name)
-            .field("items", &data_keys(&self.secret))
-            .field("keys_used", &self.keys_used)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What to do about the target Secret.
 #[derive(Clone, PartialEq)]
@@ -102,236 +41,6 @@ impl std::fmt::Debug for Plan {
             Self::Unmanaged => "Unmanaged",
         })
     }
-}
-
-/// The ownerReference every produced Secret carries (unless `skip-set-owner-references`):
-/// `controller: true`, and no `blockOwnerDeletion`, exactly as Bitnami's `NewControllerRef`.
-pub fn owner_reference(ss: &SealedSecret) -> OwnerReference {
-    OwnerReference {
-        api_version: "bitnami.com/v1alpha1".into(),
-        kind: "SealedSecret".into(),
-        name: ss.metadata.name.clone().unwrap_or_default(),
-        uid: ss.metadata.uid.clone().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: None,
-    }
-}
-
-/// The plaintexts of a SealedSecret, opened but not interpreted: what [`open_items`] returns.
-///
-/// Every plaintext is a [`SecretBytes`] (zeroized on drop, redacted under `Debug`).
-#[derive(Debug)]
-pub struct OpenedItems {
-    /// `spec.encryptedData` items in document order, or the one legacy `spec.data` blob under
-    /// [`OpenedItems::legacy`].
-    pub items: Vec<(String, SecretBytes)>,
-    /// The plaintext of the legacy `spec.data` blob: a JSON Secret, not parsed here.
-    pub legacy: Option<SecretBytes>,
-    /// Fingerprints of the keys that opened the items, each once.
-    pub keys_used: Vec<Fingerprint>,
-    /// RSA private-key operations spent.
-    pub rsa_operations: usize,
-}
-
-impl OpenedItems {
-    /// Records which key opened `o` and what it cost; returns the plaintext.
-    fn count(&mut self, o: kseal_core::Opened) -> SecretBytes {
-        self.rsa_operations += o.rsa_operations;
-        if !self.keys_used.contains(&o.key) {
-            self.keys_used.push(o.key);
-        }
-        o.plaintext
-    }
-}
-
-/// Decrypts every item of `ss` with `keys`, and nothing more: no template is rendered and no
-/// plaintext is parsed, so the outcome depends only on the object's structure, its scope and
-/// whether each ciphertext opens with `keys`. This is all `/v1/verify` and `/v1/rotate` do, and
-/// the first step of [`unseal`].
-///
-/// Every item is attempted and all failures are reported together, naming the items. A wrong
-/// key, wrong scope and tampering give Bitnami's single message
-/// `no key could decrypt secret (a, b)`.
-pub fn open_items(
-    ss: &SealedSecret,
-    keys: &KeySet,
-    options: UnsealOptions,
-) -> Result<OpenedItems, UnsealError> {
-    let problems = ss.spec.problems();
-    if !problems.is_empty() {
-        return Err(UnsealError::Spec(problems));
-    }
-    let scope = ss.scope().map_err(UnsealError::Scope)?;
-    let hint = ss.key_fingerprint_hint().and_then(Fingerprint::parse);
-    let mut opened = OpenedItems {
-        items: Vec::with_capacity(ss.spec.encrypted_data.len()),
-        legacy: None,
-        keys_used: Vec::new(),
-        rsa_operations: 0,
-    };
-    if let Some(blob) = ss.spec.data.as_deref().filter(|d| !d.is_empty()) {
-        if !ss.spec.encrypted_data.is_empty() {
-            return Err(UnsealError::BothFormats);
-        }
-        if !options.accept_v1_data {
-            return Err(UnsealError::V1Disabled);
-        }
-        let o = kseal_core::open_base64(keys, &scope, blob, hint.as_ref()).map_err(|_| {
-            UnsealError::Decrypt {
-                failed: vec!["data".into()],
-                bad_base64: Vec::new(),
-            }
-        })?;
-        opened.legacy = Some(opened.count(o));
-        return Ok(opened);
-    }
-
-    let mut failed = Vec::new();
-    let mut bad_base64 = Vec::new();
-    for (name, value) in ss.spec.encrypted_data.iter() {
-        let EncryptedValue::Sealed(text) = value else {
-            // Reported by `problems()` above; unreachable for a checked spec.
-            continue;
-        };
-        if sealed::decode_base64(text).is_err() {
-            bad_base64.push(name.to_owned());
-            continue;
-        }
-        match kseal_core::open_base64(keys, &scope, text, hint.as_ref()) {
-            Ok(o) => {
-                let plaintext = opened.count(o);
-                opened.items.push((name.to_owned(), plaintext));
-            }
-            Err(_) => failed.push(name.to_owned()),
-        }
-    }
-    if !failed.is_empty() || !bad_base64.is_empty() {
-        return Err(UnsealError::Decrypt { failed, bad_base64 });
-    }
-    Ok(opened)
-}
-
-/// Decrypts every item of `ss` with `keys` ([`open_items`]) and builds the Secret it asks for;
-/// `spec.template.data` is rendered by `renderer` (the controller passes a
-/// [`crate::template::Sandbox`], tests and pure callers [`crate::template::InProcess`]).
-///
-/// No partial Secret is produced: any item that does not open fails the whole SealedSecret.
-pub fn unseal(
-    ss: &SealedSecret,
-    keys: &KeySet,
-    options: UnsealOptions,
-    renderer: &dyn Renderer,
-) -> Result<Unsealed, UnsealError> {
-    let opened = open_items(ss, keys, options)?;
-    let (keys_used, rsa_operations) = (opened.keys_used, opened.rsa_operations);
-    let mut items = Plaintexts::default();
-    let mut v1_meta = None;
-    if let Some(blob) = opened.legacy {
-        let inner: Secret =
-            serde_json::from_slice(blob.expose()).map_err(|_| UnsealError::V1NotASecret)?;
-        for (k, v) in inner.data.unwrap_or_default() {
-            items.insert(k, v.0);
-        }
-        for (k, v) in inner.string_data.unwrap_or_default() {
-            items.insert(k, v.into_bytes());
-        }
-        v1_meta = Some((inner.metadata, inner.type_));
-    }
-    for (name, plaintext) in opened.items {
-        items.insert(name, plaintext.expose().to_vec());
-    }
-
-    // Rendered keys are written after the decrypted items: a template wins on collision.
-    let mut data = Plaintexts(items.0.clone());
-    if let Some(templates) = ss.spec.template.data.as_ref().filter(|t| !t.is_empty()) {
-        for (key, value) in renderer
-            .render(templates, &items.0)
-            .map_err(UnsealError::Template)?
-        {
-            data.insert(key, value);
-        }
-    }
-    let size: usize = data.0.values().map(Vec::len).sum();
-    if size > MAX_SECRET_DATA {
-        return Err(UnsealError::TooLarge { bytes: size });
-    }
-
-    let template_meta = ss.spec.template.metadata.clone().unwrap_or_default();
-    let (mut labels, mut annotations, mut type_) = (None, None, None);
-    if let Some((meta, t)) = v1_meta {
-        labels = meta.labels;
-        annotations = meta.annotations;
-        type_ = t;
-    }
-    let labels = merge_maps(labels, template_meta.labels);
-    let annotations = merge_maps(annotations, template_meta.annotations);
-    let owner_references = (!ss.skips_owner_references()).then(|| vec![owner_reference(ss)]);
-    let secret = Secret {
-        metadata: ObjectMeta {
-            // name and namespace are forced: the template's are ignored, for security (#1547).
-            name: ss.metadata.name.clone(),
-            namespace: ss.metadata.namespace.clone(),
-            labels,
-            annotations,
-            finalizers: template_meta.finalizers.filter(|f| !f.is_empty()),
-            owner_references,
-            ..ObjectMeta::default()
-        },
-        type_: Some(
-            ss.spec
-                .template
-                .type_
-                .clone()
-                .filter(|t| !t.is_empty())
-                .or(type_)
-                .unwrap_or_else(|| "Opaque".into()),
-        ),
-        immutable: ss.spec.template.immutable,
-        // The one copy that is not zeroized: k8s-openapi's `ByteString` is a plain `Vec<u8>`,
-        // and the Secret lives until the API client has written it.
-        data: Some(
-            std::mem::take(&mut data.0)
-                .into_iter()
-                .map(|(k, v)| (k, ByteString(v)))
-                .collect(),
-        ),
-        string_data: None,
-    };
-    Ok(Unsealed {
-        secret,
-        keys_used,
-        rsa_operations,
-    })
-}
-
-/// Decrypted (or rendered) values on their way into the Secret, zeroized when dropped, also on
-/// every error path; a value replaced by `insert` is zeroized too.
-#[derive(Default)]
-struct Plaintexts(BTreeMap<String, Vec<u8>>);
-
-impl Plaintexts {
-    fn insert(&mut self, key: String, value: Vec<u8>) {
-        if let Some(mut old) = self.0.insert(key, value) {
-            old.zeroize();
-        }
-    }
-}
-
-impl Drop for Plaintexts {
-    fn drop(&mut self) {
-        for value in self.0.values_mut() {
-            value.zeroize();
-        }
-    }
-}
-
-fn merge_maps(
-    base: Option<BTreeMap<String, String>>,
-    over: Option<BTreeMap<String, String>>,
-) -> Option<BTreeMap<String, String>> {
-    let mut map = base.unwrap_or_default();
-    map.extend(over.unwrap_or_default());
-    (!map.is_empty()).then_some(map)
 }
 
 /// Whether `secret` is controlled by the SealedSecret with this UID.
@@ -380,7 +89,8 @@ pub fn is_bound_to(secret: &ObjectMeta, uid: &str) -> bool {
             .is_some_and(|v| v == uid)
 }
 
-/// Decides what to write, given the desired Secret from [`unseal`] and the Secret that exists.
+/// Decides what to write, given the desired Secret ([`SealedSecret::unseal`]) and the Secret
+/// that exists.
 ///
 /// An existing Secret is adopted only by Bitnami's documented rules (`managed`, `patch`, or an
 /// owner reference to this SealedSecret's UID), or when kseal recorded this SealedSecret's UID on
@@ -464,16 +174,6 @@ pub fn plan(ss: &SealedSecret, desired: Secret, existing: Option<&Secret>) -> Pl
 /// `None` and an empty map are the same to the API server (Go's `omitempty`).
 fn normalized<V: Clone>(map: &Option<BTreeMap<String, V>>) -> BTreeMap<String, V> {
     map.clone().unwrap_or_default()
-}
-
-/// The data key names of a Secret, for logs.
-pub fn data_keys(secret: &Secret) -> Vec<&str> {
-    secret
-        .data
-        .iter()
-        .flat_map(|d| d.keys())
-        .map(String::as_str)
-        .collect()
 }
 
 #[cfg(test)]

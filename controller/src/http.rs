@@ -11,7 +11,7 @@
 //! | `POST /v1/verify` | `200` if every item opens with our keys, `409` if not (both with an empty body), `413` body over [`MAX_BODY`], `500` not one SealedSecret |
 //! | `POST /v1/rotate` | `200` JSON SealedSecret re-sealed to the newest key; `413`; `500` with a message about the structure |
 //!
-//! `/v1/verify` and `/v1/rotate` only decrypt ([`decide::open_items`]): they never render
+//! `/v1/verify` and `/v1/rotate` only decrypt ([`SealedSecret::open_items`]): they never render
 //! `spec.template.data` and never parse a plaintext, so their answer cannot depend on what a
 //! plaintext says (an attacker-supplied template would otherwise turn them into a plaintext
 //! oracle). Both are rate-limited per client (`--rate-limit`, `--rate-limit-burst`), the client
@@ -39,16 +39,12 @@ use axum::{
     routing::{get, post},
 };
 use kseal_core::sealed;
-use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret};
+use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions};
 use serde::Deserialize as _;
 use tokio::sync::Semaphore;
 
 pub use self::limit::{RateLimiter, TrustedProxies};
-use crate::{
-    decide::{self, UnsealOptions},
-    keys::KeyRegistry,
-    metrics::Metrics,
-};
+use crate::{keys::KeyRegistry, metrics::Metrics};
 
 /// The largest request body accepted (`413` above): a request carries one SealedSecret, and a
 /// Secret holds at most 1 MiB of data, which base64 and sealing make about 1.4 MiB.
@@ -378,9 +374,7 @@ async fn verify(
     let snapshot = state.keys.snapshot();
     let options = state.options;
     let opens = state
-        .blocking(move || {
-            decode(&body).map(|ss| decide::open_items(&ss, &snapshot.keys, options).is_ok())
-        })
+        .blocking(move || decode(&body).map(|ss| ss.open_items(&snapshot.keys, options).is_ok()))
         .await;
     match opens {
         Ok(Ok(true)) => StatusCode::OK.into_response(),
@@ -403,7 +397,7 @@ async fn rotate(
     let options = state.options;
     let result = state
         .blocking(move || {
-            let ss = reseal(decode(&body)?, &snapshot, options)?;
+            let ss = reseal(decode(&body)?, &snapshot, options).map_err(|e| e.to_string())?;
             serde_json::to_vec(&ss).map_err(|e| e.to_string())
         })
         .await;
@@ -424,17 +418,19 @@ async fn rotate(
 /// Re-wraps every item (and a legacy `spec.data` blob) for the newest certificate, keeping
 /// item names, order, scope and template. A kseal fingerprint hint is updated to the new key.
 ///
-/// Decrypts once ([`decide::open_items`]); an error names items or the object's structure,
-/// never a plaintext.
+/// Decrypts once ([`SealedSecret::open_items`]); an error names items or the object's
+/// structure, never a plaintext.
 pub fn reseal(
     mut ss: SealedSecret,
     snapshot: &crate::keys::KeySnapshot,
     options: UnsealOptions,
-) -> Result<SealedSecret, String> {
-    let latest = snapshot.latest().ok_or("no key yet")?;
-    let opened = decide::open_items(&ss, &snapshot.keys, options).map_err(|e| e.to_string())?;
+) -> Result<SealedSecret, ResealError> {
+    let latest = snapshot.latest().ok_or(ResealError::NoKey)?;
+    let opened = ss.open_items(&snapshot.keys, options)?;
     // open_items has checked the scope already.
-    let scope = ss.scope().map_err(|e| e.to_string())?;
+    let scope = ss
+        .scope()
+        .map_err(|e| ResealError::Open(UnsealError::Scope(e)))?;
     for (name, plaintext) in &opened.items {
         ss.spec.encrypted_data.insert(
             name.as_str(),
@@ -457,6 +453,18 @@ pub fn reseal(
         );
     }
     Ok(ss)
+}
+
+/// Why `/v1/rotate` cannot re-seal a SealedSecret (the `500` body).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResealError {
+    /// The controller has no key yet.
+    #[error("no key yet")]
+    NoKey,
+    /// The SealedSecret does not open ([`SealedSecret::open_items`]).
+    #[error(transparent)]
+    Open(#[from] UnsealError),
 }
 
 #[cfg(test)]

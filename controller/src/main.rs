@@ -10,7 +10,6 @@ use k8s_openapi::api::{coordination::v1::Lease, core::v1::Secret};
 use kseal_controller::{
     args::Flags,
     backup::{self, BackupConfig},
-    decide::UnsealOptions,
     events::Recorder,
     http::{self, ApiState, RateLimiter},
     keys::{KeyRegistry, parse_cutoff, parse_key_values},
@@ -25,6 +24,7 @@ use kseal_controller::{
 };
 use kseal_core::KeySize;
 use kseal_crds::SealedSecret;
+use kseal_crds::UnsealOptions;
 use kube::{
     Api, Client, Config,
     api::PartialObjectMeta,

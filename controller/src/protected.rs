@@ -3,7 +3,7 @@
 //! material it would then load, serve or back up.
 //!
 //! Pure: [`TrustedSecrets::refusal`] looks at the Secret a SealedSecret asks for (template and
-//! legacy v1 labels are already merged into it by [`crate::decide::unseal`]) and the Secret that
+//! legacy v1 labels are already merged into it by [`kseal_crds::SealedSecret::unseal`]) and the Secret that
 //! exists; the reconciler refuses with `Synced=False` and the reason as the message.
 //!
 //! | rule | where | why |

@@ -27,7 +27,7 @@ use k8s_openapi::{
 };
 use kseal_crds::{
     CLUSTER_WIDE_ANNOTATION, KEY_FINGERPRINT_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, SealedSecret,
-    SealedSecretStatus,
+    SealedSecretStatus, UnsealOptions,
 };
 use kube::{
     Api, Client, ResourceExt,
@@ -42,7 +42,7 @@ use kube::{
 use tracing::{Instrument as _, debug, info, instrument, warn};
 
 use crate::{
-    decide::{self, Plan, UnsealOptions},
+    decide::{self, Plan},
     error::ReconcileError,
     events::{
         ERR_UNSEAL_FAILED, ERR_UPDATE_FAILED, EventType, Recorder, UNSEALED, UNSEALED_MESSAGE,
@@ -418,12 +418,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     let task_ss = ss.clone();
     let unsealed = tokio::task::spawn_blocking(move || {
         // Templates render in a child process with resource limits (template::sandbox).
-        decide::unseal(
-            &task_ss,
-            &keys.keys,
-            options,
-            crate::template::Sandbox::shared(),
-        )
+        task_ss.unseal(&keys.keys, options, crate::template::Sandbox::shared())
     })
     .await
     .map_err(|e| ReconcileError::Task(e.to_string()));
@@ -435,7 +430,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
                 .rsa_operations
                 .inc_by(unsealed.rsa_operations as u64);
             debug!(
-                items = ?decide::data_keys(&unsealed.secret),
+                items = ?kseal_crds::unseal::data_keys(&unsealed.secret),
                 keys = ?unsealed.keys_used.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "unsealed"
             );

@@ -23,8 +23,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kseal_controller::template::{InProcess, Renderer, Sandbox, limits, sandbox};
+use kseal_controller::template::{Sandbox, sandbox};
+use kseal_core::SecretBytes;
 use kseal_crds::{SealedSecret, SealedSecretSpec};
+use kseal_template::{InProcess, Plaintexts, Renderer, limits};
 use kube::{
     Api,
     api::{ListParams, PostParams},
@@ -293,10 +295,10 @@ async fn template_bombs_against_the_controller() {
     ]);
 }
 
-fn items() -> BTreeMap<String, Vec<u8>> {
+fn items() -> Plaintexts {
     BTreeMap::from([
-        ("user".to_owned(), b"admin".to_vec()),
-        ("pass".to_owned(), CANARY.as_bytes().to_vec()),
+        ("user".to_owned(), SecretBytes::copy_from(b"admin")),
+        ("pass".to_owned(), SecretBytes::copy_from(CANARY.as_bytes())),
     ])
 }
 
@@ -325,10 +327,10 @@ fn sandbox_real_child_renders_and_refuses() {
         InProcess.render(&templates, &items()).unwrap()
     );
     for b in bombs() {
-        let items: BTreeMap<String, Vec<u8>> = b
+        let items: Plaintexts = b
             .items
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .map(|(k, v)| ((*k).to_owned(), SecretBytes::copy_from(v)))
             .collect();
         let start = Instant::now();
         let e = sandbox

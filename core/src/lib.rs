@@ -32,4 +32,4 @@ pub use pq::{
     keys::{PqPrivateKey, PqPublicKey},
 };
 pub use scope::{Scope, ScopeKind};
-pub use secret::{SecretBytes, SecretString};
+pub use secret::{MAX_SECRET_DATA, SecretBytes, SecretString, SecretWriter};

@@ -5,13 +5,29 @@
 //! no `Display`, `Clone` or `Serialize`: the only way to the bytes is [`SecretBytes::expose`],
 //! which makes each use visible in review.
 
-use std::fmt;
+use std::{fmt, io};
 
 use zeroize::{Zeroize, Zeroizing};
 
+/// The largest Secret the API server stores: all values together may not exceed 1 MiB. Every
+/// size check on unsealed or rendered data uses this one number.
+pub const MAX_SECRET_DATA: usize = 1 << 20;
+
 /// Secret bytes (a plaintext value, a decrypted key), zeroized on drop.
-#[derive(Default, PartialEq, Eq)]
+///
+/// Equality takes time that depends on the lengths only, never on where the bytes differ
+/// (AWS-LC's `CRYPTO_memcmp` through `aws_lc_rs::constant_time`; lengths are not secret here,
+/// see [`SecretBytes::len`]).
+#[derive(Default)]
 pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(&self.0, &other.0).is_ok()
+    }
+}
+
+impl Eq for SecretBytes {}
 
 impl SecretBytes {
     /// Takes ownership of `bytes`; the vector's buffer is wiped when the value is dropped.
@@ -65,9 +81,18 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
-/// A secret UTF-8 string, zeroized on drop.
-#[derive(Default, PartialEq, Eq)]
+/// A secret UTF-8 string, zeroized on drop. Equality is [`SecretBytes`]'s (constant time).
+#[derive(Default)]
 pub struct SecretString(Zeroizing<String>);
+
+impl PartialEq for SecretString {
+    fn eq(&self, other: &Self) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.0.as_bytes(), other.0.as_bytes())
+            .is_ok()
+    }
+}
+
+impl Eq for SecretString {}
 
 impl SecretString {
     /// Takes ownership of `text`; its buffer is wiped when the value is dropped.
@@ -94,6 +119,63 @@ impl fmt::Debug for SecretString {
     }
 }
 
+/// A growing buffer for writing secret bytes (a serializer's output, a rendered template): the
+/// buffer is zeroized on drop, and when it grows the old allocation is wiped rather than left
+/// to `Vec`'s reallocation.
+#[derive(Default)]
+pub struct SecretWriter(Zeroizing<Vec<u8>>);
+
+impl SecretWriter {
+    /// An empty writer with room for `capacity` bytes before it first grows.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self(Zeroizing::new(Vec::with_capacity(capacity)))
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The bytes written so far.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The bytes written, without copying.
+    pub fn into_secret(mut self) -> SecretBytes {
+        SecretBytes::new(std::mem::take(&mut *self.0))
+    }
+}
+
+impl io::Write for SecretWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let needed = self.0.len().saturating_add(buf.len());
+        if needed > self.0.capacity() {
+            let mut grown = Zeroizing::new(Vec::with_capacity(needed.max(2 * self.0.len())));
+            grown.extend_from_slice(&self.0);
+            // The old allocation is zeroized as it is dropped here.
+            self.0 = grown;
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SecretWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretWriter(<redacted; {} bytes>)", self.0.len())
+    }
+}
+
 /// Wipes a scratch buffer that held secret material, for code paths that must use plain `Vec`s
 /// for an API (a library call that returns `Vec<u8>`).
 pub fn wipe(buffer: &mut Vec<u8>) {
@@ -112,6 +194,38 @@ mod tests {
         assert!(!shown.contains("hunter2"));
         let t = SecretString::new("hunter2-canary".into());
         assert!(!format!("{t:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn equality_compares_content() {
+        assert_eq!(
+            SecretBytes::copy_from(b"abc"),
+            SecretBytes::copy_from(b"abc")
+        );
+        assert_ne!(
+            SecretBytes::copy_from(b"abc"),
+            SecretBytes::copy_from(b"abd")
+        );
+        assert_ne!(
+            SecretBytes::copy_from(b"abc"),
+            SecretBytes::copy_from(b"ab")
+        );
+        assert_eq!(SecretBytes::default(), SecretBytes::new(Vec::new()));
+        assert_eq!(SecretString::new("x".into()), SecretString::new("x".into()));
+        assert_ne!(SecretString::new("x".into()), SecretString::new("y".into()));
+    }
+
+    #[test]
+    fn writer_keeps_every_byte_across_growth() {
+        use std::io::Write as _;
+        let mut w = SecretWriter::with_capacity(1);
+        for i in 0..1000u32 {
+            w.write_all(&i.to_le_bytes()).unwrap();
+        }
+        assert_eq!(w.len(), 4000);
+        let bytes = w.into_secret();
+        assert_eq!(&bytes.expose()[4..8], &1u32.to_le_bytes());
+        assert!(!format!("{:?}", SecretWriter::default()).contains('['));
     }
 
     #[test]

@@ -10,8 +10,12 @@
 //!   and write them.
 //! - [`crd()`] / [`crd_yaml()`]: the CRD, which the `crdgen` binary prints and the repository
 //!   commits as `crds/sealedsecrets.bitnami.com.yaml`.
+//! - [`SealedSecret::open_items`] / [`SealedSecret::unseal`] ([`unseal`]): the one way to open
+//!   a SealedSecret, into its plaintexts or into the Secret it asks for, shared by the
+//!   controller and the CLI; [`UnsealError`] says why not, in Bitnami's words.
 //!
-//! The crate needs kube's derive only: no client, no runtime, nothing async.
+//! The crate needs kube's derive only: no client, no runtime, nothing async. The template
+//! renderer it calls through is the pure `kseal-template` crate.
 #![deny(missing_docs)]
 
 mod annotations;
@@ -20,6 +24,10 @@ mod encrypted_data;
 mod schema;
 mod sealed_secret;
 mod status;
+pub mod unseal;
+
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures;
 
 pub use annotations::{
     CLUSTER_WIDE_ANNOTATION, KEY_FINGERPRINT_ANNOTATION, MANAGED_ANNOTATION,
@@ -31,3 +39,4 @@ pub use crd::{REGENERATE_COMMAND, crd, crd_yaml};
 pub use encrypted_data::{EncryptedData, EncryptedValue, SpecProblem, ValueKind};
 pub use sealed_secret::{ScopeError, SealedSecret, SealedSecretSpec, SecretTemplate};
 pub use status::{SYNCED_CONDITION, SealedSecretCondition, SealedSecretStatus};
+pub use unseal::{OpenedItems, UnsealError, UnsealOptions, Unsealed};

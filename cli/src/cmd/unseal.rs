@@ -1,17 +1,24 @@
 //! `kseal unseal`: offline recovery with backup keys, printing the Secrets the controller would
-//! write.
+//! write: the same [`SealedSecret::unseal`] as the controller, templates and legacy
+//! `spec.data` included.
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+};
 
-use base64::Engine as _;
-use kseal_core::{Fingerprint, KeySet, SecretString, open_base64};
-use kseal_crds::SealedSecret;
-use serde_json::Value;
+use k8s_openapi::api::core::v1::Secret;
+use kseal_core::{
+    KeySet, SecretWriter,
+    manifest::{self, KeyFileError},
+};
+use kseal_crds::{SealedSecret, UnsealError, UnsealOptions};
+use kseal_template::InProcess;
 
 use crate::{
     args::{FormatArg, UnsealArgs},
     exit::{Code, Failure, Result},
-    io, say,
+    io,
     scan::{self, Walk},
 };
 
@@ -61,11 +68,11 @@ pub(crate) fn run(args: UnsealArgs) -> Result<()> {
         )));
     }
     // Open everything before printing anything: recovery output is all or nothing.
-    let mut out = SecretString::default();
+    let mut out = SecretWriter::default();
     for (name, docs) in &inputs {
         unseal_file(&keys, name, docs, args.format, &mut out)?;
     }
-    io::write_stdout(out.expose().as_bytes())
+    io::write_stdout(out.expose())
 }
 
 fn unseal_file(
@@ -73,31 +80,38 @@ fn unseal_file(
     name: &str,
     docs: &[SealedSecret],
     format: FormatArg,
-    out: &mut SecretString,
+    out: &mut SecretWriter,
 ) -> Result<()> {
     for (index, doc) in docs.iter().enumerate() {
-        let secret = unseal_doc(keys, doc).map_err(|msg| {
+        let mut secret = unseal_doc(keys, doc).map_err(|e| {
             let what = format!("{name}: document {}", index + 1);
-            Failure::new(Code::Decrypt, format!("{what}: {msg}"))
-                .hint("pass every backup key with --key (comma-separated); keys from `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are")
+            let failure = Failure::new(Code::Decrypt, format!("{what}: {e}"));
+            if matches!(e, UnsealError::Decrypt { .. }) {
+                failure.hint("pass every backup key with --key (comma-separated); keys from `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are")
+            } else {
+                failure
+            }
         })?;
-        let rendered = match format {
+        // Serialized straight into the zeroizing output buffer: no intermediate copy.
+        let written = match format {
             FormatArg::Yaml => {
-                let mut y = String::from("---\n");
-                y.push_str(
-                    &serde_yaml::to_string(&secret)
-                        .expect("invariant: JSON values serialise as YAML"),
-                );
-                y
+                out.write_all(b"---\n").is_ok() && serde_yaml::to_writer(&mut *out, &secret).is_ok()
             }
             FormatArg::Json => {
-                let mut j = serde_json::to_string_pretty(&secret)
-                    .expect("invariant: JSON values serialise");
-                j.push('\n');
-                j
+                serde_json::to_writer_pretty(&mut *out, &secret).is_ok()
+                    && out.write_all(b"\n").is_ok()
             }
         };
-        *out = SecretString::new(format!("{}{rendered}", out.expose()));
+        // The Secret's `ByteString`s are plain vectors (k8s-openapi's type): wipe them now
+        // that the output buffer, which is zeroized, holds the only copy.
+        for value in secret.data.iter_mut().flat_map(|d| d.values_mut()) {
+            kseal_core::secret::wipe(&mut value.0);
+        }
+        if !written {
+            return Err(Failure::runtime(format!(
+                "{name}: cannot format the Secret"
+            )));
+        }
     }
     Ok(())
 }
@@ -118,70 +132,17 @@ fn parse_docs(text: &[u8]) -> std::result::Result<Vec<SealedSecret>, String> {
         .collect()
 }
 
-/// Opens one SealedSecret the way the controller does (`docs/wire-format.md` §5–§6): the scope comes
-/// from the outer annotations only, every item must open, and the key hint is tried first.
-fn unseal_doc(keys: &KeySet, doc: &SealedSecret) -> std::result::Result<Value, String> {
-    let scope = doc.scope().map_err(|e| e.to_string())?;
-    let hint = doc.key_fingerprint_hint().and_then(Fingerprint::parse);
-    if let Some(problem) = doc.spec.problems().first() {
-        return Err(problem.to_string());
+/// Opens one SealedSecret into the Secret the controller would write for it
+/// ([`SealedSecret::unseal`], with the controller's default options and the in-process
+/// renderer under the same budgets as the controller's). One difference: a SealedSecret
+/// without `metadata.uid` (a file, not an object read from the cluster) gets no ownerReference,
+/// since the API server refuses one with an empty UID (`docs/cli.md`, `kseal unseal`).
+fn unseal_doc(keys: &KeySet, doc: &SealedSecret) -> std::result::Result<Secret, UnsealError> {
+    let mut secret = doc
+        .unseal(keys, UnsealOptions::default(), &InProcess)?
+        .secret;
+    if doc.metadata.uid.as_deref().unwrap_or_default().is_empty() {
+        secret.metadata.owner_references = None;
     }
-    let mut data = serde_json::Map::new();
-    let mut failed = Vec::new();
-    for (key, value) in doc.spec.encrypted_data.iter() {
-        match value
-            .as_sealed()
-            .map(|v| open_base64(keys, &scope, v, hint.as_ref()))
-        {
-            Some(Ok(opened)) => {
-                let b64 =
-                    base64::engine::general_purpose::STANDARD.encode(opened.plaintext.expose());
-                data.insert(key.to_owned(), Value::String(b64));
-            }
-            _ => failed.push(key.to_owned()),
-        }
-    }
-    if !failed.is_empty() {
-        return Err(format!(
-            "no key could decrypt secret ({})",
-            failed.join(", ")
-        ));
-    }
-    let template = &doc.spec.template;
-    let meta = template.metadata.clone().unwrap_or_default();
-    let mut out_meta = serde_json::Map::new();
-    out_meta.insert(
-        "name".into(),
-        Value::String(doc.metadata.name.clone().unwrap_or_default()),
-    );
-    if let Some(ns) = &doc.metadata.namespace {
-        out_meta.insert("namespace".into(), Value::String(ns.clone()));
-    }
-    for (field, map) in [("labels", meta.labels), ("annotations", meta.annotations)] {
-        if let Some(m) = map.filter(|m| !m.is_empty()) {
-            out_meta.insert(
-                field.into(),
-                serde_json::to_value(m).expect("maps serialise"),
-            );
-        }
-    }
-    let mut secret = serde_json::Map::new();
-    secret.insert("apiVersion".into(), Value::String("v1".into()));
-    secret.insert("kind".into(), Value::String("Secret".into()));
-    secret.insert("metadata".into(), Value::Object(out_meta));
-    secret.insert(
-        "type".into(),
-        Value::String(template.type_.clone().unwrap_or_else(|| "Opaque".into())),
-    );
-    if let Some(immutable) = template.immutable {
-        secret.insert("immutable".into(), Value::Bool(immutable));
-    }
-    secret.insert("data".into(), Value::Object(data));
-    if template.data.as_ref().is_some_and(|d| !d.is_empty()) {
-        say::warning(format_args!(
-            "{}: spec.template.data templates are not rendered offline; only encryptedData items are shown",
-            doc.metadata.name.as_deref().unwrap_or("")
-        ));
-    }
-    Ok(Value::Object(secret))
+    Ok(secret)
 }

@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// Kubernetes refuses a Secret whose data adds up to more than this (`MaxSecretSize`).
-pub(crate) const MAX_SECRET_BYTES: usize = 1 << 20;
+pub(crate) const MAX_SECRET_BYTES: usize = kseal_core::MAX_SECRET_DATA;
 
 /// Client-side `kubectl apply` copies the whole object into the
 /// `last-applied-configuration` annotation, and all annotations together are limited to this.

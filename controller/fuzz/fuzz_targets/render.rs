@@ -1,4 +1,4 @@
-//! The template renderer (`kseal_controller::template::render_all`, the in-process layer): any
+//! The template renderer (`kseal_template::render_all`, the in-process layer): any
 //! template text over fixed items. Asserts that rendering never panics and stays within its
 //! limits: an `Ok` result fits the 1 MiB Secret limit, an error names the template key and
 //! never holds an item's value. Run with `-rss_limit_mb` and `-timeout` so that memory or time
@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use kseal_controller::{decide::MAX_SECRET_DATA, template};
+use kseal_core::{MAX_SECRET_DATA, SecretBytes};
+use kseal_template as template;
 use libfuzzer_sys::fuzz_target;
 
 const CANARY: &str = "fuzz-canary-5e1d";
@@ -19,13 +20,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let templates = BTreeMap::from([("key".to_owned(), text.to_owned())]);
     let items = BTreeMap::from([
-        ("user".to_owned(), b"admin".to_vec()),
-        ("pass".to_owned(), format!("{CANARY}-\"<&>\u{2028}").into_bytes()),
-        ("list".to_owned(), b"a,b,c".to_vec()),
+        ("user".to_owned(), SecretBytes::copy_from(b"admin")),
+        ("pass".to_owned(), SecretBytes::from(format!("{CANARY}-\"<&>\u{2028}"))),
+        ("list".to_owned(), SecretBytes::copy_from(b"a,b,c")),
     ]);
     match template::render_all(&templates, &items) {
         Ok(out) => {
-            let size: usize = out.values().map(Vec::len).sum();
+            let size: usize = out.values().map(SecretBytes::len).sum();
             assert!(size <= MAX_SECRET_DATA, "{size} bytes rendered");
         }
         Err(e) => {

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::{ByteString, api::core::v1::Secret};
-use kseal_crds::{SKIP_SET_OWNER_REFERENCES_ANNOTATION, SealedSecret, SealedSecretSpec};
+use kseal_crds::{
+    SKIP_SET_OWNER_REFERENCES_ANNOTATION, SealedSecret, SealedSecretSpec, unseal::owner_reference,
+};
 
 use super::*;
 

@@ -152,12 +152,9 @@ async fn rotate_decrypts_once_and_keeps_the_template() {
         rotated.spec.encrypted_data.names().collect::<Vec<_>>(),
         ["password", "second"]
     );
-    let opened = decide::open_items(
-        &rotated,
-        &state.keys.snapshot().keys,
-        UnsealOptions::default(),
-    )
-    .unwrap();
+    let opened = rotated
+        .open_items(&state.keys.snapshot().keys, UnsealOptions::default())
+        .unwrap();
     assert_eq!(opened.rsa_operations, 2, "one RSA operation per item");
     assert_eq!(opened.items[0].1.expose(), CANARY);
     assert_eq!(opened.items[1].1.expose(), b"two");

@@ -14,16 +14,17 @@ use std::{
     io::{self, Read, Write},
 };
 
+use kseal_core::SecretBytes;
+use kseal_template::Plaintexts;
 use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 4] = b"KSR1";
 
-/// What the child renders. Its item values are plain vectors, as the renderer takes them; the
-/// child exits after one render, and its memory with it.
+/// What the child renders; the child exits after one render, and its memory with it.
 #[derive(Default)]
 pub(super) struct Request {
     pub(super) templates: BTreeMap<String, String>,
-    pub(super) items: BTreeMap<String, Vec<u8>>,
+    pub(super) items: Plaintexts,
 }
 
 impl std::fmt::Debug for Request {
@@ -51,7 +52,7 @@ fn invalid(what: &str) -> io::Error {
 /// unzeroized copy of the plaintext behind.
 pub(super) fn encode_request(
     templates: &BTreeMap<String, String>,
-    items: &BTreeMap<String, Vec<u8>>,
+    items: &Plaintexts,
 ) -> io::Result<Zeroizing<Vec<u8>>> {
     let fields = items
         .iter()
@@ -63,7 +64,7 @@ pub(super) fn encode_request(
     out.extend_from_slice(&count(items.len())?.to_be_bytes());
     for (name, value) in items {
         put(&mut out, name.as_bytes())?;
-        put(&mut out, value)?;
+        put(&mut out, value.expose())?;
     }
     out.extend_from_slice(&count(templates.len())?.to_be_bytes());
     for (key, text) in templates {
@@ -119,7 +120,7 @@ pub(super) fn read_request(input: impl Read, cap: usize) -> io::Result<Request> 
     let mut request = Request::default();
     for _ in 0..fields.u32()? {
         let name = fields.string()?;
-        let value = fields.bytes()?.to_vec();
+        let value = SecretBytes::copy_from(fields.bytes()?);
         request.items.insert(name, value);
     }
     for _ in 0..fields.u32()? {
@@ -139,7 +140,7 @@ pub(super) enum Frame {
     /// The child is about to render this key.
     Key(String),
     /// One rendered template.
-    Value(String, Zeroizing<Vec<u8>>),
+    Value(String, SecretBytes),
     /// A template failed; the answer ends.
     Error(String, String),
     /// Every template rendered; the answer ends.
@@ -168,7 +169,7 @@ pub(super) fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()>
         Frame::Value(key, value) => {
             payload.reserve_exact(key.len() + value.len() + 4);
             put(&mut payload, key.as_bytes())?;
-            payload.extend_from_slice(value);
+            payload.extend_from_slice(value.expose());
             b'V'
         }
         Frame::Error(key, message) => {
@@ -207,7 +208,7 @@ pub(super) fn read_frame(input: &mut impl Read, budget: &mut usize) -> io::Resul
         b'V' => {
             let mut fields = Fields(&payload);
             let key = fields.string()?;
-            Frame::Value(key, Zeroizing::new(fields.0.to_vec()))
+            Frame::Value(key, SecretBytes::copy_from(fields.0))
         }
         b'E' => {
             let mut fields = Fields(&payload);
@@ -227,8 +228,8 @@ mod tests {
     fn requests_round_trip() {
         let templates = BTreeMap::from([("a.yaml".to_owned(), "{{ .x }}".to_owned())]);
         let items = BTreeMap::from([
-            ("x".to_owned(), b"secret".to_vec()),
-            ("empty".to_owned(), Vec::new()),
+            ("x".to_owned(), SecretBytes::copy_from(b"secret")),
+            ("empty".to_owned(), SecretBytes::default()),
         ]);
         let bytes = encode_request(&templates, &items).unwrap();
         let request = read_request(&bytes[..], 1 << 20).unwrap();
@@ -244,7 +245,7 @@ mod tests {
     fn frames_round_trip_within_the_budget() {
         let frames = [
             Frame::Key("k".into()),
-            Frame::Value("k".into(), Zeroizing::new(b"v\0v".to_vec())),
+            Frame::Value("k".into(), SecretBytes::copy_from(b"v\0v")),
             Frame::Error("k".into(), "over".into()),
             Frame::Done,
         ];

@@ -31,14 +31,13 @@ use std::{
     time::Duration,
 };
 
-use zeroize::Zeroizing;
-
-use super::{
-    Renderer, TemplateError,
-    frame::{self, Frame},
+use kseal_template::{
+    Plaintexts, Renderer, TemplateError,
     limits::{MAX_TIME, MAX_VALUE},
     render_announced,
 };
+
+use super::frame::{self, Frame};
 
 /// The hidden first argument that makes `kseal-controller` a template renderer.
 pub const CHILD_ARG: &str = "__render-template";
@@ -120,7 +119,7 @@ fn serve(input: &mut impl io::Read, out: &mut impl io::Write) -> io::Result<()> 
     match result {
         Ok(rendered) => {
             for (key, value) in rendered {
-                frame::write_frame(out, &Frame::Value(key, Zeroizing::new(value)))?;
+                frame::write_frame(out, &Frame::Value(key, value))?;
             }
             frame::write_frame(out, &Frame::Done)
         }
@@ -188,8 +187,8 @@ impl Renderer for Sandbox {
     fn render(
         &self,
         templates: &BTreeMap<String, String>,
-        items: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<BTreeMap<String, Vec<u8>>, TemplateError> {
+        items: &Plaintexts,
+    ) -> Result<Plaintexts, TemplateError> {
         let first = templates.keys().next().cloned().unwrap_or_default();
         let fail = |key: &str, message: String| TemplateError {
             key: key.to_owned(),
@@ -265,7 +264,7 @@ struct Answer {
     /// The last key the child announced.
     announced: Option<String>,
     /// The child's verdict, if its answer was complete and well-formed.
-    outcome: Option<Result<BTreeMap<String, Vec<u8>>, TemplateError>>,
+    outcome: Option<Result<Plaintexts, TemplateError>>,
     /// The answer broke the protocol.
     garbled: bool,
 }
@@ -301,7 +300,7 @@ fn exchange(
         match frame {
             Frame::Key(key) if known(&key) => answer.announced = Some(key),
             Frame::Value(key, value) if known(&key) => {
-                rendered.insert(key, value.to_vec());
+                rendered.insert(key, value);
             }
             Frame::Error(key, message) if known(&key) && message.len() <= MAX_MESSAGE => {
                 answer.outcome = Some(Err(TemplateError { key, message }));

@@ -2,8 +2,8 @@
 //! private keys given on the command line; [`ClusterResealer`] asks the controller
 //! (`POST /v1/rotate`), so that no private key leaves the cluster.
 
-use kseal_core::{Certificate, Fingerprint, KeySet, open_base64, seal_base64};
-use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret};
+use kseal_core::{Certificate, Fingerprint, KeySet, seal_base64};
+use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions};
 
 use crate::{cluster::Session, exit::Failure};
 
@@ -29,9 +29,9 @@ pub(crate) struct Resealed {
 /// Why a document was not re-sealed. Messages name items, never values.
 #[derive(Debug)]
 pub(crate) enum ResealError {
-    /// These items opened with none of the keys (wrong key, wrong scope or damaged: one coarse
-    /// error, `docs/wire-format.md` §6).
-    Decrypt(Vec<String>),
+    /// Items opened with none of the keys (wrong key, wrong scope or damaged: one coarse
+    /// error, `docs/wire-format.md` §6), in Bitnami's words ([`UnsealError::Decrypt`]).
+    Decrypt(UnsealError),
     /// The document cannot be re-sealed as it is.
     Invalid(String),
     /// The controller refused it (its message names items, never values).
@@ -43,7 +43,7 @@ pub(crate) enum ResealError {
 impl std::fmt::Display for ResealError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Decrypt(items) => write!(f, "no key could decrypt secret ({})", items.join(", ")),
+            Self::Decrypt(e) => e.fmt(f),
             Self::Invalid(message) => f.write_str(message),
             Self::Refused(message) => write!(f, "the controller cannot re-seal it: {message}"),
             Self::Abort(failure) => f.write_str(&failure.message),
@@ -69,37 +69,28 @@ impl Resealer for OfflineResealer<'_> {
                 "uses the legacy v1 spec.data, which kseal does not write; seal it again from its source".into(),
             ));
         }
-        if let Some(problem) = doc.spec.problems().first() {
-            return Err(ResealError::Invalid(problem.to_string()));
-        }
+        let opened = doc
+            .open_items(self.keys, UnsealOptions::default())
+            .map_err(|e| match e {
+                UnsealError::Decrypt { .. } => ResealError::Decrypt(e),
+                other => ResealError::Invalid(other.to_string()),
+            })?;
         let scope = doc
             .scope()
             .map_err(|e| ResealError::Invalid(e.to_string()))?;
-        let hint = doc.key_fingerprint_hint().and_then(Fingerprint::parse);
-        let mut items = Vec::new();
-        let mut opened_with: Vec<Fingerprint> = Vec::new();
-        let mut failed = Vec::new();
-        for (name, value) in doc.spec.encrypted_data.iter() {
-            let opened = value
-                .as_sealed()
-                .ok_or(kseal_core::OpenError)
-                .and_then(|text| open_base64(self.keys, &scope, text, hint.as_ref()));
-            match opened {
-                Ok(opened) => {
-                    // The plaintext lives in a zeroizing buffer and is dropped right here.
-                    let sealed = seal_base64(self.cert, &scope, opened.plaintext.expose());
-                    items.push((name.to_owned(), sealed));
-                    if !opened_with.contains(&opened.key) {
-                        opened_with.push(opened.key);
-                    }
-                }
-                Err(_) => failed.push(name.to_owned()),
-            }
-        }
-        if !failed.is_empty() {
-            return Err(ResealError::Decrypt(failed));
-        }
-        Ok(Resealed { items, opened_with })
+        // The plaintexts live in zeroizing buffers, dropped with `opened`.
+        let items = opened
+            .items
+            .iter()
+            .map(|(name, plaintext)| {
+                let sealed = seal_base64(self.cert, &scope, plaintext.expose());
+                (name.clone(), sealed)
+            })
+            .collect();
+        Ok(Resealed {
+            items,
+            opened_with: opened.keys_used,
+        })
     }
 }
 
@@ -133,17 +124,16 @@ impl Resealer for ClusterResealer<'_> {
                     .chars()
                     .take(300)
                     .collect::<String>();
-                return Err(if message.starts_with("no key could decrypt") {
-                    ResealError::Decrypt(
-                        doc.spec
-                            .encrypted_data
-                            .iter()
-                            .map(|(n, _)| n.to_owned())
-                            .collect(),
-                    )
-                } else {
-                    ResealError::Refused(message)
-                });
+                return Err(
+                    if message.starts_with(kseal_crds::unseal::NO_KEY_COULD_DECRYPT) {
+                        ResealError::Decrypt(UnsealError::Decrypt {
+                            failed: doc.spec.encrypted_data.names().map(str::to_owned).collect(),
+                            bad_base64: Vec::new(),
+                        })
+                    } else {
+                        ResealError::Refused(message)
+                    },
+                );
             }
             _ => {
                 return Err(ResealError::Abort(self.session.unexpected(

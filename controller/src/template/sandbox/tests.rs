@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use kseal_core::SecretBytes;
+
 use super::*;
 
 fn templates(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -14,8 +16,8 @@ fn templates(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn items() -> BTreeMap<String, Vec<u8>> {
-    BTreeMap::from([("pass".to_owned(), b"s3cr3t-canary".to_vec())])
+fn items() -> Plaintexts {
+    BTreeMap::from([("pass".to_owned(), SecretBytes::copy_from(b"s3cr3t-canary"))])
 }
 
 /// The child's side (`serve`) and the controller's (`exchange`) joined by a buffer.
@@ -33,8 +35,8 @@ fn a_child_answers_what_renders_in_process() {
     let answer = round_trip(&t);
     assert_eq!(answer.announced.as_deref(), Some("b"));
     let rendered = answer.outcome.unwrap().unwrap();
-    assert_eq!(rendered, super::super::render_all(&t, &items()).unwrap());
-    assert_eq!(rendered["a"], b"S3CR3T-CANARY");
+    assert_eq!(rendered, kseal_template::render_all(&t, &items()).unwrap());
+    assert_eq!(rendered["a"].expose(), b"S3CR3T-CANARY");
 }
 
 #[test]
@@ -69,7 +71,7 @@ fn answers_that_break_the_protocol_are_garbage() {
     let mut too_large = Vec::new();
     frame::write_frame(
         &mut too_large,
-        &Frame::Value("a".into(), Zeroizing::new(vec![b'x'; MAX_VALUE + 100])),
+        &Frame::Value("a".into(), SecretBytes::new(vec![b'x'; MAX_VALUE + 100])),
     )
     .unwrap();
     for (what, bytes) in [

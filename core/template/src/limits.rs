@@ -7,7 +7,7 @@
 
 use std::{cell::Cell, fmt, io, time::Duration, time::Instant};
 
-use crate::decide::MAX_SECRET_DATA;
+use kseal_core::{MAX_SECRET_DATA, SecretBytes, SecretWriter};
 
 /// Largest count, width, precision or index a function accepts (`repeat`, `indent`, `nindent`,
 /// `trunc`, `substr`, `printf`'s `%Nd` and `%.Nf`).
@@ -102,9 +102,11 @@ pub fn check_time() -> Result<(), Over> {
 
 /// The writer one template renders into: refuses a write past the output budget or after the
 /// time budget, and remembers why, so the caller can tell a limit from an engine error.
+///
+/// The rendered bytes are plaintext: they are written into a [`SecretWriter`].
 #[derive(Default)]
 pub struct Output {
-    bytes: Vec<u8>,
+    bytes: SecretWriter,
     over: Option<Over>,
 }
 
@@ -115,8 +117,8 @@ impl Output {
     }
 
     /// The rendered bytes.
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+    pub fn into_bytes(self) -> SecretBytes {
+        self.bytes.into_secret()
     }
 
     /// Bytes written so far.
@@ -144,8 +146,7 @@ impl io::Write for Output {
         if self.bytes.len().saturating_add(buf.len()) > left() {
             return Err(self.refuse(Over::Output));
         }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
+        io::Write::write(&mut self.bytes, buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -6,9 +6,9 @@ fn render(template: &str, items: &[(&str, &str)]) -> Result<String, TemplateErro
     let templates = BTreeMap::from([("out".to_owned(), template.to_owned())]);
     let items = items
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+        .map(|(k, v)| ((*k).to_owned(), SecretBytes::copy_from(v.as_bytes())))
         .collect();
-    render_all(&templates, &items).map(|m| String::from_utf8(m["out"].clone()).unwrap())
+    render_all(&templates, &items).map(|m| String::from_utf8(m["out"].expose().to_vec()).unwrap())
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn the_output_budget_is_shared_by_items_and_templates() {
         ("a".to_owned(), "{{ .big }}".to_owned()),
         ("b".to_owned(), "{{ .big }}".to_owned()),
     ]);
-    let items = BTreeMap::from([("big".to_owned(), big.clone().into_bytes())]);
+    let items = BTreeMap::from([("big".to_owned(), SecretBytes::from(big.clone()))]);
     let e = render_all(&templates, &items).unwrap_err();
     assert_eq!(
         e.key, "a",
@@ -263,10 +263,10 @@ fn many_small_templates_render() {
     let templates: BTreeMap<String, String> = (0..500)
         .map(|i| (format!("k{i}"), format!("{{{{ .user }}}}-{i}")))
         .collect();
-    let items = BTreeMap::from([("user".to_owned(), b"admin".to_vec())]);
+    let items = BTreeMap::from([("user".to_owned(), SecretBytes::copy_from(b"admin"))]);
     let out = InProcess.render(&templates, &items).unwrap();
     assert_eq!(out.len(), 500);
-    assert_eq!(out["k42"], b"admin-42");
+    assert_eq!(out["k42"].expose(), b"admin-42");
 }
 
 /// The items of [`go_outputs`]: quotes, tabs, non-ASCII, HTML, control and format
