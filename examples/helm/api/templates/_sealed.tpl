@@ -3,7 +3,7 @@ The sealed file for .Values.environment, shipped byte for byte as `kseal seal` w
 fails when the file is missing, or was sealed for another namespace or Secret name: the strict
 scope ties the values to both, so the controller could not open it there.
 */ -}}
-{{- define "api.sealedSecret" -}}
+{{- define "api.sealedEnv" -}}
 {{- $path := printf "secrets/%s.%s.sealed.yaml" .Values.secretName .Values.environment }}
 {{- $text := .Files.Get $path }}
 {{- if not $text }}
