@@ -13,7 +13,8 @@
 //! Values are compared by digest and never printed. The test control plane has no node: the
 //! controller runs as a process (as in `deploy.rs`); Pods are the node tests' part.
 //! The tool helpers repeat the few lines of `deploy.rs` they need (its helpers are private to
-//! that test; the shared test support is being consolidated separately).
+//! that test; the shared test support is being consolidated separately). The file is over 600
+//! lines because rustfmt puts each tool argument on its own line; those helpers are ~100 of them.
 
 mod support;
 
