@@ -85,7 +85,10 @@ d=$(for k in $keys; do
   printf '%s=%s\n' "$k" "$v"
 done | LC_ALL=C sort | sha256sum | cut -d' ' -f1)
 echo "env-digest $d keys=$n"
-exec httpd -f -p "${PORT:-3000}" -h /app/www
+# PID 1 ignores signals it has no handler for: stop on SIGTERM like a real app would.
+httpd -f -p "${PORT:-3000}" -h /app/www &
+trap 'kill $!; exit 0' TERM INT
+wait
 EOF
   chmod 0755 "$1/app/run.sh"
 }
