@@ -14,6 +14,10 @@
 //!    lets one eviction through and refuses the second.
 //!
 //! Values are compared by sha256 digests only; no value is printed.
+//!
+//! Over 600 lines: one sequential scenario (each step needs the previous one's Pods), kept in one
+//! self-contained file so it merges independently of `support/`; rustfmt spreads the kubectl
+//! argument lists over many lines.
 
 mod support;
 
