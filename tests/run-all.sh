@@ -48,17 +48,24 @@ step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 done_step
 
-step "build the test control plane (kube-apiserver, etcd, kube-controller-manager, kubeseal, Bitnami controller, helm)"
+step "build the test control plane (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubelet, kubeseal, Bitnami controller, helm)"
 tests/cluster/build.sh
 done_step
 
-step "start the control plane"
+step "install the node's packages (containerd, runc, CNI plugins, busybox-static, umoci, skopeo, iptables) and build its images"
+tests/cluster/node-deps.sh
+tests/cluster/images.sh
+done_step
+
+step "start the control plane and its node"
 if tests/cluster/cluster.sh status >/dev/null 2>&1; then
   echo "a control plane is already running; using it and leaving it running" >&2
 else
   started_cluster=1
 fi
-eval "$(tests/cluster/cluster.sh up)"
+# --node: containerd, kubelet and kube-scheduler too (controller/tests/node.rs runs the chart's
+# Pods and an app there); waits until the Node is Ready.
+eval "$(tests/cluster/cluster.sh up --node)"
 export KUBECONFIG
 export KSEAL_CLUSTER=1  # tells cluster tests the control plane is required, not optional
 done_step
@@ -101,6 +108,11 @@ grep -Eo 'interop (migration|kubeseal|kseal CLI|template).*' "$log" || true
 # The hostile-input suite (controller/tests/hostile*.rs): one line per attack, what it tried and
 # what held. Its tests fail the run if an attack succeeds; no line at all means it did not run.
 # (-o: with tests running in parallel, a line can land after libtest's "test x ... " prefix.)
+# The node test (controller/tests/node.rs): the app's env digest against the sealed .env, and
+# the timings measured on real Pods.
+node=$(grep -Eo 'node (app env digest|restart-on-change|failover|pdb|chart install|images built).*' "$log" || true)
+printf '%s\n' "${node:-node test: did not run (no node lines in the cargo test log)}"
+if [ -z "$node" ]; then test_rc=1; fi
 hostile=$(grep -Eo 'hostile [a-z0-9 -]+: .*' "$log" || true)
 printf '%s\n' "${hostile:-hostile-input suite: did not run (no hostile lines in the cargo test log)}"
 if [ -z "$hostile" ]; then test_rc=1; fi

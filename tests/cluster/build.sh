@@ -69,7 +69,7 @@ BINDIR=$CACHE_ROOT/bin/$key
 # name:module-dir:ldflags-var:output=package ...  (one "go build" per step so
 # packages shared by the binaries of one module are compiled once)
 STEPS=(
-  "kubernetes|.|K8S_LDFLAGS|kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager kubectl=k8s.io/kubernetes/cmd/kubectl"
+  "kubernetes|.|K8S_LDFLAGS|kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager kubectl=k8s.io/kubernetes/cmd/kubectl kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler kubelet=k8s.io/kubernetes/cmd/kubelet"
   "etcd|tools/etcd|ETCD_LDFLAGS|etcd=go.etcd.io/etcd/server/v3"
   "sealed-secrets|tools/sealed-secrets|SS_LDFLAGS|kubeseal=github.com/bitnami-labs/sealed-secrets/cmd/kubeseal controller=github.com/bitnami-labs/sealed-secrets/cmd/controller"
   "helm|tools/helm|HELM_LDFLAGS|helm=helm.sh/helm/v3/cmd/helm"

@@ -4,7 +4,10 @@
 # unmodified in-cluster controllers (Bitnami's) as ServiceAccounts inside
 # network namespaces. Needs root (bridges, netns, mounts). See README.md.
 #
-#   cluster.sh up                 start (or reuse) the cluster; stdout: export KUBECONFIG=...
+#   cluster.sh up [--node]        start (or reuse) the cluster; stdout: export KUBECONFIG=...
+#                                 --node (or KSEAL_NODE=1): also a node (containerd, kubelet,
+#                                 kube-scheduler; node.sh) and wait until it is Ready
+#   cluster.sh import-image TAR   import an image archive into the node's containerd
 #   cluster.sh down               stop everything started here, remove netns/bridge/state dir
 #   cluster.sh env                print the export line of the running cluster
 #   cluster.sh status             show processes; machine-readable KEY=VALUE lines
@@ -32,6 +35,7 @@
 #   KSEAL_BRIDGE=kseal0  KSEAL_NET=198.18.0 (a /24; bridge/API server = .1, netns = .2-.254)
 #   KSEAL_SERVICE_CIDR=198.19.0.0/24        Service cluster IPs (virtual, nothing routes there)
 #   KSEAL_API_PORT=6443  KSEAL_ETCD_PORT=12379 (etcd peer port = +1, loopback only)
+#   KSEAL_POD_CIDR=198.18.(100+N).0/24 for KSEAL_NET=198.18.N (Pods on the node)
 set -Eeuo pipefail
 # Say which command failed; set -e alone exits silently.
 trap 'echo "cluster.sh: ERROR: command failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -41,7 +45,7 @@ STATE=${KSEAL_CLUSTER_DIR:-/tmp/kseal-cluster}
 # "up" records the network settings in the state dir, so every later command
 # (restart, down, run-as-sa, ...) needs only KSEAL_CLUSTER_DIR; the
 # environment still wins over the record.
-SAVED_BRIDGE="" SAVED_NET="" SAVED_SERVICE_CIDR="" SAVED_API_PORT="" SAVED_ETCD_PORT=""
+SAVED_BRIDGE="" SAVED_NET="" SAVED_SERVICE_CIDR="" SAVED_API_PORT="" SAVED_ETCD_PORT="" SAVED_POD_CIDR=""
 if [[ -f $STATE/settings ]]; then
   # shellcheck source=/dev/null
   . "$STATE/settings"
@@ -159,6 +163,8 @@ gen_certs() {
       "IP:$API_IP,IP:127.0.0.1,IP:$svc_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
     sign admin "/O=system:masters/CN=kseal-admin" clientAuth
     sign kube-controller-manager "/CN=system:kube-controller-manager" clientAuth
+    # the API server's client certificate towards kubelets (logs, exec)
+    sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
     # ServiceAccount token signing key pair
     openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out sa.key
     openssl pkey -in sa.key -pubout -out sa.pub
@@ -396,6 +402,8 @@ start_apiserver() {
     --service-account-issuer "$SA_ISSUER" --api-audiences "$SA_ISSUER" \
     --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" \
+    --kubelet-client-certificate "$p/apiserver-kubelet-client.crt" --kubelet-client-key "$p/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP \
     --profiling=false --v=1
   wait_for 60 kube-apiserver "kube-apiserver did not become ready" api_ready
   log "kube-apiserver ready at https://$API_IP:$API_PORT"
@@ -479,6 +487,9 @@ cmd_pid() { # name
 }
 
 cmd_up() {
+  local want_node=${KSEAL_NODE:-0}
+  [[ ${1:-} == --node ]] && want_node=1
+  [[ $want_node == 0 || $want_node == 1 ]] || die "KSEAL_NODE must be 0 or 1, not '$want_node'"
   need_root
   mkdir -p "$STATE"
   exec 9>"$STATE/.lock"
@@ -487,6 +498,12 @@ cmd_up() {
   # can take a minute to exit.
   if running && api_ready; then
     log "cluster already running (state: $STATE)"
+    if [[ $want_node == 1 ]] && ! node_running; then
+      BIN=$(cat "$STATE/bindir")
+      node_down
+      node_up
+      write_env
+    fi
     echo "export KUBECONFIG=$KUBECONFIG_PATH"
     return
   fi
@@ -514,6 +531,7 @@ cmd_up() {
   start_etcd
   start_apiserver
   start_kcm
+  [[ $want_node == 1 ]] && node_up
 
   write_env
   log "cluster up"
@@ -522,8 +540,10 @@ cmd_up() {
 
 # Controllers the tests rely on: GC, namespace deletion, Deployments,
 # default ServiceAccounts, TokenRequest-based controller credentials and the
-# kube-root-ca.crt ConfigMap.
-KCM_CONTROLLERS=garbage-collector-controller,namespace-controller,deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller
+# kube-root-ca.crt ConfigMap; for the node: its not-ready taint removed
+# (node-lifecycle), Service endpoints (the service proxy reads Endpoints) and
+# PodDisruptionBudget status (evictions). They do nothing without a node.
+KCM_CONTROLLERS=garbage-collector-controller,namespace-controller,deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller,endpoints-controller,endpointslice-controller,disruption-controller
 
 write_env() {
   cat >"$STATE/cluster.env" <<EOF
@@ -535,10 +555,14 @@ KSEAL_API_PORT=$API_PORT
 KSEAL_CA=$STATE/pki/ca.crt
 KSEAL_CLUSTER_DIR=$STATE
 EOF
+  if node_running; then
+    printf 'KSEAL_NODE=1\nKSEAL_NODE_NAME=%s\nKSEAL_POD_CIDR=%s\n' "$NODE_NAME" "$POD_CIDR" >>"$STATE/cluster.env"
+  fi
 }
 
 teardown() {
   local f
+  node_down
   for f in "$STATE"/pids/proc-*.pid; do
     [[ -e $f ]] && stop_pidfile "$f" "$(basename "$f" .pid)"
   done
@@ -565,6 +589,11 @@ cmd_status() {
   for d in "${DAEMONS[@]}"; do
     f=$STATE/pids/$d.pid
     if pid_alive "$f"; then echo "# $d: running (pid $(cut -d' ' -f1 "$f"))"; else echo "# $d: not running"; rc=1; fi
+  done
+  for d in "${NODE_DAEMONS[@]}"; do
+    f=$STATE/pids/$d.pid
+    [[ -e $f ]] || continue
+    if pid_alive "$f"; then echo "# $d: running (pid $(cut -d' ' -f1 "$f"))"; else echo "# $d: exited"; fi
   done
   for f in "$STATE"/pids/proc-*.pid; do
     [[ -e $f ]] || continue
@@ -717,8 +746,16 @@ EOF
   log "service $ns/$svc port $pname -> $addr:$port (pod $ns/$pod)"
 }
 
+# shellcheck source=tests/cluster/node.sh
+. "$HERE/node.sh"
+
 case ${1:-} in
-  up) cmd_up ;;
+  up) shift; cmd_up "$@" ;;
+  import-image)
+    need_root
+    running || die "no cluster running (run: $0 up --node)"
+    node_import "${2:?usage: import-image TAR}"
+    ;;
   down) cmd_down ;;
   env) cmd_env ;;
   status) cmd_status || exit 1 ;; # exit 1 = not up (without the ERR trap message)
