@@ -33,7 +33,7 @@ use kube::Api;
 use rand_core::{OsRng, RngCore as _};
 use sha2::{Digest as _, Sha256};
 use support::{
-    TestNamespace, bitnami::Scratch, cluster, cluster_sh, harness_bin, kseal_cli, report, wait_for,
+    TempDir, TestNamespace, cluster, cluster_sh, harness_bin, kseal_cli, report, wait_for,
 };
 
 const APP_NS: &str = "shop-staging";
@@ -312,11 +312,11 @@ async fn controller_and_app_on_the_node() {
         return;
     }
     let bin = harness_bin();
-    let scratch = Scratch::new("kseal-node");
+    let scratch = TempDir::new("kseal-node");
     let t0 = Instant::now();
 
     // --- images: the controller around this build's binary, and the app stand-in -------------
-    let image_dir = scratch.0.join("image");
+    let image_dir = scratch.path().join("image");
     let out = run(
         &repo().join("controller/deploy/image/build-oci.sh"),
         &[
@@ -502,7 +502,7 @@ async fn controller_and_app_on_the_node() {
     )
     .await;
     let evict = |pod: &str| {
-        let body = scratch.0.join(format!("eviction-{pod}.json"));
+        let body = scratch.path().join(format!("eviction-{pod}.json"));
         std::fs::write(
             &body,
             format!(
@@ -542,7 +542,7 @@ async fn controller_and_app_on_the_node() {
     .await;
 
     // --- the app: seal the example .env, apply the staging overlay ------------------------------
-    let ex = scratch.0.join("examples");
+    let ex = scratch.path().join("examples");
     run(
         Path::new("cp"),
         &[
@@ -688,7 +688,7 @@ async fn controller_and_app_on_the_node() {
         None,
     );
     kubectl(&["delete", "namespace", APP_NS, "--wait=false"]);
-    kustomize_namespaced(&scratch.0, &tag).await;
+    kustomize_namespaced(scratch.path(), &tag).await;
     report(&format!(
         "node test total: {:.1} s",
         t0.elapsed().as_secs_f64()

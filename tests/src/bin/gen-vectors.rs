@@ -1,9 +1,10 @@
 //! Regenerates `tests/vectors/` byte for byte from the fixture keys and a seeded RNG.
 //!
 //! `cargo run -p kseal-tests --bin gen-vectors`. Vectors with a `source:` header (produced by
-//! another implementation, e.g. kubeseal) are left alone; any other vector file that the
-//! generator no longer produces is removed. The `vectors` test fails when the committed files
-//! differ from what this program writes.
+//! another implementation) and the subdirectory `kubeseal/` (recorded with real kubeseal by its
+//! `record.sh`) are left alone; any other vector file that the generator no longer produces is
+//! removed. The `vectors` test fails when the committed files differ from what this program
+//! writes.
 
 use std::{collections::BTreeSet, fs, process::ExitCode};
 
@@ -26,12 +27,13 @@ fn run() -> Result<(), String> {
     let generated: BTreeSet<&str> = files.iter().map(|f| f.name.as_str()).collect();
 
     let mut removed = 0;
-    for entry in fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-        let path = entry.map_err(|e| e.to_string())?.path();
+    // Only files directly in tests/vectors/: kubeseal/ holds recordings this program never
+    // touches.
+    for path in vectors::vector_files(&dir)? {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if !vectors::is_vector_file_name(name) || generated.contains(name) {
+        if generated.contains(name) {
             continue;
         }
         let bytes = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
