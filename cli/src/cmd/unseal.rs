@@ -8,10 +8,7 @@ use std::{
 };
 
 use k8s_openapi::api::core::v1::Secret;
-use kseal_core::{
-    KeySet, SecretWriter,
-    manifest::{self, KeyFileError},
-};
+use kseal_core::{KeySet, SecretWriter};
 use kseal_crds::{SealedSecret, UnsealError, UnsealOptions};
 use kseal_template::InProcess;
 

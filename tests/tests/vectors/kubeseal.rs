@@ -16,10 +16,10 @@ use std::{
 
 use k8s_openapi::api::core::v1::Secret;
 use kseal_core::MAX_SECRET_DATA;
-use kseal_crds::{UnsealError, UnsealOptions, Unsealed};
-use kseal_template::InProcess;
 use kseal_core::{KeySet, ScopeKind, sealed, sealed::SealedValue};
 use kseal_crds::{SealedSecret, set_scope_annotations};
+use kseal_crds::{UnsealError, UnsealOptions, Unsealed};
+use kseal_template::InProcess;
 use kseal_tests::vectors::{self, COARSE_ERROR, Vector};
 use libtest_mimic::{Failed, Trial};
 
@@ -221,7 +221,8 @@ fn check_document(case: &str) -> Result<(), String> {
     }
 
     // The controller's path: the whole Secret, exactly the input's values, type and labels.
-    let unsealed = ss.unseal(&keys, UnsealOptions::default(), &InProcess)
+    let unsealed = ss
+        .unseal(&keys, UnsealOptions::default(), &InProcess)
         .map_err(|e| format!("does not unseal: {e}"))?;
     let got = opened_data(&unsealed.secret);
     let diff = differing(&got, &expected);
