@@ -2,7 +2,7 @@
 
 use kseal_crds::{ScopeError, SpecProblem};
 
-use crate::template::TemplateError;
+use crate::{metrics::UnsealErrorReason, template::TemplateError};
 
 /// Why a SealedSecret does not unseal. The text goes into the `ErrUnsealFailed` event (as
 /// `Failed to unseal: <text>`) and the Synced condition.
@@ -151,13 +151,13 @@ impl ReconcileError {
     }
 
     /// The `reason` label of `sealed_secrets_controller_unseal_errors_total`.
-    pub fn metric_label(&self) -> &'static str {
+    pub fn metric_label(&self) -> UnsealErrorReason {
         match self {
-            Self::Unseal(_) | Self::Task(_) => "unseal",
-            Self::Fetch(_) => "fetch",
-            Self::Update(_) | Self::Immutable(_) => "update",
-            Self::Unmanaged(_) | Self::Protected(_) => "unmanaged",
-            Self::Status(_) => "status",
+            Self::Unseal(_) | Self::Task(_) => UnsealErrorReason::Unseal,
+            Self::Fetch(_) => UnsealErrorReason::Fetch,
+            Self::Update(_) | Self::Immutable(_) => UnsealErrorReason::Update,
+            Self::Unmanaged(_) | Self::Protected(_) => UnsealErrorReason::Unmanaged,
+            Self::Status(_) => UnsealErrorReason::Status,
         }
     }
 }
