@@ -71,47 +71,6 @@ impl BackupConfig {
     }
 }
 
-/// Parses `--key-backup-secret NAMESPACE/NAME` (both DNS-1123 names). `prefix` and
-/// `controller_namespace` reject the one name that would be loaded as the legacy key Secret.
-pub fn parse_secret_target(
-    text: &str,
-    controller_namespace: &str,
-    prefix: &str,
-) -> Result<(String, String), String> {
-    let Some((namespace, name)) = text.trim().split_once('/') else {
-        return Err(format!(
-            "--key-backup-secret {text:?}: expected NAMESPACE/NAME"
-        ));
-    };
-    for (what, value, max) in [("namespace", namespace, 63), ("name", name, 253)] {
-        let ok = !value.is_empty()
-            && value.len() <= max
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-            && value
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_alphanumeric())
-            && value
-                .bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_alphanumeric());
-        if !ok {
-            return Err(format!(
-                "--key-backup-secret {text:?}: {what} {value:?} is not a valid Kubernetes name"
-            ));
-        }
-    }
-    if namespace == controller_namespace && name == prefix {
-        return Err(format!(
-            "--key-backup-secret {text:?}: a Secret named like --key-prefix in the controller \
-             namespace is the legacy key Secret; choose another name"
-        ));
-    }
-    Ok((namespace.to_owned(), name.to_owned()))
-}
-
 /// One key as the backup lists it.
 #[derive(Debug)]
 pub struct BackupKey<'a> {
@@ -437,37 +396,6 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_parse() {
-        assert_eq!(
-            parse_secret_target("backup/keys", "kube-system", "sealed-secrets-key").unwrap(),
-            ("backup".to_owned(), "keys".to_owned())
-        );
-        for bad in ["nope", "/x", "a/", "A/b", "a/b/c", "a/-b", "a b/c"] {
-            assert!(
-                parse_secret_target(bad, "kube-system", "sealed-secrets-key").is_err(),
-                "{bad}"
-            );
-        }
-        // The legacy key name in the controller namespace would be loaded as a key.
-        assert!(
-            parse_secret_target(
-                "kube-system/sealed-secrets-key",
-                "kube-system",
-                "sealed-secrets-key"
-            )
-            .is_err()
-        );
-        assert!(
-            parse_secret_target(
-                "other/sealed-secrets-key",
-                "kube-system",
-                "sealed-secrets-key"
-            )
-            .is_ok()
-        );
-    }
 
     /// The List is what the recovery tools read: kseal-core's key-file parser finds every key,
     /// and each item is a key Secret the registry loads (Bitnami shape, no server fields).

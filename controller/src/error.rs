@@ -2,6 +2,8 @@
 
 use kseal_crds::UnsealError;
 
+use crate::metrics::UnsealErrorReason;
+
 /// A key Secret that cannot be used; it is skipped and reported, never fatal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -65,13 +67,13 @@ impl ReconcileError {
     }
 
     /// The `reason` label of `sealed_secrets_controller_unseal_errors_total`.
-    pub fn metric_label(&self) -> &'static str {
+    pub fn metric_label(&self) -> UnsealErrorReason {
         match self {
-            Self::Unseal(_) | Self::Task(_) => "unseal",
-            Self::Fetch(_) => "fetch",
-            Self::Update(_) | Self::Immutable(_) => "update",
-            Self::Unmanaged(_) | Self::Protected(_) => "unmanaged",
-            Self::Status(_) => "status",
+            Self::Unseal(_) | Self::Task(_) => UnsealErrorReason::Unseal,
+            Self::Fetch(_) => UnsealErrorReason::Fetch,
+            Self::Update(_) | Self::Immutable(_) => UnsealErrorReason::Update,
+            Self::Unmanaged(_) | Self::Protected(_) => UnsealErrorReason::Unmanaged,
+            Self::Status(_) => UnsealErrorReason::Status,
         }
     }
 }

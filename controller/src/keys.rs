@@ -164,16 +164,6 @@ pub fn renewal(
     }
 }
 
-/// Parses `--key-cutoff-time`: RFC 1123 with numeric zone, the output of `date -R`.
-pub fn parse_cutoff(text: &str) -> Result<Option<SystemTime>, String> {
-    if text.trim().is_empty() {
-        return Ok(None);
-    }
-    time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc2822)
-        .map(|t| Some(SystemTime::from(t)))
-        .map_err(|e| format!("--key-cutoff-time {text:?} is not RFC1123Z (date -R): {e}"))
-}
-
 /// How far in the future a certificate's `NotBefore` may lie and still count as valid: clock
 /// skew between replicas and nodes, and the one-second steps of keys generated in a burst.
 pub const NOT_BEFORE_SKEW: Duration = Duration::from_secs(60);
@@ -459,19 +449,6 @@ impl KeyRegistry {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// Parses `k=v,k2=v2` (`--privatekey-labels`, `--privatekey-annotations`).
-pub fn parse_key_values(text: &str) -> Result<BTreeMap<String, String>, String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|pair| {
-            pair.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .ok_or_else(|| format!("{pair:?} is not key=value"))
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod backup;
+pub mod config;
 pub mod decide;
 pub mod error;
 pub mod keys;

@@ -1,32 +1,33 @@
-//! `kseal-controller`: wiring only. Flags → telemetry → client → key watch, HTTP servers, leader
-//! election → (on the leader) the reconcilers and the key maintainer; SIGTERM releases the Lease.
+//! `kseal-controller`: wiring only. Flags → [`Config`] (every check and identity, in
+//! `config.rs`) → telemetry → client → key watch, HTTP servers, leader election → (on the
+//! leader) the reconcilers and the key maintainer; SIGTERM releases the Lease.
+//!
+//! Errors: the library returns typed errors; this binary reports them in one voice, as the
+//! `anyhow` error `main` returns (context added where it helps the reader).
 
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Parser as _;
 use futures::future::join_all;
 use k8s_openapi::api::{coordination::v1::Lease, core::v1::Secret};
 use kseal_controller::{
     args::Flags,
-    backup::{self, BackupConfig},
+    backup,
+    config::{Config, Environment, HttpConfig},
     events::Recorder,
     http::{self, ApiState, RateLimiter},
-    keys::{KeyRegistry, parse_cutoff, parse_key_values},
-    keywatch::{self, KeyGenConfig},
-    leader::{self, LeaderConfig},
+    keys::KeyRegistry,
+    keywatch, leader,
     metrics::Metrics,
-    protected::TrustedSecrets,
-    reconcile::{self, Context, ReconcileOptions},
+    reconcile::{self, Context},
     restart::{self, RestartNotifier},
-    server::{self, ConnectionLimits},
-    telemetry,
+    server, telemetry,
 };
-use kseal_core::KeySize;
 use kseal_crds::SealedSecret;
 use kseal_crds::UnsealOptions;
 use kube::{
-    Api, Client, Config,
+    Api, Client,
     api::PartialObjectMeta,
     config::{KubeConfigOptions, Kubeconfig},
 };
@@ -35,8 +36,6 @@ use tokio::{
     sync::{Notify, watch},
 };
 use tracing::{error, info};
-
-const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 fn main() -> anyhow::Result<()> {
     // `kseal-controller __render-template` is a template-rendering child of the controller
@@ -50,133 +49,32 @@ fn main() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn run() -> anyhow::Result<()> {
-    let flags = Flags::parse();
-    let level = telemetry::parse_level(&flags.log_level).map_err(anyhow::Error::msg)?;
-    telemetry::init(flags.log_format, level, flags.log_info_stdout);
+    let config = Config::new(Flags::parse(), &Environment::of_process())?;
+    telemetry::init(config.log.format, config.log.level, config.log.info_stdout);
     // Both rustls providers may be compiled in (other crates); pick the one kseal-core uses.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
-    let key_size = KeySize::from_bits(flags.key_size)?;
-    let cutoff = parse_cutoff(&flags.key_cutoff_time).map_err(anyhow::Error::msg)?;
-    let labels = parse_key_values(&flags.privatekey_labels).map_err(anyhow::Error::msg)?;
-    let annotations =
-        parse_key_values(&flags.privatekey_annotations).map_err(anyhow::Error::msg)?;
-    if flags.key_prefix.is_empty()
-        || flags.key_prefix.len() > 245
-        || !flags
-            .key_prefix
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        bail!("--key-prefix must be 1-245 characters of [a-z0-9-]");
-    }
-
-    let config = match &flags.kubeconfig {
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
-            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
-        }
-        None => Config::infer()
-            .await
-            .context("no kubeconfig and not running in a pod")?,
-    };
-    let client = Client::try_from(config)?;
-    let namespace = flags
-        .controller_namespace
-        .clone()
-        .or_else(|| {
-            std::env::var("POD_NAMESPACE")
-                .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .or_else(|| {
-            std::fs::read_to_string(SA_NAMESPACE_FILE)
-                .ok()
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "default".into());
-    let identity = flags
-        .leader_election_identity
-        .clone()
-        .or_else(|| std::env::var("POD_NAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            format!("{}_{}", host.trim(), std::process::id())
-        });
-    info!(version = env!("CARGO_PKG_VERSION"), %namespace, %identity, "starting kseal-controller");
-    let backup_config = BackupConfig {
-        secret: flags
-            .key_backup_secret
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| backup::parse_secret_target(s, &namespace, &flags.key_prefix))
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
-        dir: flags
-            .key_backup_dir
-            .clone()
-            .filter(|p| !p.as_os_str().is_empty()),
-        namespace: namespace.clone(),
-    };
-    if let Some(dir) = &backup_config.dir
-        && !dir.is_dir()
-    {
-        bail!(
-            "--key-backup-dir {}: not a directory (mount a volume there)",
-            dir.display()
-        );
-    }
+    let client = client(&config).await?;
+    let namespace = config.namespace.clone();
+    info!(version = env!("CARGO_PKG_VERSION"), %namespace, identity = %config.identity, "starting kseal-controller");
 
     let keys = Arc::new(KeyRegistry::new(
-        &flags.key_prefix,
-        flags.key_order_priority,
+        &config.key_prefix,
+        config.key_order_priority,
     ));
     let metrics = Arc::new(Metrics::new());
-    let recorder = Recorder::new(client.clone(), identity.clone());
+    let recorder = Recorder::new(client.clone(), config.identity.clone());
     let unseal_options = UnsealOptions {
-        accept_v1_data: flags.accept_deprecated_v1_data,
+        accept_v1_data: config.reconcile.accept_v1_data,
     };
 
     // HTTP: every replica serves the certificate, verify, rotate and health.
-    let api_state = ApiState {
-        keys: keys.clone(),
-        metrics: metrics.clone(),
-        limiter: Arc::new(RateLimiter::new(flags.rate_limit, flags.rate_limit_burst)),
-        trusted_proxies: Arc::new(flags.trusted_proxies.clone()),
-        heavy: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
-        )),
-        options: unseal_options,
-        timeout: flags.read_timeout + flags.write_timeout,
-    };
-    let limits = ConnectionLimits {
-        header_timeout: flags.http_header_timeout,
-        idle_timeout: flags.http_idle_timeout,
-        max_age: flags.http_max_connection_age,
-        drain: flags.read_timeout + flags.write_timeout,
-        max_connections: flags.http_max_connections as usize,
-        max_per_ip: flags.http_max_connections_per_ip as usize,
-    };
-    let api = server::bind(&flags.listen_addr).await?;
-    let metrics_listener = server::bind(&flags.listen_metrics_addr).await?;
-    tokio::spawn(server::serve(
-        api,
-        http::api_router(api_state),
-        limits,
-        metrics.clone(),
-    ));
-    tokio::spawn(server::serve(
-        metrics_listener,
-        http::metrics_router(metrics.clone()),
-        limits,
-        metrics.clone(),
-    ));
+    serve_http(&config.http, &keys, &metrics, unseal_options).await?;
 
     let key_secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     tokio::spawn(keywatch::watch_keys(
         key_secrets.clone(),
-        flags.key_prefix.clone(),
+        config.key_prefix.clone(),
         keys.clone(),
         metrics.clone(),
         recorder.clone(),
@@ -187,49 +85,28 @@ async fn run() -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Without election this replica always leads; the sender must outlive every receiver.
     let mut _always_leader = None;
-    let election = if flags.leader_elect {
-        let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
-        Some(tokio::spawn(leader::run(
-            leases,
-            LeaderConfig {
-                name: flags.leader_election_id.clone(),
-                identity: identity.clone(),
-                lease_duration: flags.leader_election_lease_duration,
-                retry_period: flags.leader_election_retry_period,
-            },
-            leader_tx,
-            shutdown_rx,
-        )))
-    } else {
-        leader_tx.send_replace(true);
-        _always_leader = Some(leader_tx);
-        None
+    let election = match config.leader.clone() {
+        Some(lease) => {
+            let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
+            Some(tokio::spawn(leader::run(
+                leases,
+                lease,
+                leader_tx,
+                shutdown_rx,
+            )))
+        }
+        None => {
+            leader_tx.send_replace(true);
+            _always_leader = Some(leader_tx);
+            None
+        }
     };
 
     // SIGUSR1: an immediate new key (on the leader, which alone writes keys).
-    let sigusr1 = Arc::new(Notify::new());
-    {
-        let notify = sigusr1.clone();
-        let leader = leader_rx.clone();
-        let mut usr1 = signal(SignalKind::user_defined1())?;
-        tokio::spawn(async move {
-            while usr1.recv().await.is_some() {
-                if *leader.borrow() {
-                    notify.notify_one();
-                } else {
-                    info!("SIGUSR1 ignored: this replica is not the leader, which generates keys");
-                }
-            }
-        });
-    }
+    let sigusr1 = sigusr1_on_leader(leader_rx.clone())?;
 
-    let scoped = !flags.all_namespaces || !flags.additional_namespaces.trim().is_empty();
-    let namespaces = if scoped {
-        reconcile::watched_namespaces(&namespace, &flags.additional_namespaces)
-    } else {
-        Vec::new()
-    };
-    let restarts = if flags.restart_on_change {
+    let namespaces = config.namespaces.clone();
+    let restarts = config.restart_on_change.then(|| {
         let (notifier, rx) = RestartNotifier::channel();
         tokio::spawn(restart::run(
             client.clone(),
@@ -238,43 +115,18 @@ async fn run() -> anyhow::Result<()> {
             metrics.clone(),
             recorder.clone(),
         ));
-        Some(notifier)
-    } else {
-        None
-    };
+        notifier
+    });
     let ctx = Arc::new(Context::new(
         client.clone(),
         keys.clone(),
         metrics.clone(),
         recorder,
-        ReconcileOptions {
-            update_status: flags.update_status,
-            accept_v1_data: flags.accept_deprecated_v1_data,
-            max_retries: flags.max_unseal_retries,
-            failed_requeue: flags.failed_requeue_period,
-            skip_recreate: flags.skip_recreate,
-            old_gc: flags.old_gc_behavior,
-            label_selector: flags.label_selector.clone(),
-            workers: flags.workers,
-            trusted: TrustedSecrets {
-                namespace: namespace.clone(),
-                key_prefix: flags.key_prefix.clone(),
-                backup: backup_config.secret.clone(),
-            },
-        },
+        config.reconcile.clone(),
         restarts,
     ));
-    let keygen = KeyGenConfig {
-        prefix: flags.key_prefix.clone(),
-        namespace: namespace.clone(),
-        key_size,
-        ttl: flags.key_ttl,
-        common_name: flags.my_cn.clone(),
-        renew_period: flags.key_renew_period,
-        cutoff,
-        labels,
-        annotations,
-    };
+    let keygen = config.keygen.clone();
+    let backup_config = config.backup.clone();
 
     // The leader's work: reconcilers and key maintenance, stopped when leadership is lost.
     let supervisor = {
@@ -328,6 +180,73 @@ async fn run() -> anyhow::Result<()> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), election).await;
     }
     Ok(())
+}
+
+/// The API client: `--kubeconfig`, else `KUBECONFIG` or the in-cluster ServiceAccount.
+async fn client(config: &Config) -> anyhow::Result<Client> {
+    let kube_config = match &config.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig and not running in a pod")?,
+    };
+    Ok(Client::try_from(kube_config)?)
+}
+
+/// Binds both listeners and serves the API and the metrics in the background.
+async fn serve_http(
+    config: &HttpConfig,
+    keys: &Arc<KeyRegistry>,
+    metrics: &Arc<Metrics>,
+    options: UnsealOptions,
+) -> anyhow::Result<()> {
+    let api_state = ApiState {
+        keys: keys.clone(),
+        metrics: metrics.clone(),
+        limiter: Arc::new(RateLimiter::new(config.rate_limit, config.rate_limit_burst)),
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        heavy: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+        )),
+        options,
+        timeout: config.timeout,
+    };
+    let api = server::bind(&config.listen_addr).await?;
+    let metrics_listener = server::bind(&config.listen_metrics_addr).await?;
+    tokio::spawn(server::serve(
+        api,
+        http::api_router(api_state),
+        config.limits,
+        metrics.clone(),
+    ));
+    tokio::spawn(server::serve(
+        metrics_listener,
+        http::metrics_router(metrics.clone()),
+        config.limits,
+        metrics.clone(),
+    ));
+    Ok(())
+}
+
+/// SIGUSR1 asks for a new key now; only the leader, which alone writes keys, acts on it.
+fn sigusr1_on_leader(leader: watch::Receiver<bool>) -> anyhow::Result<Arc<Notify>> {
+    let notify = Arc::new(Notify::new());
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let sender = notify.clone();
+    tokio::spawn(async move {
+        while usr1.recv().await.is_some() {
+            if *leader.borrow() {
+                sender.notify_one();
+            } else {
+                info!("SIGUSR1 ignored: this replica is not the leader, which generates keys");
+            }
+        }
+    });
+    Ok(notify)
 }
 
 /// One reconciler over all namespaces, or one per watched namespace (Bitnami's scoped mode).

@@ -18,17 +18,75 @@ fn latency_histogram() -> Histogram {
     ))
 }
 
+/// The `reason` label of `sealed_secrets_controller_unseal_errors_total` (Bitnami's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsealErrorReason {
+    /// The SealedSecret does not unseal.
+    Unseal,
+    /// The target Secret could not be read.
+    Fetch,
+    /// The target Secret could not be written.
+    Update,
+    /// The target Secret belongs to someone else (or is one the controller trusts).
+    Unmanaged,
+    /// The status could not be written.
+    Status,
+}
+
+impl UnsealErrorReason {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Unseal => "unseal",
+            Self::Fetch => "fetch",
+            Self::Update => "update",
+            Self::Unmanaged => "unmanaged",
+            Self::Status => "status",
+        }
+    }
+}
+
+/// The `operation` label of `sealed_secrets_controller_secret_writes_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretWrite {
+    /// A Secret was created.
+    Create,
+    /// A Secret was replaced.
+    Update,
+}
+
+impl SecretWrite {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+        }
+    }
+}
+
+/// The one label set of `condition_info` (Bitnami's order; the condition is always `Synced`).
+fn condition_labels(namespace: &str, name: &str, instance: &str) -> Labels {
+    vec![
+        ("namespace".into(), namespace.into()),
+        ("name".into(), name.into()),
+        ("condition".into(), "Synced".into()),
+        ("ss_app_kubernetes_io_instance".into(), instance.into()),
+    ]
+}
+
 /// Every metric the controller exports. Labels carry names and namespaces, never values.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     /// `sealed_secrets_controller_unseal_requests_total`.
     pub unseal_requests: Counter,
-    /// `sealed_secrets_controller_unseal_errors_total{reason, namespace}`.
-    pub unseal_errors: Family<Labels, Counter>,
+    /// `sealed_secrets_controller_unseal_errors_total{reason, namespace}`: [`Self::unseal_error`].
+    unseal_errors: Family<Labels, Counter>,
     /// `sealed_secrets_controller_condition_info{namespace, name, condition,
-    /// ss_app_kubernetes_io_instance}`: −1 False, 0 Unknown, 1 True.
-    pub condition_info: Family<Labels, Gauge>,
+    /// ss_app_kubernetes_io_instance}`: −1 False, 0 Unknown, 1 True. [`Self::condition`],
+    /// [`Self::forget_condition`].
+    condition_info: Family<Labels, Gauge>,
     /// `sealed_secrets_controller_http_requests_total{path, code, method}`.
     pub http_requests: Family<Labels, Counter>,
     /// `sealed_secrets_controller_http_request_duration_seconds{path, method}`.
@@ -50,8 +108,8 @@ pub struct Metrics {
     /// unsealing (1 per item when the newest key or the fingerprint hint is right).
     pub rsa_operations: Counter,
     /// kseal: `sealed_secrets_controller_secret_writes_total{operation}`: creates and updates of
-    /// produced Secrets (an unchanged SealedSecret causes none).
-    pub secret_writes: Family<Labels, Counter>,
+    /// produced Secrets (an unchanged SealedSecret causes none). [`Self::secret_written`].
+    secret_writes: Family<Labels, Counter>,
     /// kseal: `sealed_secrets_controller_restarts_total`: workload pod templates re-annotated by
     /// restart-on-change.
     pub restarts: Counter,
@@ -198,10 +256,10 @@ impl Metrics {
     }
 
     /// Counts a failed reconcile.
-    pub fn unseal_error(&self, reason: &str, namespace: &str) {
+    pub fn unseal_error(&self, reason: UnsealErrorReason, namespace: &str) {
         self.unseal_errors
             .get_or_create(&vec![
-                ("reason".into(), reason.into()),
+                ("reason".into(), reason.label().into()),
                 ("namespace".into(), namespace.into()),
             ])
             .inc();
@@ -210,13 +268,21 @@ impl Metrics {
     /// Sets `condition_info` for one SealedSecret.
     pub fn condition(&self, namespace: &str, name: &str, instance: &str, value: i64) {
         self.condition_info
-            .get_or_create(&vec![
-                ("namespace".into(), namespace.into()),
-                ("name".into(), name.into()),
-                ("condition".into(), "Synced".into()),
-                ("ss_app_kubernetes_io_instance".into(), instance.into()),
-            ])
+            .get_or_create(&condition_labels(namespace, name, instance))
             .set(value);
+    }
+
+    /// Drops the `condition_info` series of a SealedSecret that is gone.
+    pub fn forget_condition(&self, namespace: &str, name: &str, instance: &str) {
+        self.condition_info
+            .remove(&condition_labels(namespace, name, instance));
+    }
+
+    /// Counts a create or update of a produced Secret.
+    pub fn secret_written(&self, operation: SecretWrite) {
+        self.secret_writes
+            .get_or_create(&vec![("operation".into(), operation.label().into())])
+            .inc();
     }
 
     /// The OpenMetrics text exposition.
@@ -236,7 +302,7 @@ mod tests {
     fn bitnami_names() {
         let m = Metrics::new();
         m.unseal_requests.inc();
-        m.unseal_error("unseal", "ns");
+        m.unseal_error(UnsealErrorReason::Unseal, "ns");
         m.condition("ns", "app", "", -1);
         let text = m.render();
         for name in [

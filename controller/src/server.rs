@@ -23,7 +23,6 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context as _;
 use axum::{Router, extract::ConnectInfo};
 use hyper::{body::Incoming, server::conn::http1, service::Service as _};
 use hyper_util::{rt::TokioIo, service::TowerToHyperService};
@@ -54,16 +53,28 @@ pub struct ConnectionLimits {
     pub max_per_ip: usize,
 }
 
+/// A listen address that cannot be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}")]
+pub struct BindError {
+    /// The address, as bound.
+    pub addr: String,
+    /// Why not.
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Binds `addr` (Go style: `:8080` means every interface).
-pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+pub async fn bind(addr: &str) -> Result<TcpListener, BindError> {
     let addr = if addr.starts_with(':') {
         format!("0.0.0.0{addr}")
     } else {
         addr.to_owned()
     };
-    let listener = TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = match TcpListener::bind(&addr).await {
+        Ok(listener) => listener,
+        Err(source) => return Err(BindError { addr, source }),
+    };
     info!(%addr, "listening");
     Ok(listener)
 }

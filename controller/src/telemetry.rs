@@ -6,18 +6,6 @@ use tracing_subscriber::fmt::writer::MakeWriterExt as _;
 
 use crate::args::LogFormat;
 
-/// Parses `--log-level`: Bitnami's `INFO` and `ERROR`, plus `DEBUG`, `WARN` and `TRACE`.
-pub fn parse_level(text: &str) -> Result<Level, String> {
-    match text.to_ascii_uppercase().as_str() {
-        "TRACE" => Ok(Level::TRACE),
-        "DEBUG" => Ok(Level::DEBUG),
-        "INFO" => Ok(Level::INFO),
-        "WARN" | "WARNING" => Ok(Level::WARN),
-        "ERROR" => Ok(Level::ERROR),
-        other => Err(format!("unknown --log-level {other:?} (INFO or ERROR)")),
-    }
-}
-
 /// Installs the global subscriber. Warnings and errors go to stderr; info and below go to stdout
 /// when `info_stdout` (Bitnami's `--log-info-stdout`, default true), else to stderr too.
 pub fn init(format: LogFormat, level: Level, info_stdout: bool) {

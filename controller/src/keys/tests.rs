@@ -187,29 +187,6 @@ fn renewal_rules() {
     assert_eq!(renewal(Some(t0), day, Some(t0), t0), Renewal::After(day));
 }
 
-#[test]
-fn cutoff_is_rfc1123z() {
-    let t = parse_cutoff("Mon, 02 Jan 2006 15:04:05 -0700")
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
-        1_136_239_445
-    );
-    assert_eq!(parse_cutoff("").unwrap(), None);
-    assert!(parse_cutoff("2006-01-02").is_err());
-}
-
-#[test]
-fn key_values() {
-    assert_eq!(
-        parse_key_values("a=1, b=2").unwrap(),
-        BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())])
-    );
-    assert!(parse_key_values("a").is_err());
-    assert!(parse_key_values("").unwrap().is_empty());
-}
-
 /// Issue 14 (key injection): a key whose certificate is not valid yet is never served as the
 /// newest, whatever `--key-order-priority` says; it still decrypts. The fixture keys have
 /// NotBefore 2024-01-01, -02 and -03 (00:00 UTC).
