@@ -14,9 +14,7 @@ mod support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::Write as _,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -35,18 +33,13 @@ use kube::{
 };
 use support::{
     Controller, TempDir, TestNamespace, go_tools, kseal_cli, require_cluster, secret_data,
-    service_account_kubeconfig, wait_for,
+    service_account_kubeconfig,
+    tools::{docs, examples, find, repo, run_in, try_run},
+    wait_for,
 };
 
 // ---------------------------------------------------------------------------------------------
 // Paths and tools
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn chart() -> PathBuf {
     repo().join("controller/deploy/helm/kseal")
@@ -54,10 +47,6 @@ fn chart() -> PathBuf {
 
 fn kustomize_dir() -> PathBuf {
     repo().join("controller/deploy/kustomize")
-}
-
-fn examples() -> PathBuf {
-    repo().join("examples")
 }
 
 /// The harness's bin dir (helm, kubectl), or `None` after the `skipped:` line; a failure when
@@ -72,42 +61,9 @@ fn chart_tools() -> Option<(PathBuf, PathBuf, PathBuf)> {
     Some((bin.join("helm"), bin.join("kubectl"), chart()))
 }
 
-/// Runs `tool args…` with `stdin`; (success, stdout, stderr).
-fn try_run(tool: &Path, args: &[&str], stdin: &[u8], dir: Option<&Path>) -> (bool, String, String) {
-    let mut cmd = Command::new(tool);
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(dir) = dir {
-        cmd.current_dir(dir);
-    }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {}: {e}", tool.display()));
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Runs a tool and returns its stdout; panics with its stderr on failure.
 fn run(tool: &Path, args: &[&str]) -> String {
     run_in(tool, args, b"", None)
-}
-
-fn run_in(tool: &Path, args: &[&str], stdin: &[u8], dir: Option<&Path>) -> String {
-    let (ok, out, err) = try_run(tool, args, stdin, dir);
-    assert!(
-        ok,
-        "{} {} failed:\n{err}\n{out}",
-        tool.display(),
-        args.join(" ")
-    );
-    out
 }
 
 fn path_str(p: &Path) -> &str {
@@ -117,14 +73,6 @@ fn path_str(p: &Path) -> &str {
 // ---------------------------------------------------------------------------------------------
 // YAML
 
-/// Every non-empty document of a multi-document YAML text.
-fn docs(yaml: &str) -> Vec<serde_json::Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &serde_json::Value| !v.is_null())
-        .collect()
-}
-
 /// Kind → count.
 fn kinds(yaml: &str) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
@@ -133,13 +81,6 @@ fn kinds(yaml: &str) -> BTreeMap<String, usize> {
             .or_default() += 1;
     }
     out
-}
-
-fn find<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
-    objects
-        .iter()
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
 /// The example's fake values: what the unsealed Secret must hold.

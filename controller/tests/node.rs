@@ -24,7 +24,7 @@ mod support;
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -33,34 +33,18 @@ use kube::Api;
 use rand_core::{OsRng, RngCore as _};
 use sha2::{Digest as _, Sha256};
 use support::{
-    TempDir, TestNamespace, cluster, cluster_sh, harness_bin, kseal_cli, report, wait_for,
+    TempDir, TestNamespace, cluster, cluster_sh, harness_bin, kseal_cli, report,
+    tools::{repo, run_in},
+    wait_for,
 };
 
 const APP_NS: &str = "shop-staging";
 const RELEASE: &str = "sealed-secrets-controller";
 const APP_IMAGE: &str = "kseal.test/env-app:1";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// Runs `cmd` with `args` (KUBECONFIG inherited), returns stdout; panics with stderr on failure.
 fn run(cmd: &Path, args: &[&str], cwd: Option<&Path>) -> String {
-    let mut c = Command::new(cmd);
-    c.args(args).stdin(Stdio::null());
-    if let Some(d) = cwd {
-        c.current_dir(d);
-    }
-    let out = c
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", cmd.display()));
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed: {}",
-        cmd.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_in(cmd, args, b"", cwd)
 }
 
 fn kubectl(args: &[&str]) -> String {

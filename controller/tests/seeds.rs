@@ -12,105 +12,31 @@
 //!
 //! Values are compared by digest and never printed. The test control plane has no node: the
 //! controller runs as a process (as in `deploy.rs`); Pods are the node tests' part.
-//! The tool helpers repeat the few lines of `deploy.rs` they need (its helpers are private to
-//! that test; the shared test support is being consolidated separately). The file is over 600
-//! lines because rustfmt puts each tool argument on its own line; those helpers are ~100 of them.
 
 mod support;
 
 use std::{
     collections::BTreeMap,
-    io::Write as _,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::Duration,
 };
 
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
 use kube::Api;
 use sha2::{Digest as _, Sha256};
-use support::{Controller, TestNamespace, cluster, kseal_cli, secret_data, wait_for};
+use support::{
+    Controller, TestNamespace, cluster, go_tools, kseal_cli, secret_data,
+    tools::{docs, examples, find, repo, run_in, try_run},
+    wait_for,
+};
 
 const SERVICES_NS: &str = "shop-services-staging";
 const API_NS: &str = "api-staging";
 const SERVICES: [&str; 3] = ["catalog", "checkout", "mailer"];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn examples() -> PathBuf {
-    repo().join("examples")
-}
-
-/// The harness's bin dir (helm, kubectl, argocd, tiltcheck), or `None` with the reason printed;
-/// a failure when `CI`/`KSEAL_CLUSTER` says the tools are required.
-fn tools() -> Option<PathBuf> {
-    let out = Command::new(repo().join("tests/cluster/build.sh"))
-        .arg("--print-bindir")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tests/cluster/build.sh");
-    if !out.status.success() {
-        let why =
-            "the harness tools are not built: run tests/cluster/build.sh (tests/run-all.sh does)";
-        if std::env::var_os("CI").is_some() || std::env::var_os("KSEAL_CLUSTER").is_some() {
-            panic!("{why}");
-        }
-        eprintln!("NOT RUN: {why}");
-        return None;
-    }
-    let dir = String::from_utf8(out.stdout).unwrap();
-    Some(PathBuf::from(dir.lines().last().unwrap().trim()))
-}
-
-/// Runs `tool args…` in `dir` with `stdin`; (success, stdout, stderr).
-fn try_run(tool: &Path, args: &[&str], stdin: &[u8], dir: &Path) -> (bool, String, String) {
-    let mut child = Command::new(tool)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {}: {e}", tool.display()));
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Runs a tool in `examples/` and returns its stdout; panics with its stderr on failure.
 fn run(tool: &Path, args: &[&str], stdin: &[u8]) -> String {
-    let (ok, out, err) = try_run(tool, args, stdin, &examples());
-    assert!(
-        ok,
-        "{} {} failed:\n{err}\n{out}",
-        tool.display(),
-        args.join(" ")
-    );
-    out
-}
-
-/// Every non-empty document of a multi-document YAML text.
-fn docs(yaml: &str) -> Vec<serde_json::Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &serde_json::Value| !v.is_null())
-        .collect()
-}
-
-fn find<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
-    objects
-        .iter()
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
+    run_in(tool, args, stdin, Some(&examples()))
 }
 
 /// A digest of key → value pairs (lengths framed), so values are compared without being shown.
@@ -217,7 +143,7 @@ fn seed_sealed_files_open_with_example_keys() {
 /// at a path of this example repository.
 #[test]
 fn seed_examples_render() {
-    let Some(bin) = tools() else {
+    let Some(bin) = go_tools() else {
         return;
     };
     let (helm, kubectl) = (bin.join("helm"), bin.join("kubectl"));
@@ -294,7 +220,7 @@ fn seed_examples_render() {
         &helm,
         &["template", "api", "helm/api", "-n", "default"],
         b"",
-        &examples(),
+        Some(&examples()),
     );
     assert!(
         !ok && err.contains("sealed for namespace api-staging"),
@@ -311,7 +237,7 @@ fn seed_examples_render() {
         "local_resource('seal', cmd='kseal seal .env.dev -w', dep=['.env.dev'])\nk8s_yml('x')\n",
     )
     .unwrap();
-    let (ok, out, _) = try_run(&tiltcheck, &[bad.to_str().unwrap()], b"", &examples());
+    let (ok, out, _) = try_run(&tiltcheck, &[bad.to_str().unwrap()], b"", Some(&examples()));
     let _ = std::fs::remove_file(&bad);
     assert!(!ok && out.contains("undefined: k8s_yml"), "{out}");
 
@@ -379,7 +305,7 @@ fn argocd_health(argocd: &Path, object: &serde_json::Value) -> (String, String) 
 /// Progressing for Argo CD.
 #[test]
 fn argocd_health_of_unhandled_sealed_secret_is_progressing() {
-    let Some(bin) = tools() else {
+    let Some(bin) = go_tools() else {
         return;
     };
     let text = std::fs::read_to_string(
@@ -401,12 +327,12 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         for (release, ns) in &self.releases {
             let args = ["uninstall", release, "-n", ns, "--wait=false"];
-            let _ = try_run(&self.bin.join("helm"), &args, b"", &examples());
+            let _ = try_run(&self.bin.join("helm"), &args, b"", Some(&examples()));
         }
         for o in &self.objects {
             let mut args: Vec<&str> = vec!["delete", "--ignore-not-found", "--wait=false"];
             args.extend(o.iter().map(String::as_str));
-            let _ = try_run(&self.bin.join("kubectl"), &args, b"", &examples());
+            let _ = try_run(&self.bin.join("kubectl"), &args, b"", Some(&examples()));
         }
     }
 }
@@ -458,7 +384,7 @@ async fn seeds_deploy_unseal_and_report_health() {
     let Some(client) = cluster().await else {
         return;
     };
-    let bin = tools().expect("tools");
+    let bin = go_tools().expect("tools");
     let (helm, kubectl, argocd) = (bin.join("helm"), bin.join("kubectl"), bin.join("argocd"));
     let mut cleanup = Cleanup {
         bin: bin.clone(),
@@ -555,7 +481,7 @@ async fn seeds_deploy_unseal_and_report_health() {
         || async {
             let jsonpath = r#"-o=jsonpath={.status.conditions[?(@.type=="Established")].status}"#;
             let args = ["get", "crd", "applications.argoproj.io", jsonpath];
-            let (_, out, _) = try_run(&kubectl, &args, b"", &examples());
+            let (_, out, _) = try_run(&kubectl, &args, b"", Some(&examples()));
             (out == "True").then_some(())
         },
     )
@@ -564,7 +490,7 @@ async fn seeds_deploy_unseal_and_report_health() {
         &kubectl,
         &["create", "namespace", "argocd"],
         b"",
-        &examples(),
+        Some(&examples()),
     );
     assert!(ok || err.contains("AlreadyExists"), "{err}");
     cleanup.objects.push(vec!["namespace/argocd".into()]);

@@ -690,7 +690,9 @@ cmd_expose() { # ns service netns port [portname]
   # targetRef is a Pod in the Service's namespace with that IP in
   # status.podIPs. There is no kubelet, so a placeholder Pod (never
   # scheduled, image never pulled) gets the netns address written into its
-  # status directly. Retried: right after a namespace is created its
+  # status directly. It names a scheduler that does not exist, so when the
+  # cluster has a node the scheduler never binds it and the kubelet never
+  # overwrites that status. Retried: right after a namespace is created its
   # "default" ServiceAccount may not exist yet.
   for ((i = 0; ; i++)); do
     KUBECTL apply -f - >/dev/null 2>"$STATE/logs/expose.err" <<EOF && break
@@ -703,6 +705,7 @@ metadata:
   annotations: {kseal.test/purpose: "stands for a process in netns $netns at $addr (cluster.sh expose)"}
 spec:
   automountServiceAccountToken: false
+  schedulerName: kseal-test-not-scheduled
   containers: [{name: placeholder, image: registry.invalid/kseal/netns-placeholder:none}]
 EOF
     ((i < 50)) || { cat "$STATE/logs/expose.err" >&2; die "could not create placeholder Pod $ns/$pod"; }

@@ -10,6 +10,7 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod bitnami;
+pub mod tools;
 
 use std::{
     collections::BTreeMap,

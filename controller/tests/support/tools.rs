@@ -1,0 +1,76 @@
+//! Running the harness's tools (helm, kubectl, kubeseal, argocd) and reading what they print:
+//! the one copy the install, seed and node tests share.
+
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("controller/ has a parent")
+        .to_path_buf()
+}
+
+/// `examples/`, the example app repository.
+pub fn examples() -> PathBuf {
+    repo().join("examples")
+}
+
+/// Runs `tool args…` with `stdin`, in `dir` when given; (success, stdout, stderr).
+pub fn try_run(
+    tool: &Path,
+    args: &[&str],
+    stdin: &[u8],
+    dir: Option<&Path>,
+) -> (bool, String, String) {
+    let mut cmd = Command::new(tool);
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {}: {e}", tool.display()));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// [`try_run`], returning stdout; panics with the command and its stderr on failure.
+pub fn run_in(tool: &Path, args: &[&str], stdin: &[u8], dir: Option<&Path>) -> String {
+    let (ok, out, err) = try_run(tool, args, stdin, dir);
+    assert!(
+        ok,
+        "{} {} failed:\n{err}\n{out}",
+        tool.display(),
+        args.join(" ")
+    );
+    out
+}
+
+/// Every non-empty document of a multi-document YAML text.
+pub fn docs(yaml: &str) -> Vec<serde_json::Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &serde_json::Value| !v.is_null())
+        .collect()
+}
+
+/// The object of `kind` named `name` among `objects`; panics when there is none.
+pub fn find<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
