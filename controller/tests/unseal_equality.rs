@@ -169,7 +169,7 @@ fn cases() -> Vec<(&'static str, SealedSecret)> {
             "postgres://{{ .user }}:{{ .pass | urlquery }}@db/app",
         ),
         ("user", "{{ .user | upper }}"),
-        ("config.json", r#"{{ dict "pass" .pass | toJson }}"#),
+        ("config.json", r#"{{ list .user .pass | toJson }}"#),
     ]));
     out.push(("templated", ss));
 
@@ -305,6 +305,8 @@ async fn controller_writes_what_kseal_unseal_prints() {
             "postgres://{{ .user }}:{{ .pass | urlquery }}@db/app",
         ),
         ("user", "{{ .user | upper }}"),
+        // A basic-auth Secret must hold `username` or `password` (the API server checks).
+        ("username", "{{ .user }}"),
     ]));
     let sealed_api: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
     sealed_api
