@@ -242,16 +242,8 @@ pub fn seal_items(
     }
 }
 
-/// The data of a Secret as byte vectors.
-pub fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect()
-}
+/// The data of a Secret as byte vectors (the one copy: `kseal_crds::fixtures::data`).
+pub use kseal_crds::fixtures::data as secret_data;
 
 pub fn bytes(v: &[u8]) -> ByteString {
     ByteString(v.to_vec())

@@ -224,7 +224,7 @@ fn check_document(case: &str) -> Result<(), String> {
     let unsealed = ss
         .unseal(&keys, UnsealOptions::default(), &InProcess)
         .map_err(|e| format!("does not unseal: {e}"))?;
-    let got = opened_data(&unsealed.secret);
+    let got = kseal_crds::fixtures::data(&unsealed.secret);
     let diff = differing(&got, &expected);
     if !diff.is_empty() {
         return Err(format!("unsealed items differ from the input: {diff:?}"));
@@ -255,7 +255,7 @@ fn check_document(case: &str) -> Result<(), String> {
         let result = other.unseal(&keys, UnsealOptions::default(), &InProcess);
         if other_label == label {
             let opened = result.map_err(|e| format!("{what}: same label, but {e}"))?;
-            if !differing(&opened_data(&opened.secret), &expected).is_empty() {
+            if !differing(&kseal_crds::fixtures::data(&opened.secret), &expected).is_empty() {
                 return Err(format!("{what}: same label, other values"));
             }
         } else {
@@ -266,16 +266,6 @@ fn check_document(case: &str) -> Result<(), String> {
     let wrong = vectors::load_key_set(WRONG_KEYS)?;
     let result = ss.unseal(&wrong, UnsealOptions::default(), &InProcess);
     expect_all_items_fail(&ss, &wrong, result).map_err(|e| format!("wrong keys: {e}"))
-}
-
-fn opened_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect()
 }
 
 /// The document under another name, another namespace, and each scope's annotations.
