@@ -7,8 +7,9 @@
 //! - seed 003, a `Tiltfile` for local development, checked by `tiltcheck` (Starlark parse and Tilt
 //!   builtins; Tilt itself is not built here);
 //! - the Argo CD `Application`s (`examples/argocd`), validated against Argo CD's CRD, and Argo
-//!   CD's own health assessment (its `argocd` CLI, offline) of SealedSecrets whose status the
-//!   kseal controller wrote on the test API server: Healthy when Synced, Degraded when not.
+//!   CD's own health assessment (`argocd-health`: Argo CD's health code, offline) of
+//!   SealedSecrets whose status the kseal controller wrote on the test API server: Healthy when
+//!   Synced, Degraded when not.
 //!
 //! Values are compared by digest and never printed. The test control plane has no node: the
 //! controller runs as a process (as in `deploy.rs`); Pods are the node tests' part.
@@ -25,7 +26,7 @@ use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
 use kube::Api;
 use sha2::{Digest as _, Sha256};
 use support::{
-    Controller, TestNamespace, cluster, go_tools, kseal_cli, secret_data,
+    Controller, TempDir, TestNamespace, cluster, go_tools, kseal_cli, secret_data,
     tools::{docs, examples, find, repo, run_in, try_run},
     wait_for,
 };
@@ -262,39 +263,18 @@ fn seed_examples_render() {
     }
 }
 
-/// Argo CD's health assessment (`argocd admin settings resource-overrides health`, offline, with
-/// an empty `argocd-cm`: only its built-in checks) of one object; (status, message).
-fn argocd_health(argocd: &Path, object: &serde_json::Value) -> (String, String) {
-    let dir = std::env::temp_dir().join(format!("kseal-argocd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cm = dir.join("argocd-cm.yaml");
-    std::fs::write(
-        &cm,
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: argocd-cm, namespace: argocd}\ndata: {}\n",
-    )
-    .unwrap();
-    let file = dir.join(format!(
-        "{}.yaml",
-        object["metadata"]["name"].as_str().unwrap()
-    ));
+/// Argo CD's health assessment of one object: `argocd-health` (tests/cluster/tools/argocd-health)
+/// runs the same code as `argocd admin settings resource-overrides health` with an empty
+/// `argocd-cm`, i.e. only Argo CD's built-in checks; (status, message).
+fn argocd_health(argocd_health: &Path, object: &serde_json::Value) -> (String, String) {
+    let dir = TempDir::new("argocd-health");
+    let file = dir.path().join("object.yaml");
     std::fs::write(&file, serde_yaml::to_string(object).unwrap()).unwrap();
-    let out = run(
-        argocd,
-        &[
-            "admin",
-            "settings",
-            "resource-overrides",
-            "health",
-            file.to_str().unwrap(),
-            "--argocd-cm-path",
-            cm.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = run(argocd_health, &[file.to_str().unwrap()], b"");
     let field = |name: &str| {
         out.lines()
             .find_map(|l| l.strip_prefix(name))
-            .unwrap_or_else(|| panic!("no {name} in argocd's output:\n{out}"))
+            .unwrap_or_else(|| panic!("no {name} in argocd-health's output:\n{out}"))
             .trim()
             .to_owned()
     };
@@ -312,7 +292,7 @@ fn argocd_health_of_unhandled_sealed_secret_is_progressing() {
         examples().join("k8s/services/overlays/staging/catalog-env.sealed.yaml"),
     )
     .unwrap();
-    let (status, _) = argocd_health(&bin.join("argocd"), &docs(&text)[0]);
+    let (status, _) = argocd_health(&bin.join("argocd-health"), &docs(&text)[0]);
     assert_eq!(status, "Progressing");
 }
 
@@ -385,7 +365,11 @@ async fn seeds_deploy_unseal_and_report_health() {
         return;
     };
     let bin = go_tools().expect("tools");
-    let (helm, kubectl, argocd) = (bin.join("helm"), bin.join("kubectl"), bin.join("argocd"));
+    let (helm, kubectl, argocd) = (
+        bin.join("helm"),
+        bin.join("kubectl"),
+        bin.join("argocd-health"),
+    );
     let mut cleanup = Cleanup {
         bin: bin.clone(),
         releases: vec![],

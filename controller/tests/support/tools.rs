@@ -1,4 +1,4 @@
-//! Running the harness's tools (helm, kubectl, kubeseal, argocd) and reading what they print:
+//! Running the harness's tools (helm, kubectl, kubeseal, argocd-health) and reading what they print:
 //! the one copy the install, seed and node tests share.
 
 use std::{
