@@ -25,8 +25,14 @@ done_step() {
 }
 
 started_cluster=0
+tools_pid=
 cleanup() {
   local rc=$?
+  # A failure before the background build finished (clippy, say) stops it too.
+  if [ -n "$tools_pid" ] && kill -0 "$tools_pid" 2>/dev/null; then
+    kill -- "-$tools_pid" 2>/dev/null || true
+    wait "$tools_pid" 2>/dev/null || true
+  fi
   if [ "$started_cluster" = 1 ]; then
     printf '\n== stopping the control plane\n' >&2
     tests/cluster/cluster.sh down >&2 || rc=1
@@ -44,17 +50,34 @@ step "cargo fmt --check"
 cargo fmt --all --check
 done_step
 
+# The Go tools (build.sh), the node's packages and images do not depend on the Rust build: they
+# build in the background while clippy and the test binaries compile. On a cold machine both
+# are long and each leaves the cores idle part of the time (linking, a crate or package waiting
+# for its dependencies); docs/testing.md "Build cost" has the figures.
+tools_log="${TMPDIR:-/tmp}/kseal-tools-build.log"
+step "build the test control plane and its node in the background (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubelet, kubeseal, Bitnami controller, helm, argocd-health, tiltcheck; containerd, runc, CNI; images): log $tools_log"
+tools_start=$(date +%s)
+# setsid: its own process group, so the cleanup below can stop all of it (go build included).
+setsid bash -c 'tests/cluster/build.sh >/dev/null && tests/cluster/node-deps.sh && tests/cluster/images.sh' \
+  >"$tools_log" 2>&1 &
+tools_pid=$!
+done_step
+
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 done_step
 
-step "build the test control plane (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubelet, kubeseal, Bitnami controller, helm)"
-tests/cluster/build.sh
+step "cargo test --workspace --no-run (build the test binaries)"
+cargo test --workspace --no-run --quiet
 done_step
 
-step "install the node's packages (containerd, runc, CNI plugins, busybox-static, umoci, skopeo, iptables) and build its images"
-tests/cluster/node-deps.sh
-tests/cluster/images.sh
+step "wait for the control plane and node build"
+tools_rc=0
+wait "$tools_pid" || tools_rc=$?
+tools_pid=
+cat "$tools_log" >&2
+printf 'control plane and node build: exit %s after %ss\n' "$tools_rc" "$(( $(date +%s) - tools_start ))" >&2
+[ "$tools_rc" = 0 ] || { echo "run-all: building the control plane or the node failed (log above)" >&2; exit 1; }
 done_step
 
 step "start the control plane and its node"
