@@ -33,7 +33,10 @@ pod_cidr_default() {
   echo "${NET%.*}.$((n + 100)).0/24"
 }
 POD_CIDR=${KSEAL_POD_CIDR:-${SAVED_POD_CIDR:-$(pod_cidr_default)}}
-POD_GW=${POD_CIDR%.*}.1
+# The Pods' gateway: the range's first address (not ".1": KSEAL_POD_CIDR may be a block
+# that does not start a /24, such as the private cluster of controller/tests/node/base.rs).
+IFS=. read -r _a _b _c _d <<<"${POD_CIDR%/*}"
+POD_GW=$_a.$_b.$_c.$((_d + 1))
 NODE_DAEMONS=(kubelet kube-scheduler containerd)
 # The kubelet's kernel settings (pkg/kubelet/cm: setupKernelTunables). With
 # protectKernelDefaults the kubelet only checks them; cluster.sh presets them
