@@ -173,10 +173,10 @@ impl Private {
 
 impl Drop for Private {
     fn drop(&mut self) {
-        if self.up {
-            if let Err(e) = self.settings.cluster_sh(&["down"]) {
-                eprintln!("cluster.sh down of the private cluster failed:\n{e}");
-            }
+        if self.up
+            && let Err(e) = self.settings.cluster_sh(&["down"])
+        {
+            eprintln!("cluster.sh down of the private cluster failed:\n{e}");
         }
     }
 }
