@@ -239,7 +239,7 @@ pub(crate) async fn umbrella_chart(kube: &Kube, ex: &Example, scratch: &Path) {
     let (_, workers) = kube.wait_digest(SHOP_NS, wk, None, 1, &want_worker).await;
     let installed = t.elapsed().as_secs_f64();
     report(&format!(
-        "node pods (the controller's and the umbrella chart's, all Ready):\n{}",
+        "node pods (the controller's and the umbrella chart's, rollouts finished):\n{}",
         kube.kubectl(&["get", "pods", "-A", "-o", "wide"])
     ));
     let pod = kube.json(&["get", "pod", "-n", SHOP_NS, &workers[0]]);

@@ -107,8 +107,9 @@ impl Kube {
             .map(str::to_owned)
     }
 
-    /// Waits until exactly `n` Pods matching `selector` in `ns` are Ready and `container` of
-    /// each printed `digest`; returns the seconds waited and the Pods' names.
+    /// Waits until exactly `n` Pods match `selector` in `ns` (none terminating or starting: a
+    /// rollout has finished), all Ready, and `container` of each printed `digest`; returns the
+    /// seconds waited and the Pods' names.
     pub(crate) async fn wait_digest(
         &self,
         ns: &str,
@@ -122,9 +123,10 @@ impl Kube {
             &format!("{n} Pods {ns}/{selector} Ready and seeing the sealed values"),
             Duration::from_secs(240),
             || async {
-                // Only Ready, non-terminating Pods count (old ones may still be shutting down).
+                let all = self.json(&["get", "pods", "-n", ns, "-l", selector]);
                 let pods: Vec<String> = self.ready_pods(ns, selector).iter().map(name).collect();
-                (pods.len() == n
+                (all["items"].as_array().map_or(0, Vec::len) == n
+                    && pods.len() == n
                     && pods
                         .iter()
                         .all(|p| self.app_digest(ns, p, container).as_deref() == Some(digest)))
