@@ -86,8 +86,8 @@ if tests/cluster/cluster.sh status >/dev/null 2>&1; then
 else
   started_cluster=1
 fi
-# --node: containerd, kubelet and kube-scheduler too (controller/tests/node.rs runs the chart's
-# Pods and an app there); waits until the Node is Ready.
+# --node: containerd, kubelet and kube-scheduler too (controller/tests/node/ runs the chart's
+# Pods, the example apps and the seeds there); waits until the Node is Ready.
 eval "$(tests/cluster/cluster.sh up --node)"
 export KUBECONFIG
 export KSEAL_CLUSTER=1  # tells cluster tests the control plane is required, not optional
@@ -132,9 +132,10 @@ grep -Eo 'interop (migration|kubeseal|kseal CLI|template).*' "$log" || true
 # The hostile-input suite (controller/tests/hostile*.rs): one line per attack, what it tried and
 # what held. Its tests fail the run if an attack succeeds; no line at all means it did not run.
 # (-o: with tests running in parallel, a line can land after libtest's "test x ... " prefix.)
-# The node test (controller/tests/node.rs): the app's env digest against the sealed .env, and
-# the timings measured on real Pods.
-node=$(grep -Eo 'node (app env digest|restart-on-change|failover|pdb|chart install|images built).*' "$log" || true)
+# The node tests (controller/tests/node/): the apps' env digests against the sealed .env files,
+# and the timings measured on real Pods (the example app, the umbrella chart, the seeds, the
+# kustomize overlays, the private cluster of the cluster-wide base).
+node=$(grep -Eo 'node (app env digest|restart-on-change|failover|pdb|chart install|images built|umbrella chart|seed services|seed api|kustomize|test total).*' "$log" || true)
 printf '%s\n' "${node:-node test: did not run (no node lines in the cargo test log)}"
 if [ -z "$node" ]; then test_rc=1; fi
 hostile=$(grep -Eo 'hostile [a-z0-9 -]+: .*' "$log" || true)

@@ -34,7 +34,7 @@ use kube::{
 use support::{
     Controller, TempDir, TestNamespace, go_tools, kseal_cli, require_cluster, secret_data,
     service_account_kubeconfig,
-    tools::{docs, examples, find, repo, run_in, try_run},
+    tools::{docs, examples, find, json_secret_data, repo, run_in, try_run},
     wait_for,
 };
 
@@ -691,20 +691,8 @@ fn example_sealed_files_open_with_example_keys() {
             let s = &secrets[0];
             assert_eq!(s["metadata"]["name"], "app-env");
             assert_eq!(s["metadata"]["namespace"], format!("shop-{env}"));
-            let data: BTreeMap<String, Vec<u8>> = s["data"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| {
-                    use base64::Engine as _;
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(v.as_str().unwrap())
-                        .unwrap();
-                    (k.clone(), bytes)
-                })
-                .collect();
             assert!(
-                data == example_env(env),
+                json_secret_data(s) == example_env(env),
                 "{file}: unsealed data differs from .env.{env}.example"
             );
         }
@@ -792,15 +780,9 @@ fn merge_into_changes_one_line_in_git() {
         b"",
         Some(&dir),
     );
-    let s = &docs(&out)[0];
-    use base64::Engine as _;
-    let value = |k: &str| {
-        base64::engine::general_purpose::STANDARD
-            .decode(s["data"][k].as_str().unwrap())
-            .unwrap()
-    };
-    assert_eq!(value("COHERE_API_KEY"), b"fake-cohere-api-key-rotated");
-    assert_eq!(value("JWT_SECRET_KEY"), b"fake-jwt-secret-key");
+    let data = json_secret_data(&docs(&out)[0]);
+    assert_eq!(data["COHERE_API_KEY"], b"fake-cohere-api-key-rotated");
+    assert_eq!(data["JWT_SECRET_KEY"], b"fake-jwt-secret-key");
     drop(tmp);
 }
 

@@ -11,8 +11,9 @@
 //!   SealedSecrets whose status the kseal controller wrote on the test API server: Healthy when
 //!   Synced, Degraded when not.
 //!
-//! Values are compared by digest and never printed. The test control plane has no node: the
-//! controller runs as a process (as in `deploy.rs`); Pods are the node tests' part.
+//! Values are compared by digest and never printed. Here the controller runs as a process (as in
+//! `deploy.rs`) and no Pod runs; the seeds' apps on Pods, Ready through their probes and seeing
+//! their sealed values, are the node test's (`node/seeds.rs`).
 
 mod support;
 
@@ -27,7 +28,7 @@ use kube::Api;
 use sha2::{Digest as _, Sha256};
 use support::{
     Controller, TempDir, TestNamespace, cluster, go_tools, kseal_cli, secret_data,
-    tools::{docs, examples, find, repo, run_in, try_run},
+    tools::{docs, examples, find, json_secret_data, repo, run_in, try_run},
     wait_for,
 };
 
@@ -112,19 +113,7 @@ fn seed_sealed_files_open_with_example_keys() {
         let s = &secrets[0];
         assert_eq!(s["metadata"]["name"], name.as_str(), "{file}");
         assert_eq!(s["metadata"]["namespace"], ns, "{file}");
-        let data: BTreeMap<String, Vec<u8>> = s["data"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| {
-                use base64::Engine as _;
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(v.as_str().unwrap())
-                    .unwrap();
-                (k.clone(), bytes)
-            })
-            .collect();
-        let (got, want) = (digest(&data), env_digest(&env));
+        let (got, want) = (digest(&json_secret_data(s)), env_digest(&env));
         assert_eq!(
             got, want,
             "{file}: unsealed values differ from {env} (digests)"

@@ -102,20 +102,30 @@ pid_alive() { # pidfile
   [[ $state != Z && $now == "$start" ]]
 }
 
+# Polls COMMAND every 0.1 s until it succeeds (return 0) or SECONDS (whole) pass (return 1).
+# The one "wait until" loop of cluster.sh and node.sh; wait_for adds a daemon's liveness and
+# log to it.
+wait_until() { # seconds command...
+  local i n=$(($1 * 10))
+  shift
+  for ((i = 0; i < n; i++)); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  "$@"
+}
+
+pid_gone() { ! pid_alive "$1"; } # pidfile
+
 stop_pidfile() { # pidfile label
-  local pid i
+  local pid
   pid_alive "$1" || { rm -f "$1"; return 0; }
   read -r pid _ <"$1"
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do # 10 s grace, then SIGKILL
-    pid_alive "$1" || break
-    sleep 0.1
-  done
-  if pid_alive "$1"; then
+  if ! wait_until 10 pid_gone "$1"; then # 10 s grace, then SIGKILL
     log "$2 (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do pid_alive "$1" || break; sleep 0.1; done
-    pid_alive "$1" && die "$2 (pid $pid) survived SIGKILL"
+    wait_until 5 pid_gone "$1" || die "$2 (pid $pid) survived SIGKILL"
   fi
   rm -f "$1"
   log "stopped $2 (pid $pid)"
@@ -280,14 +290,10 @@ netns_add() { # name -> prints address
   echo "$addr"
 }
 
+link_gone() { ! ip link show "$1" >/dev/null 2>&1; }
+
 # Waits (up to 5 s) until network link $1 no longer exists.
-wait_link_gone() {
-  local i
-  for ((i = 0; i < 50; i++)); do
-    ip link show "$1" >/dev/null 2>&1 || return 0
-    sleep 0.1
-  done
-}
+wait_link_gone() { wait_until 5 link_gone "$1" || true; }
 
 netns_del() { # name
   local name=$1 f=$STATE/net/ns-$1 pid veth
@@ -455,9 +461,7 @@ cmd_restart() { # daemon [--kill] [--down SECONDS]
   if [[ $mode == --kill ]]; then
     read -r pid _ <"$STATE/pids/$d.pid"
     kill -KILL "$pid" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 50; i++)); do pid_alive "$STATE/pids/$d.pid" || break; sleep 0.1; done
-    pid_alive "$STATE/pids/$d.pid" && die "$d (pid $pid) survived SIGKILL"
+    wait_until 5 pid_gone "$STATE/pids/$d.pid" || die "$d (pid $pid) survived SIGKILL"
     rm -f "$STATE/pids/$d.pid"
     log "killed $d (pid $pid, SIGKILL)"
   else

@@ -6,13 +6,22 @@
 #   kseal.test/pause:1    the Pod sandbox ("pause") image: busybox sleeping as
 #                         PID 1; containerd stops sandboxes with SIGKILL, so it
 #                         needs no signal handling.
-#   kseal.test/env-app:1  a stand-in for the example apps (examples/k8s): serves
-#                         /ready and /healthz on $PORT (busybox httpd; read-only
-#                         root filesystem, any uid) and prints one line
+#   kseal.test/env-app:1  a stand-in for the example apps' images (examples/k8s,
+#                         examples/helm): first prints one line
 #                         "env-digest <sha256> keys=<n>": the sha256 of the
 #                         sorted KEY=VALUE lines (each ending in a newline) of
 #                         the variables named in $KSEAL_DIGEST_KEYS (comma
-#                         separated). Values are never printed.
+#                         separated; an unset one counts as empty). Values are
+#                         never printed. Then, by its arguments (the
+#                         entrypoint is /app/run.sh, so a Pod's `args` reach it):
+#                           (none)          serve /ready and /healthz on $PORT
+#                                           (3000), as the web and api containers
+#                           worker ...      the same on 8081, the health port of
+#                                           the worker in examples/helm/shop
+#                           migrate ...     exit 0: a one-off job, as the
+#                                           migration init container of
+#                                           examples/helm/api
+#                         (busybox httpd; read-only root filesystem, any uid).
 #
 #   images.sh    build what is missing; last stdout line = the directory with
 #                pause.tar and env-app.tar
@@ -75,7 +84,8 @@ app_root() {
   echo ok >"$1/app/www/healthz"
   cat >"$1/app/run.sh" <<'EOF'
 #!/bin/sh
-# kseal test app (tests/cluster/images.sh): digest of the named env vars, then HTTP.
+# kseal test app (tests/cluster/images.sh): digest of the named env vars, then by the
+# arguments: HTTP on $PORT, HTTP on 8081 (worker), or exit (migrate).
 keys=$(echo "${KSEAL_DIGEST_KEYS:-}" | tr ',' ' ')
 n=0
 for k in $keys; do n=$((n + 1)); done
@@ -85,8 +95,13 @@ d=$(for k in $keys; do
   printf '%s=%s\n' "$k" "$v"
 done | LC_ALL=C sort | sha256sum | cut -d' ' -f1)
 echo "env-digest $d keys=$n"
+port=${PORT:-3000}
+case ${1:-} in
+  migrate) echo "migrate: nothing to do"; exit 0 ;;
+  worker) port=8081 ;;
+esac
 # PID 1 ignores signals it has no handler for: stop on SIGTERM like a real app would.
-httpd -f -p "${PORT:-3000}" -h /app/www &
+httpd -f -p "$port" -h /app/www &
 trap 'kill $!; exit 0' TERM INT
 wait
 EOF
@@ -96,6 +111,6 @@ EOF
 build pause kseal.test/pause:1 pause_root \
   --config.entrypoint /bin/busybox --config.cmd sleep --config.cmd 2147483647
 build env-app kseal.test/env-app:1 app_root \
-  --config.entrypoint /bin/sh --config.cmd /app/run.sh --config.exposedports 3000/tcp
+  --config.entrypoint /app/run.sh --config.exposedports 3000/tcp
 touch "$OUT/.complete"
 echo "$OUT"

@@ -33,7 +33,10 @@ pod_cidr_default() {
   echo "${NET%.*}.$((n + 100)).0/24"
 }
 POD_CIDR=${KSEAL_POD_CIDR:-${SAVED_POD_CIDR:-$(pod_cidr_default)}}
-POD_GW=${POD_CIDR%.*}.1
+# The Pods' gateway: the range's first address (not ".1": KSEAL_POD_CIDR may be a block
+# that does not start a /24, such as the private cluster of controller/tests/node/base.rs).
+IFS=. read -r _a _b _c _d <<<"${POD_CIDR%/*}"
+POD_GW=$_a.$_b.$_c.$((_d + 1))
 NODE_DAEMONS=(kubelet kube-scheduler containerd)
 # The kubelet's kernel settings (pkg/kubelet/cm: setupKernelTunables). With
 # protectKernelDefaults the kubelet only checks them; cluster.sh presets them
@@ -214,6 +217,12 @@ node_sysctls_down() {
   exec 7>&-
 }
 
+# Removes cgroup dir $1 and its children (deepest first); fails while a process is left in one.
+cgroup_removed() {
+  find "$1" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  [[ ! -d $1 ]]
+}
+
 CTR() { ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 
 node_up() {
@@ -304,12 +313,8 @@ node_down() {
   if [[ -f $STATE/net/cgroup ]]; then
     for h in /sys/fs/cgroup/*/; do
       [[ -d $h${CGROUP_ROOT#/} ]] || continue
-      for ((i = 0; i < 20; i++)); do
-        find "$h${CGROUP_ROOT#/}" -depth -type d -exec rmdir {} + 2>/dev/null || true
-        [[ -d $h${CGROUP_ROOT#/} ]] || break
-        sleep 0.1
-      done
-      [[ -d $h${CGROUP_ROOT#/} ]] && log "WARNING: cgroup $h${CGROUP_ROOT#/} could not be removed"
+      wait_until 2 cgroup_removed "$h${CGROUP_ROOT#/}" ||
+        log "WARNING: cgroup $h${CGROUP_ROOT#/} could not be removed"
     done
     rm -f "$STATE/net/cgroup"
   fi

@@ -2,10 +2,14 @@
 //! the one copy the install, seed and node tests share.
 
 use std::{
+    collections::BTreeMap,
+    ffi::OsStr,
     io::Write as _,
     path::{Path, PathBuf},
     process::{Command, Stdio},
 };
+
+use base64::Engine as _;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -27,8 +31,20 @@ pub fn try_run(
     stdin: &[u8],
     dir: Option<&Path>,
 ) -> (bool, String, String) {
+    try_run_env(tool, args, stdin, dir, &[])
+}
+
+/// [`try_run`] with `env` added to the tool's environment (e.g. another cluster's `KUBECONFIG`).
+pub fn try_run_env(
+    tool: &Path,
+    args: &[&str],
+    stdin: &[u8],
+    dir: Option<&Path>,
+    env: &[(&str, &OsStr)],
+) -> (bool, String, String) {
     let mut cmd = Command::new(tool);
     cmd.args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -73,4 +89,21 @@ pub fn find<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a
         .iter()
         .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// The `data` of a Secret printed as JSON (`kubectl get secret -o json`, `kseal unseal -o json`),
+/// each value base64-decoded; panics naming the key when one is not valid base64.
+pub fn json_secret_data(secret: &serde_json::Value) -> BTreeMap<String, Vec<u8>> {
+    let Some(data) = secret["data"].as_object() else {
+        return BTreeMap::new();
+    };
+    data.iter()
+        .map(|(k, v)| {
+            let bytes = v
+                .as_str()
+                .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+                .unwrap_or_else(|| panic!("data.{k} is not a base64 string"));
+            (k.clone(), bytes)
+        })
+        .collect()
 }
