@@ -2,8 +2,10 @@
 //! private keys given on the command line; [`ClusterResealer`] asks the controller
 //! (`POST /v1/rotate`), so that no private key leaves the cluster.
 
-use kseal_core::{Certificate, Fingerprint, KeySet, seal_base64};
-use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions};
+use kseal_core::{Certificate, Fingerprint, KeySet};
+use kseal_crds::{
+    KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions, reseal::reseal_item,
+};
 
 use crate::{cluster::Session, exit::Failure};
 
@@ -83,10 +85,22 @@ impl Resealer for OfflineResealer<'_> {
             .items
             .iter()
             .map(|(name, plaintext)| {
-                let sealed = seal_base64(self.cert, &scope, plaintext.expose());
-                (name.clone(), sealed)
+                let previous = doc
+                    .spec
+                    .encrypted_data
+                    .get(name)
+                    .and_then(|v| v.as_sealed());
+                reseal_item(
+                    self.cert,
+                    &scope,
+                    name,
+                    previous.unwrap_or(""),
+                    plaintext.expose(),
+                )
+                .map(|sealed| (name.clone(), sealed))
+                .map_err(|e| ResealError::Invalid(e.to_string()))
             })
-            .collect();
+            .collect::<std::result::Result<_, _>>()?;
         Ok(Resealed {
             items,
             opened_with: opened.keys_used,
