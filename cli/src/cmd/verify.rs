@@ -27,7 +27,7 @@ pub(crate) const MAX_SECRET_BYTES: usize = kseal_core::MAX_SECRET_DATA;
 
 /// Client-side `kubectl apply` copies the whole object into the
 /// `last-applied-configuration` annotation, and all annotations together are limited to this.
-const MAX_ANNOTATION_BYTES: usize = 256 << 10;
+pub(crate) const MAX_ANNOTATION_BYTES: usize = 256 << 10;
 
 pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     let config = args.config.load()?;
