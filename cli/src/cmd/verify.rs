@@ -404,8 +404,10 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
                         "{label}: base64 is not in canonical form (line breaks or non-zero trailing bits); the controller accepts it, but no sealer writes it"
                     ));
                 }
+                // A pq-hybrid value names no key size (`facts.rsa_len` is `None`).
                 if let Some(expected) = &expected_rsa
-                    && !expected.iter().any(|(k, _)| *k == facts.rsa_len)
+                    && let Some(rsa_len) = facts.rsa_len
+                    && !expected.iter().any(|(k, _)| *k == rsa_len)
                 {
                     let certs: Vec<String> = expected
                         .iter()
@@ -414,7 +416,7 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
                     let certs = certs.join("; ");
                     f.error(format!(
                         "{label}: length prefix says a {}-bit key, but {certs}",
-                        facts.rsa_len * 8,
+                        rsa_len * 8,
                     ));
                 }
                 plaintext_total += facts.plaintext_len;

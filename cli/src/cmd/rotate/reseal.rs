@@ -205,12 +205,22 @@ fn check_answer(
             .ok_or_else(|| format!("item {name} is not a string"))?;
         let facts =
             crate::inspect::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
-        if facts.rsa_len != want_len {
-            return Err(BadAnswer(format!(
-                "item {name} is sealed for a {}-bit key, but the newest certificate has {} bits (did the key change during the run? run again)",
-                facts.rsa_len * 8,
-                want_len * 8
-            )));
+        match facts.rsa_len {
+            Some(rsa_len) if rsa_len != want_len => {
+                return Err(BadAnswer(format!(
+                    "item {name} is sealed for a {}-bit key, but the newest certificate has {} bits (did the key change during the run? run again)",
+                    rsa_len * 8,
+                    want_len * 8
+                )));
+            }
+            // pq-hybrid stays pq-hybrid (`kseal_crds::reseal`): only for a certificate that
+            // carries an X-Wing key.
+            None if cert.pq_public_key().is_none() => {
+                return Err(BadAnswer(format!(
+                    "item {name} is pq-hybrid, but the newest certificate has no post-quantum key"
+                )));
+            }
+            _ => {}
         }
         items.push((name.to_owned(), value.to_owned()));
     }

@@ -261,13 +261,13 @@ fn check_key(
     }
     for (name, value) in &identity.items {
         let size = value.as_deref().and_then(|v| inspect_value(v).ok());
-        if let Some(facts) = size
-            && facts.rsa_len != loaded.modulus_len()
+        if let Some(rsa_len) = size.and_then(|facts| facts.rsa_len)
+            && rsa_len != loaded.modulus_len()
         {
             return Err(Failure::input(format!(
                 "{}: item {name} is sealed for a {}-bit key, but {shown} is a {}-bit key: the {KEY_FINGERPRINT_ANNOTATION} annotation does not match the items",
                 path.display(),
-                facts.rsa_len * 8,
+                rsa_len * 8,
                 loaded.modulus_len() * 8
             ))
             .hint(reseal_hint));
