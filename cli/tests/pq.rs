@@ -168,3 +168,49 @@ fn committed_fixtures_belong_together() {
         "the certificate carries the key Secret's X-Wing key"
     );
 }
+
+/// A SealedSecret over 256 KiB as JSON gets the client-side-apply warning, naming the object
+/// and the remedy, for both formats; the value never appears.
+#[test]
+fn large_sealed_secrets_are_warned_about() {
+    let dir = TempDir::new("pq-size");
+    generate(dir.path());
+    // 200 KiB of plaintext: about 267 KiB of base64 in either format.
+    let value: String = (0..200 * 1024)
+        .map(|i| char::from(b'a' + u8::try_from(i % 26).unwrap()))
+        .collect();
+    let env = format!("BIG={value}\n");
+    for encryption in ["pq-hybrid", "rsa"] {
+        let run = kseal(
+            &[
+                "seal",
+                "--no-config",
+                "--cert",
+                "tls.crt",
+                "--name",
+                "big",
+                "-n",
+                "shop",
+                "--encryption",
+                encryption,
+            ],
+            &env,
+            dir.path(),
+            &[],
+        )
+        .ok();
+        assert!(
+            run.stderr
+                .starts_with("kseal: warning: SealedSecret 'big' is 2")
+                && run.stderr.contains("annotation limited to 256 KiB")
+                && run.stderr.contains("kubectl apply --server-side"),
+            "{encryption}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            run.stderr.contains("--encryption rsa makes each item"),
+            encryption == "pq-hybrid"
+        );
+        assert!(!run.stderr.contains("abcdefghij"));
+    }
+}
