@@ -50,6 +50,19 @@ fn kseal_seal_pq(cert: &Certificate, ns: &str, name: &str, env: &str) -> SealedS
     ss
 }
 
+/// `POST path` to the controller's API, again while it answers 429 (its rate limit).
+async fn post(api: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    wait_for(
+        &format!("{path} answers"),
+        Duration::from_secs(30),
+        || async {
+            let (status, answer) = http(api, "POST", path, body).ok()?;
+            (status != 429).then_some((status, answer))
+        },
+    )
+    .await
+}
+
 async fn secret_with(api: &Api<Secret>, name: &str, want: &BTreeMap<String, Vec<u8>>) {
     wait_for(
         &format!("Secret {name} with exactly the sealed bytes"),
@@ -118,6 +131,37 @@ async fn pq_hybrid_sealed_secret_becomes_its_secret_across_a_renewal() {
     .await;
     // The old value still opens after the renewal: its Secret deleted, the controller opens
     // the SealedSecret again and writes it back.
+    secrets.delete("pq-old", &Default::default()).await.unwrap();
+    secret_with(&secrets, "pq-old", &want_old).await;
+
+    // The HTTP API opens pq-hybrid too: /v1/verify says 200, /v1/rotate re-seals every item to
+    // the new key's X-Wing key (still pq-hybrid), and the result unseals.
+    let body = serde_json::to_vec(&old).unwrap();
+    assert_eq!(post(&controller.api, "/v1/verify", &body).await.0, 200);
+    let (status, rotated) = post(&controller.api, "/v1/rotate", &body).await;
+    assert_eq!(status, 200);
+    let mut rotated: SealedSecret = serde_json::from_slice(&rotated).unwrap();
+    assert_eq!(
+        rotated.key_fingerprint_hint(),
+        Some(second.fingerprint().as_str())
+    );
+    let texts: Vec<&str> = rotated
+        .spec
+        .encrypted_data
+        .iter()
+        .filter_map(|(_, v)| v.as_sealed())
+        .collect();
+    assert_eq!(texts.len(), 3);
+    assert!(
+        texts.iter().all(|t| t.starts_with("ksealPQ1")),
+        "rotation kept pq-hybrid"
+    );
+    rotated.metadata.resource_version =
+        ssapi.get("pq-old").await.unwrap().metadata.resource_version;
+    ssapi
+        .replace("pq-old", &PostParams::default(), &rotated)
+        .await
+        .unwrap();
     secrets.delete("pq-old", &Default::default()).await.unwrap();
     secret_with(&secrets, "pq-old", &want_old).await;
 
