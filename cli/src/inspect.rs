@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use kseal_core::{
-    Fingerprint, ScopeKind,
+    Encryption, Fingerprint, ScopeKind,
+    pq::format::HEADER_LEN as PQ_HEADER_LEN,
     sealed::{self, TAG_LEN},
 };
 use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, scope_kind_from_annotations};
@@ -76,8 +77,8 @@ impl Summary {
         }
         let mut key_bits: Vec<usize> = items
             .values()
-            .filter_map(|v| inspect_value(v.as_deref()?).ok())
-            .map(|facts| facts.rsa_len * 8)
+            .filter_map(|v| inspect_value(v.as_deref()?).ok()?.rsa_len)
+            .map(|rsa_len| rsa_len * 8)
             .collect();
         key_bits.sort_unstable();
         key_bits.dedup();
@@ -114,9 +115,11 @@ pub(crate) fn describe_problem(problem: &kseal_crds::SpecProblem) -> String {
 /// What the structure of one sealed value shows, without any key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ValueFacts {
-    /// The length prefix: the RSA modulus size in bytes of the key it was sealed for.
-    pub(crate) rsa_len: usize,
-    /// Length of the plaintext it holds (`docs/wire-format.md` §2.2: binary − 2 − k − 16).
+    /// The length prefix: the RSA modulus size in bytes of the key it was sealed for; `None`
+    /// for a `pq-hybrid` value (`docs/pq-format.md` §3), which names no key size.
+    pub(crate) rsa_len: Option<usize>,
+    /// Length of the plaintext it holds (`docs/wire-format.md` §2.2: binary − 2 − k − 16;
+    /// `pq-hybrid`: binary − 1126 − 16).
     pub(crate) plaintext_len: usize,
     /// Whether the base64 is exactly what a sealer writes.
     pub(crate) canonical: bool,
@@ -134,6 +137,20 @@ crate::exit::message_error!(
 /// without quoting the text, which may be plaintext pasted into the wrong place.
 pub(crate) fn inspect_value(text: &str) -> std::result::Result<ValueFacts, ValueProblem> {
     let blob = sealed::decode_base64(text).map_err(|_| base64_problem(text))?;
+    if Encryption::of(&blob) == Encryption::PqHybrid {
+        let minimum = PQ_HEADER_LEN + TAG_LEN;
+        return match blob.len().checked_sub(minimum) {
+            Some(plaintext_len) => Ok(ValueFacts {
+                rsa_len: None,
+                plaintext_len,
+                canonical: sealed::is_canonical_base64(text),
+            }),
+            None => Err(ValueProblem(format!(
+                "too short: {} bytes, but a pq-hybrid value has at least {minimum}",
+                blob.len()
+            ))),
+        };
+    }
     let Some((prefix, _)) = blob.split_first_chunk::<2>() else {
         return Err(ValueProblem(format!(
             "too short to be a sealed value ({} bytes)",
@@ -156,7 +173,7 @@ pub(crate) fn inspect_value(text: &str) -> std::result::Result<ValueFacts, Value
         )));
     }
     Ok(ValueFacts {
-        rsa_len,
+        rsa_len: Some(rsa_len),
         plaintext_len: blob.len() - minimum,
         canonical: sealed::is_canonical_base64(text),
     })
@@ -219,7 +236,19 @@ pub(crate) mod tests {
     #[test]
     fn value_structure() {
         let facts = inspect_value(&blob(256, 5)).unwrap();
-        assert_eq!((facts.rsa_len, facts.plaintext_len), (256, 5));
+        assert_eq!((facts.rsa_len, facts.plaintext_len), (Some(256), 5));
+        // pq-hybrid: the marker, then X-Wing ciphertext, AES-GCM and the tag; no key size.
+        let mut pq = kseal_core::pq::format::MAGIC.to_vec();
+        pq.resize(PQ_HEADER_LEN + 3 + TAG_LEN, 7);
+        let facts = inspect_value(&sealed::encode_base64(&pq)).unwrap();
+        assert_eq!((facts.rsa_len, facts.plaintext_len), (None, 3));
+        pq.truncate(PQ_HEADER_LEN + TAG_LEN - 1);
+        assert!(
+            inspect_value(&sealed::encode_base64(&pq))
+                .unwrap_err()
+                .0
+                .ends_with("a pq-hybrid value has at least 1142")
+        );
         assert!(facts.canonical);
         let short = sealed::encode_base64(&[1, 0, 9, 9]);
         assert!(

@@ -106,7 +106,7 @@ fn errors_point_at_the_field() {
     );
     assert_eq!(
         config_error(&format!("{base}    namespce: shop\n")),
-        "kseal: error: kseal.yaml:6:5: secrets[0]: unknown field `namespce`, expected one of `input`, `name`, `namespace`, `scope`, `cert`, `type`, `labels`, `annotations`, `output`, `context`, `format`, `envFormat`, `keys`, `clusters`"
+        "kseal: error: kseal.yaml:6:5: secrets[0]: unknown field `namespce`, expected one of `input`, `name`, `namespace`, `scope`, `cert`, `type`, `labels`, `annotations`, `output`, `context`, `format`, `envFormat`, `keys`, `encryption`, `clusters`"
     );
     assert_eq!(
         config_error(&format!("{base}    scope: strickt\n")),

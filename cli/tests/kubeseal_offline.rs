@@ -250,3 +250,38 @@ fn values(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
     }
     out
 }
+
+/// A certificate that carries an X-Wing key (`docs/pq-format.md` §5.2, the non-critical
+/// `subjectAltPublicKeyInfo` extension) still works for kubeseal: Go's X.509 parser skips the
+/// extension, kubeseal seals with the RSA key, and `kseal unseal` opens it with the key Secret
+/// the controller writes (which also holds `xwing.key`).
+#[test]
+fn kubeseal_seals_with_a_certificate_that_carries_an_xwing_key() {
+    let Some(kubeseal) = kubeseal() else {
+        return;
+    };
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pq");
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: shop\nstringData:\n  V: {}\n",
+        serde_json::to_string(VALUE).unwrap()
+    );
+    let sealed = run(
+        Command::new(&kubeseal)
+            .args(["-o", "yaml", "--cert"])
+            .arg(fixtures.join("tls.crt")),
+        secret.as_bytes(),
+    );
+    let opened = run(
+        kseal()
+            .arg("unseal")
+            .arg("--key")
+            .arg(fixtures.join("key.yaml"))
+            .args(["-o", "json"]),
+        &sealed.stdout,
+    );
+    assert_secret_value(
+        &opened.stdout,
+        "V",
+        "kubeseal --cert <pq cert> → kseal unseal",
+    );
+}

@@ -80,6 +80,8 @@ pub struct BackupKey<'a> {
     pub certificate_pem: &'a str,
     /// `tls.key` as found (PEM, PKCS#1 or PKCS#8).
     pub key_pem: &'a [u8],
+    /// `xwing.key` as found (PEM PKCS#8 X-Wing), for keys that have a post-quantum part.
+    pub pq_pem: Option<&'a [u8]>,
 }
 
 /// Renders the `v1 List` of key Secrets (YAML). Deterministic: the same keys give the same bytes.
@@ -93,8 +95,10 @@ pub fn render(namespace: &str, keys: &[BackupKey<'_>]) -> SecretBytes {
             .map(|k| {
                 400 + k.secret_name.len()
                     + namespace.len()
-                    + (k.certificate_pem.len() + k.key_pem.len()) * 4 / 3
-                    + 16
+                    + (k.certificate_pem.len() + k.key_pem.len() + k.pq_pem.map_or(0, <[u8]>::len))
+                        * 4
+                        / 3
+                    + 32
             })
             .sum::<usize>();
     let mut out = Zeroizing::new(String::with_capacity(capacity));
@@ -113,6 +117,12 @@ pub fn render(namespace: &str, keys: &[BackupKey<'_>]) -> SecretBytes {
         b64.encode_string(key.certificate_pem.as_bytes(), &mut out);
         out.push_str("\n    tls.key: ");
         b64.encode_string(key.key_pem, &mut out);
+        if let Some(pq) = key.pq_pem {
+            out.push_str("\n    ");
+            out.push_str(kseal_core::pq::encoding::KEY_SECRET_FIELD);
+            out.push_str(": ");
+            b64.encode_string(pq, &mut out);
+        }
         out.push('\n');
     }
     let text = std::mem::take(&mut *out);
@@ -412,6 +422,7 @@ mod tests {
                 secret_name: name,
                 certificate_pem: cert,
                 key_pem: key.as_bytes(),
+                pq_pem: None,
             })
             .collect();
         let body = render("kube-system", &keys);

@@ -20,6 +20,12 @@ pub enum KeySecretError {
     /// `tls.crt` and `tls.key` hold different keys.
     #[error("data.tls.crt and data.tls.key do not belong together")]
     Mismatch,
+    /// `xwing.key` does not parse (the message never holds key material).
+    #[error("data.xwing.key: {0}")]
+    PqKey(kseal_core::KeyError),
+    /// `xwing.key` is not the post-quantum key the certificate in `tls.crt` carries.
+    #[error("data.tls.crt and data.xwing.key do not belong together")]
+    PqMismatch,
 }
 
 /// An error of one reconcile, with the metric label Bitnami uses for it.

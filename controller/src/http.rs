@@ -39,7 +39,9 @@ use axum::{
     routing::{get, post},
 };
 use kseal_core::sealed;
-use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions};
+use kseal_crds::{
+    KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions, reseal::reseal_item,
+};
 use serde::Deserialize as _;
 use tokio::sync::Semaphore;
 
@@ -432,10 +434,15 @@ pub fn reseal(
         .scope()
         .map_err(|e| ResealError::Open(UnsealError::Scope(e)))?;
     for (name, plaintext) in &opened.items {
-        ss.spec.encrypted_data.insert(
-            name.as_str(),
-            kseal_core::seal_base64(latest, &scope, plaintext.expose()),
-        );
+        let previous = ss.spec.encrypted_data.get(name).and_then(|v| v.as_sealed());
+        let sealed = reseal_item(
+            latest,
+            &scope,
+            name,
+            previous.unwrap_or(""),
+            plaintext.expose(),
+        )?;
+        ss.spec.encrypted_data.insert(name.as_str(), sealed);
     }
     if let Some(blob) = &opened.legacy {
         ss.spec.data = Some(sealed::encode_base64(&kseal_core::seal(
@@ -465,6 +472,9 @@ pub enum ResealError {
     /// The SealedSecret does not open ([`SealedSecret::open_items`]).
     #[error(transparent)]
     Open(#[from] UnsealError),
+    /// A `pq-hybrid` item, and the newest certificate has no X-Wing key.
+    #[error(transparent)]
+    NoPqKey(#[from] kseal_crds::reseal::NoPqKeyFor),
 }
 
 #[cfg(test)]

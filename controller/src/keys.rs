@@ -11,7 +11,10 @@ use std::{
 use k8s_openapi::{
     ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use kseal_core::{Certificate, Fingerprint, KeySet, PrivateKey, SecretBytes};
+use kseal_core::{
+    Certificate, Fingerprint, KeySet, PqPrivateKey, PrivateKey, SecretBytes,
+    pq::encoding::KEY_SECRET_FIELD as PQ_KEY_FIELD,
+};
 use kseal_crds::SEALED_SECRETS_KEY_LABEL;
 use tokio::sync::watch;
 
@@ -30,6 +33,8 @@ pub struct KeyEntry {
     pub certificate: Certificate,
     /// `tls.key` as found, kept to build [`KeySet`]s (a `PrivateKey` cannot be cloned).
     key_pem: SecretBytes,
+    /// `xwing.key` as found, if the Secret has one (`docs/pq-format.md` §5.2).
+    pq_pem: Option<SecretBytes>,
 }
 
 impl std::fmt::Debug for KeyEntry {
@@ -42,6 +47,16 @@ impl std::fmt::Debug for KeyEntry {
 }
 
 impl KeyEntry {
+    /// The private key again, with its post-quantum part; `None` only if the PEM that parsed
+    /// when the entry was made no longer does (it cannot change).
+    fn private_key(&self) -> Option<PrivateKey> {
+        let key = PrivateKey::from_pem(self.key_pem.expose()).ok()?;
+        match &self.pq_pem {
+            Some(pem) => Some(key.with_pq(PqPrivateKey::from_pkcs8_pem(pem.expose()).ok()?)),
+            None => Some(key),
+        }
+    }
+
     /// The time that orders keys under `priority`; the newest key is the greatest.
     pub fn order_time(&self, priority: KeyOrderPriority) -> SystemTime {
         match priority {
@@ -65,7 +80,9 @@ pub fn is_active_key_secret(meta: &ObjectMeta, prefix: &str) -> bool {
 }
 
 /// Parses a key Secret: `tls.crt` (first certificate) and `tls.key` (PKCS#1 or PKCS#8 PEM),
-/// which must hold the same key.
+/// which must hold the same key, and `xwing.key` when present (PKCS#8 X-Wing: the post-quantum
+/// part, whose public key must be the one the certificate carries, if it carries one). Key
+/// Secrets without `xwing.key` (Bitnami's, older kseal's) load as RSA-only keys.
 pub fn parse_key_secret(secret: &Secret) -> Result<(KeyEntry, PrivateKey), KeySecretError> {
     let data = secret.data.as_ref();
     let field = |name: &'static str| {
@@ -76,9 +93,22 @@ pub fn parse_key_secret(secret: &Secret) -> Result<(KeyEntry, PrivateKey), KeySe
     let certificate =
         Certificate::from_pem(field("tls.crt")?).map_err(KeySecretError::Certificate)?;
     let key_pem = SecretBytes::copy_from(field("tls.key")?);
-    let key = PrivateKey::from_pem(key_pem.expose()).map_err(KeySecretError::PrivateKey)?;
+    let mut key = PrivateKey::from_pem(key_pem.expose()).map_err(KeySecretError::PrivateKey)?;
     if key.fingerprint() != certificate.fingerprint() {
         return Err(KeySecretError::Mismatch);
+    }
+    let pq_pem = data
+        .and_then(|d| d.get(PQ_KEY_FIELD))
+        .map(|b| SecretBytes::copy_from(&b.0));
+    if let Some(pem) = &pq_pem {
+        let pq = PqPrivateKey::from_pkcs8_pem(pem.expose()).map_err(KeySecretError::PqKey)?;
+        if certificate
+            .pq_public_key()
+            .is_some_and(|public| public != pq.public_key())
+        {
+            return Err(KeySecretError::PqMismatch);
+        }
+        key = key.with_pq(pq);
     }
     let entry = KeyEntry {
         secret_name: secret.metadata.name.clone().unwrap_or_default(),
@@ -89,13 +119,15 @@ pub fn parse_key_secret(secret: &Secret) -> Result<(KeyEntry, PrivateKey), KeySe
             .map(|t| SystemTime::from(t.0)),
         certificate,
         key_pem,
+        pq_pem,
     };
     Ok((entry, key))
 }
 
 /// Builds a key Secret in Bitnami's shape (`docs/controller-compat.md` §3.1): type
 /// `kubernetes.io/tls`, `generateName: <prefix>`, the `active` label (extra labels cannot
-/// override it), PKCS#1 `tls.key`.
+/// override it), PKCS#1 `tls.key`; plus `xwing.key` when the key has a post-quantum part
+/// (`docs/pq-format.md` §5.2), which Bitnami's controller ignores.
 pub fn key_secret(
     prefix: &str,
     namespace: &str,
@@ -106,6 +138,22 @@ pub fn key_secret(
 ) -> Secret {
     let mut labels = extra_labels.clone();
     labels.insert(SEALED_SECRETS_KEY_LABEL.into(), ACTIVE.into());
+    let mut data = BTreeMap::from([
+        (
+            "tls.crt".into(),
+            ByteString(certificate.to_pem().into_bytes()),
+        ),
+        (
+            "tls.key".into(),
+            ByteString(key.to_pkcs1_pem().expose().as_bytes().to_vec()),
+        ),
+    ]);
+    if let Some(pq) = key.pq() {
+        data.insert(
+            PQ_KEY_FIELD.into(),
+            ByteString(pq.to_pkcs8_pem().expose().as_bytes().to_vec()),
+        );
+    }
     Secret {
         metadata: ObjectMeta {
             generate_name: Some(prefix.into()),
@@ -115,16 +163,7 @@ pub fn key_secret(
             ..ObjectMeta::default()
         },
         type_: Some("kubernetes.io/tls".into()),
-        data: Some(BTreeMap::from([
-            (
-                "tls.crt".into(),
-                ByteString(certificate.to_pem().into_bytes()),
-            ),
-            (
-                "tls.key".into(),
-                ByteString(key.to_pkcs1_pem().expose().as_bytes().to_vec()),
-            ),
-        ])),
+        data: Some(data),
         ..Secret::default()
     }
 }
@@ -390,7 +429,7 @@ impl KeyRegistry {
         let mut certificates = Vec::new();
         for entry in &ordered {
             // The PEM parsed when the entry was made, so this cannot fail; skip defensively.
-            if let Ok(key) = PrivateKey::from_pem(entry.key_pem.expose())
+            if let Some(key) = entry.private_key()
                 && keys.push(key)
             {
                 certificates.push(ActiveCert {
@@ -434,6 +473,7 @@ impl KeyRegistry {
                 secret_name: &entry.secret_name,
                 certificate_pem: pem,
                 key_pem: entry.key_pem.expose(),
+                pq_pem: entry.pq_pem.as_ref().map(SecretBytes::expose),
             })
             .collect();
         let body = crate::backup::render(namespace, &listed);
@@ -451,5 +491,7 @@ impl KeyRegistry {
     }
 }
 
+#[cfg(test)]
+mod pq_tests;
 #[cfg(test)]
 mod tests;

@@ -280,8 +280,9 @@ fn not_before_after(now: SystemTime, newest: Option<SystemTime>) -> SystemTime {
     }
 }
 
-/// Generates a key pair and writes it as a new key Secret; returns its fingerprint. Errors are
-/// strings: the maintainer only logs them and retries.
+/// Generates a key pair, with the X-Wing key kept with it (`docs/pq-format.md` §5.2), and writes
+/// it as a new key Secret; returns its fingerprint. Errors are strings: the maintainer only logs
+/// them and retries.
 async fn generate_key(
     api: &Api<Secret>,
     config: &KeyGenConfig,
@@ -298,7 +299,7 @@ async fn generate_key(
     };
     // RSA key generation takes seconds: keep it off the async runtime.
     let (key, certificate) =
-        tokio::task::spawn_blocking(move || kseal_core::keys::generate(&params))
+        tokio::task::spawn_blocking(move || kseal_core::keys::generate_with_pq(&params))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;

@@ -41,8 +41,11 @@ pub enum KeyError {
     /// A post-quantum (X-Wing) public key does not parse.
     #[error("post-quantum (X-Wing) public key is invalid: {0}")]
     BadPqPublicKey(String),
-    /// A post-quantum (X-Wing) private key is not a 32-byte seed. Never contains key material.
-    #[error("post-quantum (X-Wing) private key is not a 32-byte seed")]
+    /// A post-quantum (X-Wing) private key is not PKCS#8 `id-XWing` with a 32-byte seed. Never
+    /// contains key material.
+    #[error(
+        "post-quantum (X-Wing) private key is not a PEM PRIVATE KEY (PKCS#8, id-XWing) with a 32-byte seed"
+    )]
     BadPqPrivateKey,
     /// Key generation or certificate signing failed inside the crypto library.
     #[error("key generation failed: {0}")]

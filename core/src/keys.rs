@@ -17,7 +17,10 @@ use x509_cert::der::{Decode, DecodePem, Encode, pem::LineEnding};
 use crate::{
     error::KeyError,
     oaep,
-    pq::keys::PqPrivateKey,
+    pq::{
+        encoding,
+        keys::{PqPrivateKey, PqPublicKey},
+    },
     secret::{SecretBytes, SecretString},
 };
 
@@ -105,6 +108,8 @@ pub struct Certificate {
     not_before: SystemTime,
     not_after: SystemTime,
     fingerprint: Fingerprint,
+    /// The X-Wing key of its `subjectAltPublicKeyInfo` extension (`docs/pq-format.md` §5.2).
+    pq: Option<PqPublicKey>,
 }
 
 impl Certificate {
@@ -152,7 +157,9 @@ impl Certificate {
             .to_public_key_der()
             .map_err(|e| KeyError::BadCertificate(format!("RSA public key: {e}")))?;
         let encrypt = oaep::EncryptingKey::from_spki_der(spki.as_bytes())?;
+        let pq = encoding::from_extensions(tbs.extensions.as_deref())?;
         Ok(Self {
+            pq,
             fingerprint: Fingerprint::of(&public_key),
             encrypt,
             not_before: tbs.validity.not_before.to_system_time(),
@@ -193,6 +200,12 @@ impl Certificate {
         &self.fingerprint
     }
 
+    /// The post-quantum (X-Wing) public key the certificate carries for `pq-hybrid` sealing;
+    /// `None` for certificates of Bitnami keys and keys made before kseal issued it.
+    pub fn pq_public_key(&self) -> Option<&PqPublicKey> {
+        self.pq.as_ref()
+    }
+
     /// Start of validity (`NotBefore`), Bitnami's default ordering time for "newest key".
     pub fn not_before(&self) -> SystemTime {
         self.not_before
@@ -221,6 +234,7 @@ impl fmt::Debug for Certificate {
             .field("fingerprint", &self.fingerprint)
             .field("bits", &(self.modulus_len() * 8))
             .field("not_after", &rfc3339(self.not_after))
+            .field("pq", &self.pq)
             .finish()
     }
 }
@@ -507,6 +521,24 @@ pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(87_600 * 3600);
 /// Prime generation uses AWS-LC's DRBG, which cannot take an external RNG; everything else
 /// (time, serial) is a parameter.
 pub fn generate(params: &CertParams) -> Result<(PrivateKey, Certificate), KeyError> {
+    generate_inner(params, None)
+}
+
+/// [`generate`], plus a new X-Wing key pair kept with the RSA key: the private key is the
+/// returned key's [`PrivateKey::pq`], and the certificate carries the public key in a
+/// non-critical `subjectAltPublicKeyInfo` extension (`docs/pq-format.md` §5.2), signed with the
+/// rest. X.509 parsers that do not know the extension (Go's, so kubeseal) skip it.
+pub fn generate_with_pq(params: &CertParams) -> Result<(PrivateKey, Certificate), KeyError> {
+    let pq = PqPrivateKey::generate();
+    let (key, certificate) = generate_inner(params, Some(pq.public_key()))?;
+    debug_assert_eq!(certificate.pq_public_key(), Some(pq.public_key()));
+    Ok((key.with_pq(pq), certificate))
+}
+
+fn generate_inner(
+    params: &CertParams,
+    pq: Option<&PqPublicKey>,
+) -> Result<(PrivateKey, Certificate), KeyError> {
     let pkcs8 = oaep::generate_pkcs8(params.key_size)?;
     let key = PrivateKey::from_pkcs8_der(pkcs8.expose())?;
 
@@ -528,6 +560,7 @@ pub fn generate(params: &CertParams) -> Result<(PrivateKey, Certificate), KeyErr
     }
     cert.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     cert.key_usages = vec![rcgen::KeyUsagePurpose::EncipherOnly];
+    cert.custom_extensions = pq.map(encoding::extension).into_iter().collect();
     let signed = cert
         .self_signed(&signer)
         .map_err(|e| KeyError::Generate(e.to_string()))?;

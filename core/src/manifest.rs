@@ -357,7 +357,8 @@ struct RawKeyDoc {
 
 /// Reads private keys in every shape kubeseal's `--recovery-private-key` accepts: PEM
 /// (PKCS#1 or PKCS#8, several blocks allowed), a Secret manifest with `data.tls.key` (YAML or
-/// JSON, several documents allowed), or a `List` of such Secrets.
+/// JSON, several documents allowed), or a `List` of such Secrets. A key Secret's
+/// `data.xwing.key` (`docs/pq-format.md` §5.2) becomes the post-quantum part of its key.
 pub fn parse_private_keys(text: &[u8]) -> Result<Vec<PrivateKey>, KeyFileError> {
     if contains(text, b"-----BEGIN") {
         return pem_keys(text);
@@ -385,12 +386,21 @@ fn collect_keys(
         }
         return Ok(());
     }
-    let pem = doc
-        .data
-        .get("tls.key")
-        .and_then(|v| decode_data_value(v.0.expose()))
-        .ok_or(KeyFileError::NoTlsKey { document })?;
-    out.extend(pem_keys(pem.expose())?);
+    let field = |name: &str| {
+        doc.data
+            .get(name)
+            .and_then(|v| decode_data_value(v.0.expose()))
+    };
+    let pem = field("tls.key").ok_or(KeyFileError::NoTlsKey { document })?;
+    let mut keys = pem_keys(pem.expose())?;
+    if let Some(pq) = field(crate::pq::encoding::KEY_SECRET_FIELD) {
+        // A key Secret holds one RSA key; its X-Wing key belongs to that one.
+        let pq = crate::PqPrivateKey::from_pkcs8_pem(pq.expose())?;
+        // `pem_keys` returns at least one key or an error.
+        let first = keys.remove(0);
+        keys.insert(0, first.with_pq(pq));
+    }
+    out.extend(keys);
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! ciphertext committed to git today survives a future quantum computer. Bitnami's controller
 //! cannot open it; it fails loudly on the [`format::MAGIC`] prefix instead of misreading it.
 
+pub mod encoding;
 pub mod format;
 pub mod keys;
 
@@ -19,7 +20,7 @@ use rand_core::CryptoRngCore;
 use crate::{
     error::OpenError,
     hybrid::{self, Opened},
-    keys::{Fingerprint, KeySet},
+    keys::{Certificate, Fingerprint, KeySet},
     names::SecretKeyName,
     scope::Scope,
     sealed,
@@ -66,7 +67,39 @@ impl Encryption {
             Self::Rsa
         }
     }
+
+    /// The format of a value as `spec.encryptedData` holds it (base64 text); text that is not
+    /// base64 is read as the RSA format, as opening does.
+    pub fn of_base64(text: &str) -> Self {
+        sealed::decode_base64(text).map_or(Self::Rsa, |blob| Self::of(&blob))
+    }
+
+    /// Seals `plaintext` for `cert` in this format, as padded base64: the RSA format (which
+    /// binds `scope`) or `pq-hybrid` to the X-Wing key the certificate carries (which binds
+    /// `scope` and `item`). The one place that picks between the two, for sealing and for
+    /// re-sealing an item in the format it had.
+    pub fn seal_base64(
+        self,
+        cert: &Certificate,
+        scope: &Scope,
+        item: &SecretKeyName,
+        plaintext: &[u8],
+    ) -> Result<String, NoPqKey> {
+        match self {
+            Self::Rsa => Ok(hybrid::seal_base64(cert, scope, plaintext)),
+            Self::PqHybrid => {
+                let public = cert.pq_public_key().ok_or(NoPqKey)?;
+                Ok(seal_base64(public, scope, item, plaintext))
+            }
+        }
+    }
 }
+
+/// A certificate without an X-Wing key (Bitnami's, or a kseal key made before kseal issued
+/// one) was asked to seal `pq-hybrid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the certificate has no post-quantum (X-Wing) key; renew the key to get one")]
+pub struct NoPqKey;
 
 impl fmt::Display for Encryption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -8,7 +8,9 @@ use std::{
 };
 
 use crate::{SealedSecret, SealedSecretSpec};
-use kseal_core::{CertParams, Certificate, KeySet, KeySize, PrivateKey, Scope};
+use kseal_core::{
+    CertParams, Certificate, KeySet, KeySize, PqPrivateKey, PrivateKey, Scope, SecretKeyName,
+};
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 
 /// Three RSA-2048 keys as (certificate PEM, PKCS#1 key PEM); key `i` has NotBefore
@@ -46,6 +48,33 @@ pub fn private_key(i: usize) -> PrivateKey {
 /// The private keys `indices` of [`key_pems`], in that order.
 pub fn keyset(indices: &[usize]) -> KeySet {
     indices.iter().map(|&i| private_key(i)).collect()
+}
+
+/// The X-Wing key that belongs to key `i` of [`key_pems`] (a fixed, public test seed).
+pub fn pq_key(i: usize) -> PqPrivateKey {
+    let seed = [0x50 + u8::try_from(i).expect("invariant: a handful of fixture keys"); 32];
+    PqPrivateKey::from_seed(&seed).expect("invariant: 32 bytes are a valid X-Wing seed")
+}
+
+/// The private keys `indices` of [`key_pems`], each with its post-quantum part [`pq_key`].
+pub fn keyset_pq(indices: &[usize]) -> KeySet {
+    indices
+        .iter()
+        .map(|&i| private_key(i).with_pq(pq_key(i)))
+        .collect()
+}
+
+/// Seals `items` as `pq-hybrid` to the post-quantum part of key `key` under `scope` into
+/// `ss.spec.encryptedData`, each bound to its item key.
+pub fn seal_pq_into(ss: &mut SealedSecret, scope: &Scope, items: &[(&str, &[u8])], key: usize) {
+    let public = pq_key(key).public_key().clone();
+    for (k, v) in items {
+        let item = SecretKeyName::parse(k).expect("fixture item keys are valid Secret keys");
+        let blob = kseal_core::pq::seal_with_rng(&public, scope, &item, v, &mut rng());
+        ss.spec
+            .encrypted_data
+            .insert(*k, kseal_core::sealed::encode_base64(&blob));
+    }
 }
 
 /// The fixed-seed generator every fixture seals with.

@@ -21,6 +21,7 @@
 mod annotations;
 mod crd;
 mod encrypted_data;
+pub mod reseal;
 mod schema;
 mod sealed_secret;
 mod status;

@@ -20,7 +20,10 @@ use k8s_openapi::{
     api::core::v1::Secret,
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
-use kseal_core::{Fingerprint, KeySet, MAX_SECRET_DATA, SecretBytes, sealed};
+use kseal_core::{
+    Encryption, Fingerprint, KeySet, MAX_SECRET_DATA, OpenError, Opened, Scope, SecretBytes,
+    SecretKeyName, sealed,
+};
 use kseal_template::{Plaintexts, Renderer};
 
 use crate::{EncryptedValue, SealedSecret};
@@ -58,12 +61,15 @@ pub struct OpenedItems {
     pub keys_used: Vec<Fingerprint>,
     /// RSA private-key operations spent.
     pub rsa_operations: usize,
+    /// X-Wing decapsulations spent on `pq-hybrid` items.
+    pub pq_operations: usize,
 }
 
 impl OpenedItems {
     /// Records which key opened `o` and what it cost; returns the plaintext.
-    fn count(&mut self, o: kseal_core::Opened) -> SecretBytes {
+    fn count(&mut self, o: Opened) -> SecretBytes {
         self.rsa_operations += o.rsa_operations;
+        self.pq_operations += o.pq_operations;
         if !self.keys_used.contains(&o.key) {
             self.keys_used.push(o.key);
         }
@@ -83,6 +89,8 @@ pub struct Unsealed {
     pub keys_used: Vec<Fingerprint>,
     /// RSA private-key operations spent.
     pub rsa_operations: usize,
+    /// X-Wing decapsulations spent on `pq-hybrid` items.
+    pub pq_operations: usize,
 }
 
 impl std::fmt::Debug for Unsealed {
@@ -138,6 +146,12 @@ impl SealedSecret {
     /// hint is tried first (`docs/wire-format.md` §5–§6). Every item is attempted and all
     /// failures are reported together, naming the items. A wrong key, wrong scope and tampering
     /// give Bitnami's single message `no key could decrypt secret (a, b)`.
+    ///
+    /// Each item is opened in its own format ([`Encryption::of`]), so one SealedSecret may mix
+    /// them: the Bitnami RSA format, bound to the scope, and `pq-hybrid` (`docs/pq-format.md`),
+    /// bound to the scope and the item key, opened with the post-quantum part of the keys. A
+    /// `pq-hybrid` value under another item key fails like a wrong key. The legacy `spec.data`
+    /// blob has no item key and is read in the RSA format only.
     pub fn open_items(
         &self,
         keys: &KeySet,
@@ -154,6 +168,7 @@ impl SealedSecret {
             legacy: None,
             keys_used: Vec::new(),
             rsa_operations: 0,
+            pq_operations: 0,
         };
         if let Some(blob) = self.spec.data.as_deref().filter(|d| !d.is_empty()) {
             if !self.spec.encrypted_data.is_empty() {
@@ -179,11 +194,11 @@ impl SealedSecret {
                 // Reported by `problems()` above; unreachable for a checked spec.
                 continue;
             };
-            if sealed::decode_base64(text).is_err() {
+            let Ok(blob) = sealed::decode_base64(text) else {
                 bad_base64.push(name.to_owned());
                 continue;
-            }
-            match kseal_core::open_base64(keys, &scope, text, hint.as_ref()) {
+            };
+            match open_item(keys, &scope, name, &blob, hint.as_ref()) {
                 Ok(o) => {
                     let plaintext = opened.count(o);
                     opened.items.push((name.to_owned(), plaintext));
@@ -211,7 +226,11 @@ impl SealedSecret {
         renderer: &dyn Renderer,
     ) -> Result<Unsealed, UnsealError> {
         let opened = self.open_items(keys, options)?;
-        let (keys_used, rsa_operations) = (opened.keys_used, opened.rsa_operations);
+        let (keys_used, rsa_operations, pq_operations) = (
+            opened.keys_used,
+            opened.rsa_operations,
+            opened.pq_operations,
+        );
         let mut items = Plaintexts::new();
         let mut v1_meta = None;
         if let Some(blob) = opened.legacy {
@@ -291,9 +310,31 @@ impl SealedSecret {
             secret,
             keys_used,
             rsa_operations,
+            pq_operations,
         })
     }
 }
 
+/// Opens one binary item value in the format its first bytes name. A `pq-hybrid` value is bound
+/// to its item key; an item name that is not a valid Secret key cannot have been sealed as one,
+/// so it fails with the same coarse error as every other failure.
+fn open_item(
+    keys: &KeySet,
+    scope: &Scope,
+    item: &str,
+    blob: &[u8],
+    hint: Option<&Fingerprint>,
+) -> Result<Opened, OpenError> {
+    match Encryption::of(blob) {
+        Encryption::Rsa => kseal_core::open(keys, scope, blob, hint),
+        Encryption::PqHybrid => {
+            let item = SecretKeyName::parse(item).map_err(|_| OpenError)?;
+            kseal_core::pq::open(keys, scope, &item, blob, hint)
+        }
+    }
+}
+
+#[cfg(test)]
+mod pq_tests;
 #[cfg(test)]
 mod tests;

@@ -137,6 +137,9 @@ pub(crate) struct SealArgs {
     /// Where the Secret may be unsealed.
     #[arg(long, value_enum)]
     pub(crate) scope: Option<ScopeArg>,
+    /// Value format (default rsa, or kseal.yaml's `encryption:`).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub(crate) encryption: Option<EncryptionArg>,
     /// Secret type, e.g. Opaque or kubernetes.io/dockerconfigjson.
     #[arg(long = "type", value_name = "TYPE")]
     pub(crate) type_: Option<String>,
@@ -203,6 +206,15 @@ pub(crate) enum ScopeArg {
     Strict,
     NamespaceWide,
     ClusterWide,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EncryptionArg {
+    /// RSA-OAEP + AES-GCM, byte-compatible with Bitnami sealed-secrets (default).
+    Rsa,
+    /// X-Wing (ML-KEM-768 + X25519) + AES-GCM: safe against a future quantum computer; only
+    /// kseal's controller opens it, and the certificate must carry an X-Wing key.
+    PqHybrid,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

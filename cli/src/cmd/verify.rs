@@ -27,7 +27,7 @@ pub(crate) const MAX_SECRET_BYTES: usize = kseal_core::MAX_SECRET_DATA;
 
 /// Client-side `kubectl apply` copies the whole object into the
 /// `last-applied-configuration` annotation, and all annotations together are limited to this.
-const MAX_ANNOTATION_BYTES: usize = 256 << 10;
+pub(crate) const MAX_ANNOTATION_BYTES: usize = 256 << 10;
 
 pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     let config = args.config.load()?;
@@ -404,8 +404,10 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
                         "{label}: base64 is not in canonical form (line breaks or non-zero trailing bits); the controller accepts it, but no sealer writes it"
                     ));
                 }
+                // A pq-hybrid value names no key size (`facts.rsa_len` is `None`).
                 if let Some(expected) = &expected_rsa
-                    && !expected.iter().any(|(k, _)| *k == facts.rsa_len)
+                    && let Some(rsa_len) = facts.rsa_len
+                    && !expected.iter().any(|(k, _)| *k == rsa_len)
                 {
                     let certs: Vec<String> = expected
                         .iter()
@@ -414,7 +416,7 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
                     let certs = certs.join("; ");
                     f.error(format!(
                         "{label}: length prefix says a {}-bit key, but {certs}",
-                        facts.rsa_len * 8,
+                        rsa_len * 8,
                     ));
                 }
                 plaintext_total += facts.plaintext_len;

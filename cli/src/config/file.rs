@@ -9,7 +9,7 @@ use std::{
 };
 
 use kseal_core::{
-    NamespaceName, ObjectName, ScopeKind,
+    Encryption, NamespaceName, ObjectName, ScopeKind,
     dotenv::{EnvFormat, KeyRule},
     names::{LabelValue, QualifiedKey},
 };
@@ -51,6 +51,8 @@ struct RawSettings {
     env_format: Option<String>,
     #[serde(default, deserialize_with = "keys")]
     keys: Option<String>,
+    #[serde(default, deserialize_with = "encryption")]
+    encryption: Option<String>,
     #[serde(default)]
     clusters: Vec<RawCluster>,
 }
@@ -119,6 +121,12 @@ fn env_format<'de, D: serde::Deserializer<'de>>(
 
 fn keys<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
     one_of(d, &["env", "secret"])
+}
+
+fn encryption<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    one_of(d, &["rsa", "pq-hybrid"])
 }
 
 /// A field's path and what is wrong with it.
@@ -280,6 +288,10 @@ fn typed(raw: &RawSettings, at: &[Seg], dir: &Path) -> std::result::Result<Setti
             Some("env") => Some(KeyRule::EnvVar),
             Some("secret") => Some(KeyRule::SecretKey),
             Some(s) => return Err(choice("keys", s)),
+        },
+        encryption: match raw.encryption.as_deref() {
+            None => None,
+            Some(s) => Some(Encryption::parse(s).ok_or_else(|| choice("encryption", s))?),
         },
         clusters,
     })

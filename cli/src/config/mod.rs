@@ -11,7 +11,7 @@ use std::{
 };
 
 use kseal_core::{
-    NamespaceName, ObjectName, ScopeKind,
+    Encryption, NamespaceName, ObjectName, ScopeKind,
     dotenv::{EnvFormat, KeyRule},
 };
 
@@ -47,6 +47,8 @@ pub(crate) struct Settings {
     pub(crate) format: Option<FormatArg>,
     pub(crate) env_format: Option<EnvFormat>,
     pub(crate) keys: Option<KeyRule>,
+    /// `encryption:` the value format `kseal seal` writes (`rsa` when unset).
+    pub(crate) encryption: Option<Encryption>,
     /// Seal for several clusters at once: one output per cluster, each with its own cert.
     /// Takes the place of `cert` and `output`.
     pub(crate) clusters: Vec<Cluster>,
@@ -303,6 +305,7 @@ fn overlay(base: &Settings, top: &Settings) -> Settings {
         format: top.format.or(base.format),
         env_format: top.env_format.or(base.env_format),
         keys: top.keys.or(base.keys),
+        encryption: top.encryption.or(base.encryption),
         clusters: if top.clusters.is_empty() {
             base.clusters.clone()
         } else {

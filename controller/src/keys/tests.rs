@@ -5,7 +5,7 @@ use k8s_openapi::{ByteString, api::core::v1::Secret, apimachinery::pkg::apis::me
 use super::*;
 use crate::fixtures::{cert, key_pems, private_key};
 
-fn key_secret_for(i: usize, name: &str, label: Option<&str>) -> Secret {
+pub(super) fn key_secret_for(i: usize, name: &str, label: Option<&str>) -> Secret {
     let (cert_pem, key_pem) = &key_pems()[i];
     Secret {
         metadata: ObjectMeta {

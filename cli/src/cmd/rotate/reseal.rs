@@ -2,8 +2,10 @@
 //! private keys given on the command line; [`ClusterResealer`] asks the controller
 //! (`POST /v1/rotate`), so that no private key leaves the cluster.
 
-use kseal_core::{Certificate, Fingerprint, KeySet, seal_base64};
-use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions};
+use kseal_core::{Certificate, Fingerprint, KeySet};
+use kseal_crds::{
+    KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions, reseal::reseal_item,
+};
 
 use crate::{cluster::Session, exit::Failure};
 
@@ -83,10 +85,22 @@ impl Resealer for OfflineResealer<'_> {
             .items
             .iter()
             .map(|(name, plaintext)| {
-                let sealed = seal_base64(self.cert, &scope, plaintext.expose());
-                (name.clone(), sealed)
+                let previous = doc
+                    .spec
+                    .encrypted_data
+                    .get(name)
+                    .and_then(|v| v.as_sealed());
+                reseal_item(
+                    self.cert,
+                    &scope,
+                    name,
+                    previous.unwrap_or(""),
+                    plaintext.expose(),
+                )
+                .map(|sealed| (name.clone(), sealed))
+                .map_err(|e| ResealError::Invalid(e.to_string()))
             })
-            .collect();
+            .collect::<std::result::Result<_, _>>()?;
         Ok(Resealed {
             items,
             opened_with: opened.keys_used,
@@ -191,12 +205,22 @@ fn check_answer(
             .ok_or_else(|| format!("item {name} is not a string"))?;
         let facts =
             crate::inspect::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
-        if facts.rsa_len != want_len {
-            return Err(BadAnswer(format!(
-                "item {name} is sealed for a {}-bit key, but the newest certificate has {} bits (did the key change during the run? run again)",
-                facts.rsa_len * 8,
-                want_len * 8
-            )));
+        match facts.rsa_len {
+            Some(rsa_len) if rsa_len != want_len => {
+                return Err(BadAnswer(format!(
+                    "item {name} is sealed for a {}-bit key, but the newest certificate has {} bits (did the key change during the run? run again)",
+                    rsa_len * 8,
+                    want_len * 8
+                )));
+            }
+            // pq-hybrid stays pq-hybrid (`kseal_crds::reseal`): only for a certificate that
+            // carries an X-Wing key.
+            None if cert.pq_public_key().is_none() => {
+                return Err(BadAnswer(format!(
+                    "item {name} is pq-hybrid, but the newest certificate has no post-quantum key"
+                )));
+            }
+            _ => {}
         }
         items.push((name.to_owned(), value.to_owned()));
     }

@@ -9,7 +9,7 @@ use std::{
 };
 
 use kseal_core::{
-    NamespaceName, ObjectName, Scope, ScopeKind,
+    Encryption, NamespaceName, ObjectName, Scope, ScopeKind,
     dotenv::{EnvFormat, KeyRule},
     names::{LabelValue, QualifiedKey},
 };
@@ -17,7 +17,7 @@ use kseal_crds::scope_kind_from_annotations;
 
 use super::write::{self, Existing};
 use crate::{
-    args::{EnvFormatArg, FormatArg, KeysArg, ScopeArg, SealArgs},
+    args::{EncryptionArg, EnvFormatArg, FormatArg, KeysArg, ScopeArg, SealArgs},
     certs::CertSource,
     config::{Config, Settings, is_target_name},
     exit::{Failure, Result},
@@ -48,6 +48,8 @@ pub(super) struct Plan {
     pub(super) format: FormatArg,
     pub(super) env_format: EnvFormat,
     pub(super) keys: KeyRule,
+    /// `--encryption`, else kseal.yaml's `encryption:`, else `rsa`.
+    pub(super) encryption: Encryption,
     /// The sealed file `--merge-into` names, read.
     pub(super) merge_file: Option<Existing>,
     /// The certificate kseal.yaml names for the file merged into (without `--cert`).
@@ -112,6 +114,11 @@ impl Plan {
             Some(KeysArg::Secret) => KeyRule::SecretKey,
             None => settings.keys.unwrap_or(KeyRule::EnvVar),
         };
+        let encryption = match args.encryption {
+            Some(EncryptionArg::Rsa) => Encryption::Rsa,
+            Some(EncryptionArg::PqHybrid) => Encryption::PqHybrid,
+            None => settings.encryption.unwrap_or_default(),
+        };
         // A file merged into is sealed to the certificate kseal.yaml names for that output.
         let output_cert = match (&args.merge_into, &config) {
             (Some(path), Some(config)) if args.cert.is_empty() => {
@@ -132,6 +139,7 @@ impl Plan {
             format,
             env_format,
             keys,
+            encryption,
             merge_file,
             output_cert,
             args,

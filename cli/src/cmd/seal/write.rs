@@ -12,6 +12,7 @@ use super::{
     Target,
     plan::{CertTarget, Plan},
     seal_target,
+    sealer::Sealer,
 };
 use crate::{
     args::{FormatArg, SealArgs},
@@ -138,9 +139,10 @@ pub(super) fn merged(
     existing: &Existing,
     targets: &[Target],
     cert: &CertTarget,
-    loaded: &Certificate,
+    sealer: &Sealer<'_>,
     args: &SealArgs,
 ) -> Result<String> {
+    let loaded = sealer.cert();
     let path = &existing.path;
     let [target] = targets else {
         return Err(Failure::usage(format!(
@@ -158,7 +160,7 @@ pub(super) fn merged(
     let identity = &existing.identity;
     check_identity(path, identity, target)?;
     check_key(path, identity, cert, loaded, args.reseal_all)?;
-    let doc = seal_target(target, loaded);
+    let doc = seal_target(target, sealer);
     let mut annotations = Vec::new();
     if args.reseal_all {
         let missing: Vec<&str> = identity
@@ -259,13 +261,13 @@ fn check_key(
     }
     for (name, value) in &identity.items {
         let size = value.as_deref().and_then(|v| inspect_value(v).ok());
-        if let Some(facts) = size
-            && facts.rsa_len != loaded.modulus_len()
+        if let Some(rsa_len) = size.and_then(|facts| facts.rsa_len)
+            && rsa_len != loaded.modulus_len()
         {
             return Err(Failure::input(format!(
                 "{}: item {name} is sealed for a {}-bit key, but {shown} is a {}-bit key: the {KEY_FINGERPRINT_ANNOTATION} annotation does not match the items",
                 path.display(),
-                facts.rsa_len * 8,
+                rsa_len * 8,
                 loaded.modulus_len() * 8
             ))
             .hint(reseal_hint));
