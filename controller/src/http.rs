@@ -374,10 +374,9 @@ async fn rotate(
     let snapshot = state.keys.snapshot();
     let options = state.options;
     let result = state
-        .blocking(move || {
-            let ss = reseal(decode(&body).map_err(|e| e.to_string())?, &snapshot, options)
-                .map_err(|e| e.to_string())?;
-            serde_json::to_vec(&ss).map_err(|e| e.to_string())
+        .blocking(move || -> Result<Vec<u8>, RotateError> {
+            let ss = reseal(decode(&body)?, &snapshot, options)?;
+            serde_json::to_vec(&ss).map_err(RotateError::Encode)
         })
         .await;
     match result {
@@ -444,6 +443,20 @@ pub enum ResealError {
     /// The SealedSecret does not open ([`SealedSecret::open_items`]).
     #[error(transparent)]
     Open(#[from] UnsealError),
+}
+
+/// Why `/v1/rotate` answers `500` (the body).
+#[derive(Debug, thiserror::Error)]
+enum RotateError {
+    /// The body is not one SealedSecret.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// It does not re-seal.
+    #[error(transparent)]
+    Reseal(#[from] ResealError),
+    /// The answer cannot be written as JSON.
+    #[error("cannot encode the answer")]
+    Encode(#[source] serde_json::Error),
 }
 
 #[cfg(test)]

@@ -42,8 +42,72 @@ struct Frame {
     body: Option<usize>,
 }
 
-/// Checks `text` as described in the module documentation; `Err` holds the message.
-pub(super) fn check(text: &str) -> Result<(), String> {
+/// Why a template's text is refused before the engine parses it. The text is public (it is in
+/// the SealedSecret's spec), so template names are quoted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Refusal {
+    /// A lexical problem, at a line.
+    #[error("{what} (line {line})")]
+    At {
+        /// What is wrong.
+        what: Lexical,
+        /// 1-based line.
+        line: usize,
+    },
+    /// Nesting deeper than [`MAX_DEPTH`] along the deepest path through `template` calls.
+    #[error(
+        "nesting deeper than the limit of {MAX_DEPTH} (blocks, parentheses and template calls together)"
+    )]
+    TooDeep,
+    /// The root text calls itself (`{{template ""}}`).
+    #[error("the template calls itself through {{{{template \"\"}}}} (recursion is not supported)")]
+    RecursiveRoot,
+    /// A named template calls itself.
+    #[error(
+        "template {0:?} calls itself, directly or through other templates (recursion is not supported)"
+    )]
+    Recursive(String),
+}
+
+/// The lexical problems [`check`] refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Lexical {
+    /// Nesting deeper than [`MAX_DEPTH`] inside one body.
+    #[error(
+        "nesting deeper than the limit of {MAX_DEPTH} (blocks, parentheses and template calls together)"
+    )]
+    TooDeep,
+    /// `{{- ` right after a non-ASCII character.
+    #[error(
+        "`{{{{- ` right after a non-ASCII character is not supported (the engine would cut the character): put a space or an ASCII character before it, or drop the `-`"
+    )]
+    TrimAfterNonAscii,
+    /// `{{` without `}}`.
+    #[error("unclosed action: `{{{{` without `}}}}` before the end")]
+    Unclosed,
+    /// A non-ASCII character in an action, outside a string literal.
+    #[error(
+        "non-ASCII character in an action outside a string literal; only text and string literals may hold non-ASCII characters"
+    )]
+    NonAsciiInAction,
+    /// A string literal with both an escape and non-ASCII characters.
+    #[error(
+        "a string literal with a backslash escape must be ASCII only (write the character itself instead of escaping)"
+    )]
+    EscapeNotAscii,
+    /// A string literal ending in `\`.
+    #[error("a string literal may not end with a lone backslash")]
+    LoneBackslash,
+    /// `\x` or `\u` with too few hex digits.
+    #[error("in a string literal, `\\x` must be followed by two and `\\u` by four hex digits")]
+    ShortEscape,
+    /// A template name with a backslash escape.
+    #[error("a template name may not hold backslash escapes")]
+    EscapedName,
+}
+
+/// Checks `text` as described in the module documentation.
+pub(super) fn check(text: &str) -> Result<(), Refusal> {
     let bodies = Scanner::new(text).run()?;
     Graph::new(&bodies).check()
 }
@@ -72,7 +136,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Vec<Body>, String> {
+    fn run(mut self) -> Result<Vec<Body>, Refusal> {
         match self.actions() {
             Ok(()) | Err(Stop::Engine(EngineError)) => Ok(self.bodies),
             Err(Stop::Refused(message)) => Err(message),
@@ -83,9 +147,9 @@ impl<'a> Scanner<'a> {
         &self.text[self.pos..]
     }
 
-    fn refuse(&self, what: &str) -> Stop {
+    fn refuse(&self, what: Lexical) -> Stop {
         let line = self.text[..self.pos].matches('\n').count() + 1;
-        Stop::Refused(format!("{what} (line {line})"))
+        Stop::Refused(Refusal::At { what, line })
     }
 
     fn level(&self) -> usize {
@@ -99,7 +163,7 @@ impl<'a> Scanner<'a> {
         let body = &mut self.bodies[body];
         body.depth = body.depth.max(depth);
         if depth > MAX_DEPTH {
-            return Err(self.refuse(&too_deep()));
+            return Err(self.refuse(Lexical::TooDeep));
         }
         Ok(())
     }
@@ -117,11 +181,7 @@ impl<'a> Scanner<'a> {
                     .last()
                     .is_some_and(|c| !c.is_ascii())
             {
-                return Err(self.refuse(
-                    "`{{- ` right after a non-ASCII character is not supported \
-                     (the engine would cut the character): put a space or an ASCII character \
-                     before it, or drop the `-`",
-                ));
+                return Err(self.refuse(Lexical::TrimAfterNonAscii));
             }
             if self.rest()[trim..].starts_with("/*") {
                 self.pos += trim + 2;
@@ -165,7 +225,7 @@ impl<'a> Scanner<'a> {
             let Some(c) = self.rest().chars().next() else {
                 // The engine's lexer steps back past the end of the text here and loops
                 // forever (`{{ x ` or `{{ -` at the end): refused instead of parsed.
-                return Err(self.refuse("unclosed action: `{{` without `}}` before the end"));
+                return Err(self.refuse(Lexical::Unclosed));
             };
             match c {
                 '\r' | '\n' => return Err(EngineError.into()),
@@ -193,10 +253,7 @@ impl<'a> Scanner<'a> {
                 }
                 _ if c.is_ascii() => self.pos += 1,
                 _ => {
-                    return Err(self.refuse(
-                        "non-ASCII character in an action outside a string literal; \
-                         only text and string literals may hold non-ASCII characters",
-                    ));
+                    return Err(self.refuse(Lexical::NonAsciiInAction));
                 }
             }
             first = false;
@@ -243,18 +300,13 @@ impl<'a> Scanner<'a> {
         let end = end.ok_or(EngineError)?;
         let body = &rest[1..end];
         if body.contains('\\') && !body.is_ascii() {
-            return Err(self.refuse(
-                "a string literal with a backslash escape must be ASCII only \
-                 (write the character itself instead of escaping)",
-            ));
+            return Err(self.refuse(Lexical::EscapeNotAscii));
         }
         if ends_in_lone_backslash(body) {
-            return Err(self.refuse("a string literal may not end with a lone backslash"));
+            return Err(self.refuse(Lexical::LoneBackslash));
         }
         if short_escape(body) {
-            return Err(self.refuse(
-                "in a string literal, `\\x` must be followed by two and `\\u` by four hex digits",
-            ));
+            return Err(self.refuse(Lexical::ShortEscape));
         }
         self.pos += end + 1;
         Ok(body)
@@ -302,7 +354,7 @@ impl<'a> Scanner<'a> {
                 };
                 let name = self.literal(quote)?;
                 if name.contains('\\') {
-                    return Err(self.refuse("a template name may not hold backslash escapes"));
+                    return Err(self.refuse(Lexical::EscapedName));
                 }
                 if word != "define" {
                     self.call(name)?;
@@ -367,19 +419,13 @@ fn short_escape(body: &str) -> bool {
 
 enum Stop {
     Engine(EngineError),
-    Refused(String),
+    Refused(Refusal),
 }
 
 impl From<EngineError> for Stop {
     fn from(e: EngineError) -> Self {
         Self::Engine(e)
     }
-}
-
-fn too_deep() -> String {
-    format!(
-        "nesting deeper than the limit of {MAX_DEPTH} (blocks, parentheses and template calls together)"
-    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -409,31 +455,28 @@ impl<'a> Graph<'a> {
         }
     }
 
-    fn check(mut self) -> Result<(), String> {
+    fn check(mut self) -> Result<(), Refusal> {
         let depth = self.depth(0, 0)?;
         if depth > MAX_DEPTH {
-            return Err(too_deep());
+            return Err(Refusal::TooDeep);
         }
         Ok(())
     }
 
     /// The deepest nesting below body `i`, reached through `path` calls. Every call adds at
     /// least one level, so the recursion is at most [`MAX_DEPTH`] deep.
-    fn depth(&mut self, i: usize, path: usize) -> Result<usize, String> {
+    fn depth(&mut self, i: usize, path: usize) -> Result<usize, Refusal> {
         match self.marks[i] {
             Mark::Done(depth) => return Ok(depth),
             Mark::Open => {
                 let name = &self.bodies[i].name;
                 return Err(if name.is_empty() {
-                    "the template calls itself through {{template \"\"}} (recursion is not supported)"
-                        .to_owned()
+                    Refusal::RecursiveRoot
                 } else {
-                    format!(
-                        "template {name:?} calls itself, directly or through other templates (recursion is not supported)"
-                    )
+                    Refusal::Recursive(name.clone())
                 });
             }
-            Mark::New if path > MAX_DEPTH => return Err(too_deep()),
+            Mark::New if path > MAX_DEPTH => return Err(Refusal::TooDeep),
             Mark::New => {}
         }
         self.marks[i] = Mark::Open;
@@ -448,7 +491,7 @@ impl<'a> Graph<'a> {
             for target in targets {
                 depth = depth.max(at + self.depth(target, path + 1)?);
                 if depth > MAX_DEPTH {
-                    return Err(too_deep());
+                    return Err(Refusal::TooDeep);
                 }
             }
         }
@@ -462,7 +505,7 @@ mod tests {
     use super::*;
 
     fn refused(text: &str) -> String {
-        check(text).expect_err(text)
+        check(text).expect_err(text).to_string()
     }
 
     #[test]

@@ -406,7 +406,9 @@ pub async fn create_unrelated_secrets(
 
 /// Creates namespace `name`, labelled `kseal-bench=true`.
 pub async fn create_namespace(client: &Client, name: &str) -> Result<(), String> {
-    kseal_test_support::try_create_namespace(client, name, &[("kseal-bench", "true")]).await
+    kseal_test_support::try_create_namespace(client, name, &[("kseal-bench", "true")])
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Starts deleting the namespaces (the namespace controller empties them in the background).
@@ -436,7 +438,9 @@ pub async fn wait_deleted(client: &Client, namespaces: &[String]) {
 
 /// Installs the SealedSecret CRD if missing and waits until it is established.
 pub async fn ensure_crd(client: &Client) -> Result<(), String> {
-    kseal_test_support::try_ensure_crd(client).await
+    kseal_test_support::try_ensure_crd(client)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// `VmHWM` (peak resident set) of a process, in KiB.

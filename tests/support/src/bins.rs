@@ -10,6 +10,8 @@ use std::{
     process::{Command, Stdio},
 };
 
+use crate::HarnessError;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,21 +62,20 @@ pub fn sibling_bin(name: &str) -> PathBuf {
 
 /// The directory of the pinned Go tools, or why not (`tests/cluster/build.sh --print-bindir`
 /// fails until every tool is built).
-pub fn go_bindir() -> Result<PathBuf, String> {
+pub fn go_bindir() -> Result<PathBuf, HarnessError> {
     let script = repo_root().join("tests/cluster/build.sh");
     let out = Command::new(&script)
         .arg("--print-bindir")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        .map_err(|error| HarnessError::Spawn {
+            program: script.clone(),
+            error,
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     match text.lines().last() {
         Some(dir) if out.status.success() => Ok(PathBuf::from(dir.trim())),
-        _ => Err(
-            "the Go tools (kubectl, kubeseal, helm, …) are not built: run \
-                  tests/cluster/build.sh (tests/run-all.sh does)"
-                .into(),
-        ),
+        _ => Err(HarnessError::GoToolsMissing),
     }
 }
 
@@ -83,6 +84,6 @@ pub fn go_bindir() -> Result<PathBuf, String> {
 pub fn go_tools() -> Option<PathBuf> {
     match go_bindir() {
         Ok(dir) => Some(dir),
-        Err(why) => crate::skip_or_fail(&why),
+        Err(why) => crate::skip_or_fail(&why.to_string()),
     }
 }

@@ -6,7 +6,8 @@
 //!   (`CI` or `KSEAL_CLUSTER` set), otherwise print one `skipped: …` line; never a silent pass.
 //! - [`cluster`]: connect to the control plane, install the CRD, namespaces, free ports,
 //!   `tests/cluster/cluster.sh`.
-//! - [`bins`]: where the workspace's binaries and the Go tools are.
+//! - [`bins`]: where the workspace's binaries and the Go tools are; [`error`]: what a `try_`
+//!   helper could not do ([`HarnessError`]).
 //! - [`tmp`]: one temporary-directory type, removed on drop; [`files`]: copying trees, git.
 //! - [`wait`]: wait for a condition with a timeout (no fixed sleeps); [`phases`]: run the phases
 //!   of a long test so that one failing phase does not hide the others.
@@ -15,6 +16,7 @@
 
 pub mod bins;
 pub mod cluster;
+pub mod error;
 pub mod files;
 pub mod metrics;
 pub mod phases;
@@ -28,6 +30,7 @@ pub use cluster::{
     TestNamespace, cluster_sh, connect, create_namespace, ensure_crd, free_port, kubeconfig,
     try_create_namespace, try_ensure_crd,
 };
+pub use error::HarnessError;
 pub use files::{copy_dir, git};
 pub use phases::Phases;
 pub use policy::{cluster_required, require_cluster, skip_or_fail};
