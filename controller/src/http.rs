@@ -33,7 +33,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{ConnectInfo, DefaultBodyLimit, FromRequest as _, Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -46,7 +46,10 @@ use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOp
 use tokio::sync::Semaphore;
 
 pub use self::limit::{RateLimiter, TrustedProxies};
-use crate::{keys::KeyRegistry, metrics::Metrics};
+use crate::{
+    keys::KeyRegistry,
+    metrics::{HttpMethod, HttpPath, Metrics},
+};
 
 /// The largest request body accepted (`413` above): a request carries one SealedSecret, and a
 /// Secret holds at most 1 MiB of data, which base64 and sealing make about 1.4 MiB
@@ -108,13 +111,8 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
 
 /// Records `http_requests_total` and `http_request_duration_seconds`.
 async fn observe(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let path = match request.uri().path() {
-        p @ ("/healthz" | "/v1/cert.pem" | "/v1/certs" | "/v1/verify" | "/v1/rotate") => {
-            p.to_owned()
-        }
-        _ => "other".to_owned(),
-    };
-    let method = method_label(request.method()).to_owned();
+    let path = HttpPath::of(request.uri().path());
+    let method = HttpMethod::of(request.method());
     let start = Instant::now();
     let response = match tokio::time::timeout(state.timeout, next.run(request)).await {
         Ok(response) => response,
@@ -122,33 +120,8 @@ async fn observe(State(state): State<ApiState>, request: Request, next: Next) ->
     };
     state
         .metrics
-        .http_requests
-        .get_or_create(&vec![
-            ("path".into(), path.clone()),
-            ("code".into(), response.status().as_u16().to_string()),
-            ("method".into(), method.clone()),
-        ])
-        .inc();
-    state
-        .metrics
-        .http_duration
-        .get_or_create(&vec![("path".into(), path), ("method".into(), method)])
-        .observe(start.elapsed().as_secs_f64());
+        .http_request(path, method, response.status(), start.elapsed());
     response
-}
-
-/// The `method` label: one of a fixed set, so that made-up methods cannot add series.
-pub fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::HEAD => "HEAD",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
 }
 
 async fn healthz() -> &'static str {

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use axum::body::Body;
+use axum::{body::Body, http::Method};
 use kseal_core::Scope;
 use tower::ServiceExt as _;
 
