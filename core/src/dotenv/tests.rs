@@ -396,10 +396,10 @@ fn e017_too_large() {
     );
     assert_eq!(d.masked_line.as_deref(), Some("B=********"));
     // Exactly at the limit is fine.
-    let exact = format!("A={}\n", "x".repeat(MAX_SECRET_DATA_BYTES));
+    let exact = format!("A={}\n", "x".repeat(MAX_SECRET_DATA));
     assert_eq!(
         accept(EnvFormat::Strict, &exact)[0].1.len(),
-        MAX_SECRET_DATA_BYTES
+        MAX_SECRET_DATA
     );
     // The limit applies in every mode (kubectl's lines are shorter than 64 KiB).
     assert_eq!(rejected(EnvFormat::Lenient, src.as_bytes()), [Code::E017]);

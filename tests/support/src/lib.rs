@@ -51,6 +51,24 @@ pub fn assert_no_canary(texts: &[(&str, &str)]) {
     }
 }
 
+/// A Secret's values as the API server stores them: `data`, then `stringData` over it
+/// (plaintext: for assertions only).
+pub fn secret_values(
+    secret: &k8s_openapi::api::core::v1::Secret,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out: std::collections::BTreeMap<String, Vec<u8>> = secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    for (k, v) in secret.string_data.clone().unwrap_or_default() {
+        out.insert(k, v.into_bytes());
+    }
+    out
+}
+
 /// Writes a line to the process's stderr directly: the test harness captures `println!` and
 /// `eprintln!` of a passing test, not writes to the stderr handle, so these lines show in every
 /// `cargo test` run (tests/run-all.sh repeats the interop, fault, hostile and skipped lines at
