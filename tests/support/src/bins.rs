@@ -7,7 +7,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Command, Output, Stdio},
 };
 
 use crate::HarnessError;
@@ -60,18 +60,27 @@ pub fn sibling_bin(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// The directory of the pinned Go tools, or why not (`tests/cluster/build.sh --print-bindir`
-/// fails until every tool is built).
-pub fn go_bindir() -> Result<PathBuf, HarnessError> {
-    let script = repo_root().join("tests/cluster/build.sh");
-    let out = Command::new(&script)
-        .arg("--print-bindir")
+/// Runs the repository's script at `path` (from the root) with stdin closed, its arguments and
+/// environment set by `configure`: its output, or why it did not start.
+pub(crate) fn run_script(
+    path: &str,
+    configure: impl FnOnce(&mut Command) -> &mut Command,
+) -> Result<Output, HarnessError> {
+    let script = repo_root().join(path);
+    let mut command = Command::new(&script);
+    configure(&mut command)
         .stdin(Stdio::null())
         .output()
         .map_err(|error| HarnessError::Spawn {
-            program: script.clone(),
+            program: script,
             error,
-        })?;
+        })
+}
+
+/// The directory of the pinned Go tools, or why not (`tests/cluster/build.sh --print-bindir`
+/// fails until every tool is built).
+pub fn go_bindir() -> Result<PathBuf, HarnessError> {
+    let out = run_script("tests/cluster/build.sh", |c| c.arg("--print-bindir"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     match text.lines().last() {
         Some(dir) if out.status.success() => Ok(PathBuf::from(dir.trim())),

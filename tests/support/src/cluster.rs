@@ -5,7 +5,6 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -164,17 +163,11 @@ pub fn free_port() -> u16 {
 /// `run-as-sa` uses the in-cluster ServiceAccount configuration, not the test's admin
 /// kubeconfig.
 pub fn try_cluster_sh(args: &[&str], env: &[(&str, &str)]) -> Result<String, HarnessError> {
-    let script = crate::repo_root().join("tests/cluster/cluster.sh");
-    let out = Command::new(&script)
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|error| HarnessError::Spawn {
-            program: script.clone(),
-            error,
-        })?;
+    let out = crate::bins::run_script("tests/cluster/cluster.sh", |c| {
+        c.args(args)
+            .envs(env.iter().copied())
+            .env_remove("KUBECONFIG")
+    })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

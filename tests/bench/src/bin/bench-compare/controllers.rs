@@ -261,7 +261,8 @@ async fn phase(
 /// unrelated Secrets; returns it and the moment it was started.
 fn start(setup: &Setup<'_>, ns: &Namespaces, label: &str) -> Result<(Running, Instant), String> {
     let k = setup.keys.len();
-    let additional = format!("--additional-namespaces={},{}", ns.app, setup.bulk);
+    // The app namespace and the shared one with unrelated Secrets.
+    let additional = format!("{},{}", ns.app, setup.bulk);
     match setup.imp {
         Impl::Kseal => {
             let kubeconfig = std::env::var_os("KUBECONFIG")
@@ -273,23 +274,17 @@ fn start(setup: &Setup<'_>, ns: &Namespaces, label: &str) -> Result<(Running, In
             let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
             let err = out.try_clone().map_err(|e| e.to_string())?;
             let started = Instant::now();
-            let child = Command::new(&setup.options.controller)
-                .arg("--kubeconfig")
-                .arg(kubeconfig)
-                .args([
-                    &format!("--controller-namespace={}", ns.ctl),
-                    "--all-namespaces=false",
-                    &additional,
-                    "--leader-elect=false",
-                    &format!("--listen-addr=127.0.0.1:{api_port}"),
-                    &format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"),
-                ])
-                .env_remove("KUBECONFIG")
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .map_err(|e| format!("start {}: {e}", setup.options.controller.display()))?;
+            let child = scoped_controller(
+                &setup.options.controller,
+                &kubeconfig,
+                &ns.ctl,
+                &additional,
+                (api_port, metrics_port),
+            )
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("start {}: {e}", setup.options.controller.display()))?;
             Ok((
                 Running {
                     pid: child.id(),
@@ -318,7 +313,7 @@ fn start(setup: &Setup<'_>, ns: &Namespaces, label: &str) -> Result<(Running, In
                 "--",
                 &binary,
                 "--all-namespaces=false",
-                &additional,
+                &format!("--additional-namespaces={additional}"),
             ])?;
             let started = Instant::now();
             // The PID file, not stdout: run-as-sa's stdout can name the process substitution

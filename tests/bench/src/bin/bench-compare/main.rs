@@ -36,10 +36,10 @@
 
 /// Cold start and restart of both controllers.
 mod controllers;
-/// Sealing a `.env` with both tools.
-mod seal;
 /// The report.
 mod report;
+/// Sealing a `.env` with both tools.
+mod seal;
 
 use std::{
     collections::BTreeMap,
@@ -61,7 +61,7 @@ use kseal_bench::{
     cluster::{
         RequestDiff, Snapshot, count_synced, create_key_secrets, create_namespace,
         create_sealed_secrets, create_unrelated_secrets, delete_namespaces, ensure_crd, free_port,
-        generate_keys, peak_rss_kib, scrape, stop, wait_deleted,
+        generate_keys, peak_rss_kib, scoped_controller, scrape, stop, wait_deleted,
     },
     crypto::{self, open_vs_openssl, openssl_version},
     machine, positive, release_bin,
