@@ -7,16 +7,16 @@
 //! case and checked to appear in no log, event, status or metric. Test failure messages never
 //! print Secret data.
 
-mod support;
-/// The produced Secret: lifecycle, ownership, wrong and malformed input, immutability.
-#[path = "e2e/secrets.rs"]
-mod secrets;
-/// Keys: renewal, failover, backups.
-#[path = "e2e/keys.rs"]
-mod keys;
 /// Workload restarts, RBAC, and kubeseal through the service proxy.
 #[path = "e2e/access.rs"]
 mod access;
+/// Keys: renewal, failover, backups.
+#[path = "e2e/keys.rs"]
+mod keys;
+/// The produced Secret: lifecycle, ownership, wrong and malformed input, immutability.
+#[path = "e2e/secrets.rs"]
+mod secrets;
+mod support;
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 

@@ -19,16 +19,16 @@
 //! Controllers are shared across cells (one per controller × key size, each in its own
 //! namespaces) and cells run concurrently. Messages never print values: digests and lengths.
 
-mod support;
 /// The sealer × controller × scope × key-size matrix.
 #[path = "interop/cells.rs"]
 mod cells;
-/// Migration between the controllers.
-#[path = "interop/migration.rs"]
-mod migration;
 /// kseal's CLI against Bitnami, kubeseal against kseal.
 #[path = "interop/commands.rs"]
 mod commands;
+/// Migration between the controllers.
+#[path = "interop/migration.rs"]
+mod migration;
+mod support;
 /// Templates in both controllers.
 #[path = "interop/templates.rs"]
 mod templates;

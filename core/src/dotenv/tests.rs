@@ -5,12 +5,12 @@ use super::*;
 
 /// One test per code.
 mod codes;
-/// Strict mode, rendering and the no-echo invariants.
-mod strict_mode;
 /// Kubectl mode.
 mod kubectl_mode;
 /// Lenient mode.
 mod lenient_mode;
+/// Strict mode, rendering and the no-echo invariants.
+mod strict_mode;
 
 /// A value that must never appear in diagnostics or `Debug` output.
 const CANARY: &str = "CANARY-s3cr3t";
