@@ -172,6 +172,9 @@ pub(crate) struct Segment {
 pub(crate) struct Stream {
     pub(crate) format: Format,
     pub(crate) segments: Vec<Segment>,
+    /// Why the input was not read at all (over the reader's limits); its text is then one
+    /// broken segment, so readers that fall back to lines (the guard) still see it.
+    pub(crate) unread: Option<String>,
 }
 
 /// One object found in a stream: a top-level document or an item of a `kind: List`.
@@ -206,6 +209,7 @@ impl Stream {
                         value: d.value.map(|v| v.0).map_err(DocError::from),
                     })
                     .collect(),
+                unread: None,
             },
             Err(e) => Self {
                 format: Format::Yaml,
@@ -214,6 +218,7 @@ impl Stream {
                     number: 1,
                     value: Err(DocError(e.to_string())),
                 }],
+                unread: Some(e.to_string()),
             },
         }
     }
@@ -247,8 +252,12 @@ impl Stream {
         out
     }
 
-    /// The first parse error, as `not valid YAML: line L: message`.
+    /// The first parse error, as `not valid YAML: line L: message`, or why the input was not
+    /// read at all (`input has more than 10000 documents`).
     pub(crate) fn first_error(&self) -> Option<String> {
+        if let Some(why) = &self.unread {
+            return Some(why.clone());
+        }
         self.segments.iter().find_map(|s| {
             let message = s.value.as_ref().err()?;
             Some(format!(
@@ -311,6 +320,7 @@ impl SealedStream {
                 stream: Stream {
                     format: Format::Yaml,
                     segments: Vec::new(),
+                    unread: None,
                 },
                 problem: named.then(|| "not UTF-8 text".to_owned()),
             };
@@ -373,6 +383,19 @@ mod tests {
             stream.first_error().unwrap(),
             "not valid YAML: line 4: mapping values are not allowed in this context"
         );
+    }
+
+    #[test]
+    fn input_over_the_limits_is_one_unreadable_document() {
+        let bomb = "---\n".repeat(20_000);
+        let stream = Stream::parse(&bomb);
+        assert_eq!(
+            stream.first_error().unwrap(),
+            "input has more than 10000 documents"
+        );
+        assert_eq!(stream.segments.len(), 1);
+        assert_eq!(stream.segments[0].span, 0..bomb.len());
+        assert!(stream.docs().is_empty());
     }
 
     #[test]
