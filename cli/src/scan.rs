@@ -2,8 +2,9 @@
 //! `guard`, `rotate`, `keys`, `unseal DIR`): files or directories, YAML streams (several
 //! documents) or JSON streams, and the items of a `kind: List`.
 //!
-//! A stream is split into documents *with their byte spans*, so that an editor (`merge.rs`)
-//! can change one document and leave every other byte of the file alone.
+//! Streams are read by `kseal_core::documents`, the one multi-document reader (its limits and
+//! error places); this module keeps each document's byte span, so that an editor (`merge/`) can
+//! change one document and leave every other byte of the file alone.
 
 use std::{
     fs,
@@ -11,6 +12,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use kseal_core::documents::{self, DocumentError, JsonValue, Limits, Syntax};
 use serde_json::Value;
 
 use crate::{
@@ -141,20 +143,28 @@ pub(crate) enum Format {
 
 crate::exit::message_error!(
     /// Why a document does not parse: `line L: what`, the parser's message without any quoted
-    /// input (`kseal_core::manifest::scrub_parser_message`).
+    /// input (`kseal_core::documents::scrub_parser_message`).
     DocError
 );
+
+impl From<DocumentError> for DocError {
+    fn from(e: DocumentError) -> Self {
+        Self(match e.line {
+            Some(line) => format!("line {line}: {}", e.problem),
+            None => e.problem.to_string(),
+        })
+    }
+}
 
 /// One top-level document of a stream.
 #[derive(Debug)]
 pub(crate) struct Segment {
     /// Byte range of the document's text; for YAML it includes its `---` line.
     pub(crate) span: Range<usize>,
-    /// 1-based position among the non-empty documents (`0` for an empty one).
+    /// 1-based position among the non-empty documents (empty ones are left out).
     pub(crate) number: usize,
-    /// The parsed document; `Ok(None)` for an empty one, `Err` (a message without any quoted
-    /// input) when it does not parse.
-    pub(crate) value: std::result::Result<Option<Value>, DocError>,
+    /// The parsed document, or why it does not parse (a message without any quoted input).
+    pub(crate) value: std::result::Result<Value, DocError>,
 }
 
 /// A file's documents, in order.
@@ -162,6 +172,9 @@ pub(crate) struct Segment {
 pub(crate) struct Stream {
     pub(crate) format: Format,
     pub(crate) segments: Vec<Segment>,
+    /// Why the input was not read at all (over the reader's limits); its text is then one
+    /// broken segment, so readers that fall back to lines (the guard) still see it.
+    pub(crate) unread: Option<String>,
 }
 
 /// One object found in a stream: a top-level document or an item of a `kind: List`.
@@ -177,26 +190,36 @@ pub(crate) struct Doc<'a> {
 }
 
 impl Stream {
-    /// Splits and parses `text`. YAML documents are split at `---` and `...` lines in column 0
-    /// (a YAML document marker, which no scalar may contain), and each is parsed on its own, so
-    /// one broken document (a Helm template) does not hide the others. A JSON stream stops at
-    /// the first error.
+    /// Splits and parses `text` with `kseal_core::documents` (YAML documents one by one, so one
+    /// broken document, a Helm template, does not hide the others; a JSON stream stops at the
+    /// first error). An input over the reader's limits is one broken document.
     pub(crate) fn parse(text: &str) -> Self {
-        let first = text
-            .trim_start_matches('\u{feff}')
-            .trim_start()
-            .chars()
-            .next();
-        if matches!(first, Some('{') | Some('[')) {
-            Self {
-                format: Format::Json,
-                segments: json_segments(text),
-            }
-        } else {
-            Self {
+        match documents::read::<JsonValue>(text.as_bytes(), &Limits::FILES) {
+            Ok(docs) => Self {
+                format: match docs.syntax {
+                    Syntax::Json => Format::Json,
+                    Syntax::Yaml => Format::Yaml,
+                },
+                segments: docs
+                    .documents
+                    .into_iter()
+                    .map(|d| Segment {
+                        span: d.span,
+                        number: d.number,
+                        value: d.value.map(|v| v.0).map_err(DocError::from),
+                    })
+                    .collect(),
+                unread: None,
+            },
+            Err(e) => Self {
                 format: Format::Yaml,
-                segments: yaml_segments(text),
-            }
+                segments: vec![Segment {
+                    span: 0..text.len(),
+                    number: 1,
+                    value: Err(DocError(e.to_string())),
+                }],
+                unread: Some(e.to_string()),
+            },
         }
     }
 
@@ -204,7 +227,7 @@ impl Stream {
     pub(crate) fn docs(&self) -> Vec<Doc<'_>> {
         let mut out = Vec::new();
         for (index, segment) in self.segments.iter().enumerate() {
-            let Ok(Some(value)) = &segment.value else {
+            let Ok(value) = &segment.value else {
                 continue;
             };
             match value["items"].as_array() {
@@ -229,8 +252,12 @@ impl Stream {
         out
     }
 
-    /// The first parse error, as `not valid YAML: line L: message`.
+    /// The first parse error, as `not valid YAML: line L: message`, or why the input was not
+    /// read at all (`input has more than 10000 documents`).
     pub(crate) fn first_error(&self) -> Option<String> {
+        if let Some(why) = &self.unread {
+            return Some(why.clone());
+        }
         self.segments.iter().find_map(|s| {
             let message = s.value.as_ref().err()?;
             Some(format!(
@@ -293,6 +320,7 @@ impl SealedStream {
                 stream: Stream {
                     format: Format::Yaml,
                     segments: Vec::new(),
+                    unread: None,
                 },
                 problem: named.then(|| "not UTF-8 text".to_owned()),
             };
@@ -321,156 +349,6 @@ impl SealedStream {
 /// 1-based line number of byte `offset`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-fn yaml_segments(text: &str) -> Vec<Segment> {
-    let mut spans = Vec::new();
-    let mut start = 0;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let end = offset + line.len();
-        if is_marker(line, "---") && offset > start {
-            spans.push(start..offset);
-            start = offset;
-        }
-        if is_marker(line, "...") {
-            spans.push(start..end);
-            start = end;
-        }
-        offset = end;
-    }
-    if start < text.len() || spans.is_empty() {
-        spans.push(start..text.len());
-    }
-    let mut number = 0;
-    spans
-        .into_iter()
-        .filter_map(|span| {
-            let first_line = line_of(text, span.start);
-            let value = parse_yaml_document(&text[span.clone()], first_line);
-            if matches!(value, Ok(None)) {
-                // Text before the first `---` that is only comments is no document at all.
-                return None;
-            }
-            number += 1;
-            Some(Segment {
-                span,
-                number,
-                value,
-            })
-        })
-        .collect()
-}
-
-fn is_marker(line: &str, marker: &str) -> bool {
-    line.strip_prefix(marker)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
-}
-
-fn parse_yaml_document(
-    text: &str,
-    first_line: usize,
-) -> std::result::Result<Option<Value>, DocError> {
-    let value: serde_yaml::Value = match serde_yaml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            let message = match e.location() {
-                Some(l) => format!(
-                    "line {}: {}",
-                    first_line + l.line() - 1,
-                    kseal_core::manifest::scrub_parser_message(&e.to_string())
-                ),
-                None => kseal_core::manifest::scrub_parser_message(&e.to_string()),
-            };
-            // A document holding only comments and markers is empty, not broken.
-            let blank = text.lines().all(|l| {
-                let t = l.trim();
-                t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
-            });
-            return if blank {
-                Ok(None)
-            } else {
-                Err(DocError(message))
-            };
-        }
-    };
-    Ok(match yaml_to_json(value) {
-        Value::Null => None,
-        v => Some(v),
-    })
-}
-
-fn json_segments(text: &str) -> Vec<Segment> {
-    let mut out = Vec::new();
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-    let mut previous_end = 0;
-    loop {
-        let start = previous_end
-            + text[previous_end..]
-                .find(|c: char| !c.is_whitespace())
-                .unwrap_or(text.len() - previous_end);
-        match stream.next() {
-            None => break,
-            Some(Ok(value)) => {
-                let end = stream.byte_offset();
-                out.push(Segment {
-                    span: start..end,
-                    number: out.len() + 1,
-                    value: Ok(Some(value)),
-                });
-                previous_end = end;
-            }
-            Some(Err(e)) => {
-                out.push(Segment {
-                    span: start..text.len(),
-                    number: out.len() + 1,
-                    value: Err(DocError(format!(
-                        "line {}: {}",
-                        e.line(),
-                        kseal_core::manifest::scrub_parser_message(&e.to_string())
-                    ))),
-                });
-                break;
-            }
-        }
-    }
-    out
-}
-
-/// A YAML value as JSON: non-string map keys become their YAML text, tags are dropped.
-fn yaml_to_json(value: serde_yaml::Value) -> Value {
-    use serde_yaml::Value as Y;
-    match value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into()
-            } else if let Some(u) = n.as_u64() {
-                u.into()
-            } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or(Value::Null, Value::Number)
-            }
-        }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
-        Y::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Y::String(s) => s,
-                        other => serde_yaml::to_string(&other)
-                            .map(|s| s.trim_end().to_owned())
-                            .unwrap_or_default(),
-                    };
-                    (key, yaml_to_json(v))
-                })
-                .collect(),
-        ),
-        Y::Tagged(tagged) => yaml_to_json(tagged.value),
-    }
 }
 
 #[cfg(test)]
@@ -508,20 +386,23 @@ mod tests {
     }
 
     #[test]
+    fn input_over_the_limits_is_one_unreadable_document() {
+        let bomb = "---\n".repeat(20_000);
+        let stream = Stream::parse(&bomb);
+        assert_eq!(
+            stream.first_error().unwrap(),
+            "input has more than 10000 documents"
+        );
+        assert_eq!(stream.segments.len(), 1);
+        assert_eq!(stream.segments[0].span, 0..bomb.len());
+        assert!(stream.docs().is_empty());
+    }
+
+    #[test]
     fn json_streams() {
         let text = "{\"kind\": \"A\"}\n  {\"kind\": \"B\"}\n";
         let stream = Stream::parse(text);
         assert_eq!(stream.format, Format::Json);
         assert_eq!(&text[stream.segments[1].span.clone()], "{\"kind\": \"B\"}");
-    }
-
-    #[test]
-    fn messages_lose_quoted_input() {
-        assert_eq!(
-            kseal_core::manifest::scrub_parser_message(
-                "invalid value: string \"s3cr3t\", expected x at line 3 column 4"
-            ),
-            "invalid value: string \"…\", expected x"
-        );
     }
 }

@@ -6,13 +6,13 @@
 //! other way: `kseal seal` of each, opened by `kubeseal --recovery-unseal`.
 
 use std::{
-    collections::BTreeMap,
     io::Write,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
 };
 
 use k8s_openapi::api::core::v1::Secret;
+use kseal_test_support::secret_values;
 
 const VALUE: &str = "interop value: ünïcode and symbols !$#'\"";
 
@@ -198,7 +198,7 @@ fn kubeseal_recovery_unseal_opens_kseal_seal_of_the_vector_secrets() {
         let path = repo.join(format!("tests/vectors/kubeseal/secrets/{input}.yaml"));
         let yaml = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let secret: Secret = serde_yaml::from_slice(&yaml).unwrap();
-        let want = values(&secret);
+        let want = secret_values(&secret);
         assert!(!want.is_empty(), "{input}: no values");
         for stem in ["rsa2048-a", "rsa4096-a"] {
             let case = format!("{input} sealed to {stem}");
@@ -217,7 +217,7 @@ fn kubeseal_recovery_unseal_opens_kseal_seal_of_the_vector_secrets() {
             let got: Secret = serde_json::from_slice(&opened.stdout)
                 .unwrap_or_else(|e| panic!("{case}: kubeseal printed no Secret: {e}"));
             // Item names only: a failure never prints a value.
-            let got_values = values(&got);
+            let got_values = secret_values(&got);
             let differing: Vec<&String> = want
                 .keys()
                 .chain(got_values.keys())
@@ -234,21 +234,6 @@ fn kubeseal_recovery_unseal_opens_kseal_seal_of_the_vector_secrets() {
     }
     eprintln!("interop kubeseal --recovery-unseal of kseal seal: {cells}/8 vector Secrets opened");
     assert_eq!(cells, 8);
-}
-
-/// A Secret's values as stored: `data`, then `stringData` over it.
-fn values(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    let mut out: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    for (k, v) in secret.string_data.clone().unwrap_or_default() {
-        out.insert(k, v.into_bytes());
-    }
-    out
 }
 
 /// A certificate that carries an X-Wing key (`docs/pq-format.md` §5.2, the non-critical

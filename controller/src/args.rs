@@ -278,28 +278,60 @@ pub struct Flags {
     pub key_backup_dir: Option<std::path::PathBuf>,
 }
 
+/// A flag value that is not a Go duration. Durations are not secret; the text is quoted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// Nothing given.
+    #[error("empty duration")]
+    Empty,
+    /// A leading `-`.
+    #[error("negative duration {0:?}")]
+    Negative(String),
+    /// A number without a unit.
+    #[error("duration {0:?} is missing a unit (h, m, s, ms)")]
+    MissingUnit(String),
+    /// A number that does not parse.
+    #[error("invalid number in duration {0:?}")]
+    Number(String),
+    /// A unit Go does not know.
+    #[error("unknown unit {unit:?} in duration {text:?}")]
+    Unit {
+        /// The unit as written.
+        unit: String,
+        /// The whole duration.
+        text: String,
+    },
+    /// Too long to represent.
+    #[error("duration {0:?} is out of range")]
+    OutOfRange(String),
+    /// Zero where only a positive duration makes sense.
+    #[error("must be longer than 0")]
+    Zero,
+}
+
 /// Parses a Go `time.Duration` string: `720h`, `1h30m`, `2.5s`, `500ms`, `0`.
-pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_go_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
     }
     if text.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     if text.starts_with('-') {
-        return Err(format!("negative duration {text:?}"));
+        return Err(DurationError::Negative(text.to_owned()));
     }
     let mut total = 0f64;
     let mut rest = text.trim_start_matches('+');
     while !rest.is_empty() {
         let number_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("duration {text:?} is missing a unit (h, m, s, ms)"))?;
+            .ok_or_else(|| DurationError::MissingUnit(text.to_owned()))?;
         let (number, tail) = rest.split_at(number_len);
         let value: f64 = number
             .parse()
-            .map_err(|_| format!("invalid number in duration {text:?}"))?;
+            .map_err(|_| DurationError::Number(text.to_owned()))?;
         let unit_len = tail
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(tail.len());
@@ -311,19 +343,24 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
             "ms" => 1e-3,
             "us" | "µs" => 1e-6,
             "ns" => 1e-9,
-            other => return Err(format!("unknown unit {other:?} in duration {text:?}")),
+            other => {
+                return Err(DurationError::Unit {
+                    unit: other.to_owned(),
+                    text: text.to_owned(),
+                });
+            }
         };
         total += value * seconds;
         rest = next;
     }
-    Duration::try_from_secs_f64(total).map_err(|_| format!("duration {text:?} is out of range"))
+    Duration::try_from_secs_f64(total).map_err(|_| DurationError::OutOfRange(text.to_owned()))
 }
 
 /// A Go duration that is not zero (a zero timeout would close every connection at once).
-pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_positive_duration(text: &str) -> Result<Duration, DurationError> {
     parse_go_duration(text).and_then(|d| {
         if d.is_zero() {
-            Err("must be longer than 0".into())
+            Err(DurationError::Zero)
         } else {
             Ok(d)
         }

@@ -38,7 +38,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     keys::{ACTIVE, KeyRegistry},
-    metrics::Metrics,
+    metrics::{BackupTarget, Metrics},
 };
 
 /// The label that marks the backup Secret (value `"true"`).
@@ -290,7 +290,7 @@ pub fn write_file(dir: &Path, body: &SecretBytes) -> Result<bool, BackupError> {
 
 /// One backup target and its state.
 struct Target {
-    label: &'static str,
+    kind: BackupTarget,
     description: String,
     /// Generation of the key snapshot last written or verified.
     done: Option<u64>,
@@ -312,7 +312,7 @@ pub async fn run(
     let mut targets = Vec::new();
     if let Some((ns, name)) = &config.secret {
         targets.push(Target {
-            label: "secret",
+            kind: BackupTarget::Secret,
             description: format!("Secret {ns}/{name}"),
             done: None,
             failures: 0,
@@ -320,7 +320,7 @@ pub async fn run(
     }
     if let Some(dir) = &config.dir {
         targets.push(Target {
-            label: "dir",
+            kind: BackupTarget::Dir,
             description: dir.join(BACKUP_KEY).display().to_string(),
             done: None,
             failures: 0,
@@ -357,12 +357,12 @@ pub async fn run(
                 let Some((body, names)) = registry.backup(&config.namespace) else {
                     continue;
                 };
-                let result = match target.label {
-                    "secret" => {
+                let result = match target.kind {
+                    BackupTarget::Secret => {
                         let (ns, name) = config.secret.as_ref().expect("secret target");
                         write_secret(&client, ns, name, &body).await
                     }
-                    _ => {
+                    BackupTarget::Dir => {
                         let dir = config.dir.clone().expect("dir target");
                         tokio::task::spawn_blocking(move || write_file(&dir, &body))
                             .await
@@ -378,14 +378,14 @@ pub async fn run(
                     Ok(written) => {
                         target.done = Some(snapshot.generation);
                         target.failures = 0;
-                        metrics.key_backup_success(target.label);
+                        metrics.key_backup_success(target.kind);
                         if written {
                             info!(target = %target.description, keys = names.len(), secrets = ?names, "key backup written");
                         }
                     }
                     Err(e) => {
                         target.failures += 1;
-                        metrics.key_backup_failure(target.label);
+                        metrics.key_backup_failure(target.kind);
                         let wait = Duration::from_secs(
                             (1u64 << target.failures.min(9)).min(RESYNC.as_secs()),
                         );

@@ -33,24 +33,30 @@ use axum::{
     Router,
     body::Bytes,
     extract::{ConnectInfo, DefaultBodyLimit, FromRequest as _, Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use kseal_core::sealed;
+use kseal_core::{
+    documents::{self, Limits, OneError, Problem, ReadError, Syntax},
+    sealed,
+};
 use kseal_crds::{
     KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions, reseal::reseal_item,
 };
-use serde::Deserialize as _;
 use tokio::sync::Semaphore;
 
 pub use self::limit::{RateLimiter, TrustedProxies};
-use crate::{keys::KeyRegistry, metrics::Metrics};
+use crate::{
+    keys::KeyRegistry,
+    metrics::{HttpMethod, HttpPath, Metrics},
+};
 
 /// The largest request body accepted (`413` above): a request carries one SealedSecret, and a
-/// Secret holds at most 1 MiB of data, which base64 and sealing make about 1.4 MiB.
-pub const MAX_BODY: usize = 2 << 20;
+/// Secret holds at most 1 MiB of data, which base64 and sealing make about 1.4 MiB
+/// ([`Limits::REQUEST`], the reader's bound).
+pub const MAX_BODY: usize = Limits::REQUEST.max_bytes;
 
 /// Shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
@@ -107,13 +113,8 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
 
 /// Records `http_requests_total` and `http_request_duration_seconds`.
 async fn observe(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let path = match request.uri().path() {
-        p @ ("/healthz" | "/v1/cert.pem" | "/v1/certs" | "/v1/verify" | "/v1/rotate") => {
-            p.to_owned()
-        }
-        _ => "other".to_owned(),
-    };
-    let method = method_label(request.method()).to_owned();
+    let path = HttpPath::of(request.uri().path());
+    let method = HttpMethod::of(request.method());
     let start = Instant::now();
     let response = match tokio::time::timeout(state.timeout, next.run(request)).await {
         Ok(response) => response,
@@ -121,33 +122,8 @@ async fn observe(State(state): State<ApiState>, request: Request, next: Next) ->
     };
     state
         .metrics
-        .http_requests
-        .get_or_create(&vec![
-            ("path".into(), path.clone()),
-            ("code".into(), response.status().as_u16().to_string()),
-            ("method".into(), method.clone()),
-        ])
-        .inc();
-    state
-        .metrics
-        .http_duration
-        .get_or_create(&vec![("path".into(), path), ("method".into(), method)])
-        .observe(start.elapsed().as_secs_f64());
+        .http_request(path, method, response.status(), start.elapsed());
     response
-}
-
-/// The `method` label: one of a fixed set, so that made-up methods cannot add series.
-pub fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::HEAD => "HEAD",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
 }
 
 async fn healthz() -> &'static str {
@@ -269,99 +245,74 @@ impl ApiState {
     }
 }
 
-/// Decodes one SealedSecret from JSON or YAML; several YAML documents are refused.
+/// Decodes one SealedSecret from JSON or YAML with the one multi-document reader
+/// (`kseal_core::documents::read_one`); several documents are refused.
 ///
-/// Bounded by construction: `serde_json` and `serde_yaml` stop at 128 levels of nesting,
-/// `serde_yaml` refuses alias expansion beyond a fixed budget (billion laughs), and the body is
-/// at most [`MAX_BODY`]. Messages describe the body's shape, never its content.
-pub fn decode(body: &[u8]) -> Result<SealedSecret, String> {
-    let json_like = body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| matches!(b, b'{' | b'['));
-    match serde_json::from_slice::<SealedSecret>(body) {
-        Ok(ss) => return Ok(ss),
-        // Flow-style YAML also starts with `{`: only a syntax error sends it on to YAML.
-        Err(e)
-            if json_like
-                && (e.classify() != serde_json::error::Category::Syntax
-                    || limit(&e.to_string()).is_some()) =>
-        {
-            return Err(json_error(&e));
-        }
-        Err(_) => {}
-    }
-    let text = std::str::from_utf8(body).map_err(|e| {
-        format!(
-            "body is not UTF-8 (invalid byte at offset {})",
-            e.valid_up_to()
-        )
-    })?;
-    if flow_depth(text) > MAX_FLOW_DEPTH {
-        // libyaml's scanner takes time quadratic in flow nesting (100,000 `[` took 40 s).
-        return Err(format!(
-            "body is not a SealedSecret: YAML nested deeper than {MAX_FLOW_DEPTH} levels"
-        ));
-    }
-    let not_ss = || "body is not a SealedSecret in JSON or YAML".to_owned();
-    let several = || "expected exactly one SealedSecret, found several documents".to_owned();
-    let mut found = None;
-    // Each document must be consumed before the next one is read.
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        match Option::<SealedSecret>::deserialize(doc) {
-            Ok(None) => {}
-            Ok(Some(_)) | Err(_) if found.is_some() => return Err(several()),
-            Ok(Some(ss)) => found = Some(ss),
-            Err(e) => {
-                return Err(limit(&e.to_string())
-                    .map_or_else(not_ss, |l| format!("body is not a SealedSecret: YAML {l}")));
-            }
-        }
-    }
-    found.ok_or_else(not_ss)
+/// Bounded by construction ([`Limits::REQUEST`] and the parsers' own limits): at most
+/// [`MAX_BODY`] (the router's limit), YAML flow nesting at most 1,000 levels (libyaml's scanner is quadratic in it),
+/// 128 levels of any nesting, and serde_yaml's alias budget (billion laughs). Messages describe
+/// the body's shape, never its content.
+pub fn decode(body: &[u8]) -> Result<SealedSecret, DecodeError> {
+    // The router has refused a body over MAX_BODY before this runs (`DefaultBodyLimit`), so the
+    // size is not checked twice.
+    let limits = Limits {
+        max_bytes: usize::MAX,
+        ..Limits::REQUEST
+    };
+    documents::read_one::<SealedSecret>(body, &limits).map_err(|e| match e {
+        OneError::Read(ReadError::NotUtf8 { offset }) => DecodeError::NotUtf8 { offset },
+        OneError::Read(_) | OneError::Several => DecodeError::Several,
+        OneError::Document(d) if d.syntax == Syntax::Json => DecodeError::Json {
+            what: match d.problem {
+                Problem::RecursionLimit => "recursion limit exceeded",
+                Problem::RepetitionLimit => "repetition limit exceeded",
+                Problem::EndsEarly => "JSON ends too early",
+                Problem::Syntax(_) => "invalid JSON",
+                _ => "JSON that does not match the SealedSecret schema",
+            },
+            line: d.line.unwrap_or(0),
+            column: d.column.unwrap_or(0),
+        },
+        OneError::Document(d) => match d.problem {
+            limit @ (Problem::TooDeep { .. }
+            | Problem::RecursionLimit
+            | Problem::RepetitionLimit) => DecodeError::YamlLimit(limit),
+            _ => DecodeError::NotSealedSecret,
+        },
+        _ => DecodeError::NotSealedSecret,
+    })
 }
 
-/// Deepest flow nesting (`[`, `{`) allowed before YAML parsing. serde_yaml refuses data nested
-/// deeper than 128 levels anyway; this bound only keeps libyaml from reaching it slowly.
-const MAX_FLOW_DEPTH: usize = 1000;
-
-/// The deepest nesting of `[`/`{` in `text`, counting every bracket (quoted or not: a larger
-/// count only errs towards refusing, and a SealedSecret has no long runs of open brackets).
-fn flow_depth(text: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    for b in text.bytes() {
-        match b {
-            b'[' | b'{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
-}
-
-/// The parsers' own limits, named without quoting the input.
-fn limit(error: &str) -> Option<&'static str> {
-    ["recursion limit exceeded", "repetition limit exceeded"]
-        .into_iter()
-        .find(|limit| error.contains(limit))
-}
-
-/// A JSON error by kind and place only: serde's own text may quote a value.
-fn json_error(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = limit(&e.to_string()).unwrap_or(match e.classify() {
-        Category::Syntax => "invalid JSON",
-        Category::Eof => "JSON ends too early",
-        Category::Data | Category::Io => "JSON that does not match the SealedSecret schema",
-    });
-    format!(
-        "body is not a SealedSecret: {what} at line {} column {}",
-        e.line(),
-        e.column()
-    )
+/// Why a request body is not one SealedSecret (the `500` body of `/v1/verify` and `/v1/rotate`).
+/// Describes the body's shape and place only: parser messages may quote a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Not UTF-8.
+    #[error("body is not UTF-8 (invalid byte at offset {offset})")]
+    NotUtf8 {
+        /// Offset of the first invalid byte.
+        offset: usize,
+    },
+    /// More than one non-empty document.
+    #[error("expected exactly one SealedSecret, found several documents")]
+    Several,
+    /// JSON that does not parse as a SealedSecret.
+    #[error("body is not a SealedSecret: {what} at line {line} column {column}")]
+    Json {
+        /// What is wrong, by kind.
+        what: &'static str,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// YAML over one of the reader's limits.
+    #[error("body is not a SealedSecret: YAML {0}")]
+    YamlLimit(Problem),
+    /// Anything else.
+    #[error("body is not a SealedSecret in JSON or YAML")]
+    NotSealedSecret,
 }
 
 async fn verify(
@@ -398,9 +349,9 @@ async fn rotate(
     let snapshot = state.keys.snapshot();
     let options = state.options;
     let result = state
-        .blocking(move || {
-            let ss = reseal(decode(&body)?, &snapshot, options).map_err(|e| e.to_string())?;
-            serde_json::to_vec(&ss).map_err(|e| e.to_string())
+        .blocking(move || -> Result<Vec<u8>, RotateError> {
+            let ss = reseal(decode(&body)?, &snapshot, options)?;
+            serde_json::to_vec(&ss).map_err(RotateError::Encode)
         })
         .await;
     match result {
@@ -475,6 +426,20 @@ pub enum ResealError {
     /// A `pq-hybrid` item, and the newest certificate has no X-Wing key.
     #[error(transparent)]
     NoPqKey(#[from] kseal_crds::reseal::NoPqKeyFor),
+}
+
+/// Why `/v1/rotate` answers `500` (the body).
+#[derive(Debug, thiserror::Error)]
+enum RotateError {
+    /// The body is not one SealedSecret.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// It does not re-seal.
+    #[error(transparent)]
+    Reseal(#[from] ResealError),
+    /// The answer cannot be written as JSON.
+    #[error("cannot encode the answer")]
+    Encode(#[source] serde_json::Error),
 }
 
 #[cfg(test)]

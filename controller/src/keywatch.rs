@@ -280,14 +280,29 @@ fn not_before_after(now: SystemTime, newest: Option<SystemTime>) -> SystemTime {
     }
 }
 
+/// Why a new key could not be made. The maintainer only logs it and retries; the messages hold
+/// no key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyGenError {
+    /// The blocking task that generates the key did not finish.
+    #[error("key generation did not finish: {0}")]
+    Task(tokio::task::JoinError),
+    /// Generating the key pair failed.
+    #[error("cannot generate the key pair: {0}")]
+    Generate(kseal_core::KeyError),
+    /// The API server refused the new key Secret.
+    #[error("cannot create the key Secret: {0}")]
+    Create(kube::Error),
+}
+
 /// Generates a key pair, with the X-Wing key kept with it (`docs/pq-format.md` §5.2), and writes
-/// it as a new key Secret; returns its fingerprint. Errors are strings: the maintainer only logs
-/// them and retries.
+/// it as a new key Secret; returns its fingerprint.
 async fn generate_key(
     api: &Api<Secret>,
     config: &KeyGenConfig,
     newest: Option<SystemTime>,
-) -> Result<String, String> {
+) -> Result<String, KeyGenError> {
     let mut serial = [0u8; 16];
     OsRng.fill_bytes(&mut serial);
     let params = CertParams {
@@ -301,8 +316,8 @@ async fn generate_key(
     let (key, certificate) =
         tokio::task::spawn_blocking(move || kseal_core::keys::generate_with_pq(&params))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(KeyGenError::Task)?
+            .map_err(KeyGenError::Generate)?;
     let secret = key_secret(
         &config.prefix,
         &config.namespace,
@@ -314,7 +329,7 @@ async fn generate_key(
     let created = api
         .create(&PostParams::default(), &secret)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(KeyGenError::Create)?;
     let name = created.metadata.name.unwrap_or_default();
     let fingerprint = certificate.fingerprint().to_string();
     // The certificate is public; Bitnami logs it and some users copy it from the log.

@@ -65,6 +65,141 @@ impl SecretWrite {
     }
 }
 
+/// The `target` label of the key backup metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupTarget {
+    /// `--key-backup-secret`.
+    Secret,
+    /// `--key-backup-dir`.
+    Dir,
+}
+
+impl BackupTarget {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Secret => "secret",
+            Self::Dir => "dir",
+        }
+    }
+}
+
+/// The `reason` label of `http_connections_rejected_total`: the cap a connection was over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionCap {
+    /// `--http-max-connections`.
+    MaxConnections,
+    /// `--http-max-connections-per-ip`.
+    MaxConnectionsPerIp,
+}
+
+impl ConnectionCap {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::MaxConnections => "max_connections",
+            Self::MaxConnectionsPerIp => "max_connections_per_ip",
+        }
+    }
+}
+
+/// The `path` label of the HTTP metrics: the API's paths, everything else `other`, so made-up
+/// paths cannot add series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpPath {
+    /// `/healthz`.
+    Healthz,
+    /// `/v1/cert.pem`.
+    CertPem,
+    /// `/v1/certs`.
+    Certs,
+    /// `/v1/verify`.
+    Verify,
+    /// `/v1/rotate`.
+    Rotate,
+    /// Any other path.
+    Other,
+}
+
+impl HttpPath {
+    /// The label for a request's path.
+    pub fn of(path: &str) -> Self {
+        match path {
+            "/healthz" => Self::Healthz,
+            "/v1/cert.pem" => Self::CertPem,
+            "/v1/certs" => Self::Certs,
+            "/v1/verify" => Self::Verify,
+            "/v1/rotate" => Self::Rotate,
+            _ => Self::Other,
+        }
+    }
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Healthz => "/healthz",
+            Self::CertPem => "/v1/cert.pem",
+            Self::Certs => "/v1/certs",
+            Self::Verify => "/v1/verify",
+            Self::Rotate => "/v1/rotate",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// The `method` label of the HTTP metrics: one of a fixed set, so that made-up methods cannot
+/// add series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `HEAD`.
+    Head,
+    /// `PUT`.
+    Put,
+    /// `DELETE`.
+    Delete,
+    /// `PATCH`.
+    Patch,
+    /// `OPTIONS`.
+    Options,
+    /// Any other method.
+    Other,
+}
+
+impl HttpMethod {
+    /// The label for a request's method.
+    pub fn of(method: &axum::http::Method) -> Self {
+        use axum::http::Method;
+        match *method {
+            Method::GET => Self::Get,
+            Method::POST => Self::Post,
+            Method::HEAD => Self::Head,
+            Method::PUT => Self::Put,
+            Method::DELETE => Self::Delete,
+            Method::PATCH => Self::Patch,
+            Method::OPTIONS => Self::Options,
+            _ => Self::Other,
+        }
+    }
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Head => "HEAD",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Patch => "PATCH",
+            Self::Options => "OPTIONS",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// The one label set of `condition_info` (Bitnami's order; the condition is always `Synced`).
 fn condition_labels(namespace: &str, name: &str, instance: &str) -> Labels {
     vec![
@@ -87,13 +222,15 @@ pub struct Metrics {
     /// ss_app_kubernetes_io_instance}`: −1 False, 0 Unknown, 1 True. [`Self::condition`],
     /// [`Self::forget_condition`].
     condition_info: Family<Labels, Gauge>,
-    /// `sealed_secrets_controller_http_requests_total{path, code, method}`.
-    pub http_requests: Family<Labels, Counter>,
-    /// `sealed_secrets_controller_http_request_duration_seconds{path, method}`.
-    pub http_duration: HistogramFamily,
+    /// `sealed_secrets_controller_http_requests_total{path, code, method}`:
+    /// [`Self::http_request`].
+    http_requests: Family<Labels, Counter>,
+    /// `sealed_secrets_controller_http_request_duration_seconds{path, method}`:
+    /// [`Self::http_request`].
+    http_duration: HistogramFamily,
     /// kseal: `sealed_secrets_controller_http_connections_rejected_total{reason}`: connections
-    /// closed at once because a cap was reached (`max_connections`, `max_connections_per_ip`).
-    pub http_connections_rejected: Family<Labels, Counter>,
+    /// closed at once because a cap was reached ([`ConnectionCap`]).
+    http_connections_rejected: Family<Labels, Counter>,
     /// kseal: `sealed_secrets_controller_keys`: keys loaded.
     pub keys: Gauge,
     /// kseal: `sealed_secrets_controller_invalid_key_secrets`: key Secrets skipped because
@@ -114,11 +251,11 @@ pub struct Metrics {
     /// restart-on-change.
     pub restarts: Counter,
     /// kseal: `sealed_secrets_controller_key_backup_failures_total{target}`: failed writes of
-    /// the key backup (`secret` or `dir`); each is retried.
-    pub key_backup_failures: Family<Labels, Counter>,
+    /// the key backup ([`BackupTarget`]); each is retried.
+    key_backup_failures: Family<Labels, Counter>,
     /// kseal: `sealed_secrets_controller_key_backup_last_success_timestamp_seconds{target}`:
     /// when the backup was last written or found up to date.
-    pub key_backup_last_success: Family<Labels, Gauge>,
+    key_backup_last_success: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -232,27 +369,50 @@ impl Metrics {
     }
 
     /// Counts a failed key backup write.
-    pub fn key_backup_failure(&self, target: &str) {
+    pub fn key_backup_failure(&self, target: BackupTarget) {
         self.key_backup_failures
-            .get_or_create(&vec![("target".into(), target.into())])
+            .get_or_create(&vec![("target".into(), target.label().into())])
             .inc();
     }
 
     /// Records a key backup written or found up to date now.
-    pub fn key_backup_success(&self, target: &str) {
+    pub fn key_backup_success(&self, target: BackupTarget) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         self.key_backup_last_success
-            .get_or_create(&vec![("target".into(), target.into())])
+            .get_or_create(&vec![("target".into(), target.label().into())])
             .set(now);
     }
 
-    /// Counts a connection refused by a cap (`reason` is one of a fixed set).
-    pub fn connection_rejected(&self, reason: &'static str) {
+    /// Counts a connection refused by a cap.
+    pub fn connection_rejected(&self, cap: ConnectionCap) {
         self.http_connections_rejected
-            .get_or_create(&vec![("reason".into(), reason.into())])
+            .get_or_create(&vec![("reason".into(), cap.label().into())])
             .inc();
+    }
+
+    /// Counts an answered HTTP request and records how long it took.
+    pub fn http_request(
+        &self,
+        path: HttpPath,
+        method: HttpMethod,
+        code: axum::http::StatusCode,
+        elapsed: std::time::Duration,
+    ) {
+        self.http_requests
+            .get_or_create(&vec![
+                ("path".into(), path.label().into()),
+                ("code".into(), code.as_u16().to_string()),
+                ("method".into(), method.label().into()),
+            ])
+            .inc();
+        self.http_duration
+            .get_or_create(&vec![
+                ("path".into(), path.label().into()),
+                ("method".into(), method.label().into()),
+            ])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a failed reconcile.

@@ -34,7 +34,7 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use crate::metrics::Metrics;
+use crate::metrics::{ConnectionCap, Metrics};
 
 /// Connection limits of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,15 +135,15 @@ impl Slots {
     }
 
     /// A slot for a connection from `ip`, or which cap it is over (the metric label).
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, ConnectionCap> {
         let ip = ip.to_canonical();
         let mut open = self.lock();
         if open.0 >= self.limits.max_connections {
-            return Err("max_connections");
+            return Err(ConnectionCap::MaxConnections);
         }
         let from_ip = open.1.entry(ip).or_default();
         if *from_ip >= self.limits.max_per_ip {
-            return Err("max_connections_per_ip");
+            return Err(ConnectionCap::MaxConnectionsPerIp);
         }
         *from_ip += 1;
         open.0 += 1;

@@ -35,17 +35,14 @@
 
 use std::fmt;
 
-use crate::{names::SecretKeyName, secret::SecretBytes};
+// Kubernetes' `MaxSecretSize` (§6.3): exceeding it is `E017` in every mode.
+use crate::{MAX_SECRET_DATA, names::SecretKeyName, secret::SecretBytes};
 
 mod kubectl;
 mod lenient;
 mod problem;
 mod sink;
 mod strict;
-
-/// Kubernetes' `MaxSecretSize`: the sum of all value lengths in one Secret (§6.3). Exceeding it
-/// is `E017` in every mode.
-pub const MAX_SECRET_DATA_BYTES: usize = 1_048_576;
 
 /// The fixed-width mask that stands in for every value in [`Diagnostic::masked_line`]. Its
 /// width never depends on the value, so the value's length does not leak (§4.2).
@@ -250,7 +247,7 @@ pub enum Code {
     E015,
     /// Trailing whitespace after an unquoted value.
     E016,
-    /// The values add up to more than [`MAX_SECRET_DATA_BYTES`].
+    /// The values add up to more than [`MAX_SECRET_DATA`].
     E017,
     /// Kubectl mode: a line of 64 KiB or more, where kubectl's line reader silently stops.
     E018,

@@ -9,6 +9,7 @@
 //! [`pq::seal_with_rng`] are the deterministic twins for test vectors.
 #![deny(missing_docs)]
 
+pub mod documents;
 pub mod dotenv;
 pub mod error;
 pub mod hybrid;

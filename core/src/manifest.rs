@@ -2,7 +2,8 @@
 //!
 //! Input is what `kubectl create secret … --dry-run=client -o yaml|json` prints, or a hand-written
 //! Secret: YAML (several documents allowed) or JSON (one object or a stream of them), with `data`
-//! (base64) and/or `stringData` (text). Values are moved straight into zeroizing buffers; the YAML
+//! (base64) and/or `stringData` (text), read with [`crate::documents`] (its limits and error
+//! places). Values are moved straight into zeroizing buffers; the YAML
 //! and JSON scanners' own scratch memory is outside our control.
 
 use std::{collections::BTreeMap, fmt};
@@ -12,6 +13,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
 
 use crate::{
+    documents::{self, DocumentError, Limits, ReadError},
     error::KeyError,
     keys::PrivateKey,
     names::{NameError, NamespaceName, ObjectName, QualifiedKey, SecretKeyName},
@@ -51,18 +53,12 @@ pub struct SecretInput {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ManifestError {
-    /// The text is not YAML/JSON of the expected shape. `line`/`column` are 1-based.
-    #[error("{}not valid {format}: {message}", location(*line, *column))]
-    Syntax {
-        /// `"YAML"` or `"JSON"`.
-        format: &'static str,
-        /// Line of the problem, if known.
-        line: Option<usize>,
-        /// Column of the problem, if known.
-        column: Option<usize>,
-        /// The parser's message, with any quoted input removed.
-        message: String,
-    },
+    /// The input cannot be read at all (too large, too many documents, not UTF-8).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A document is not YAML/JSON of the expected shape (`L:C: document N: …`).
+    #[error(transparent)]
+    Syntax(#[from] DocumentError),
     /// A document is not a `v1` Secret.
     #[error("document {document}: expected apiVersion v1, kind Secret; found {found}")]
     NotASecret {
@@ -93,14 +89,6 @@ pub enum ManifestError {
     /// The input has no Secret at all.
     #[error("input contains no Secret manifest")]
     Empty,
-}
-
-fn location(line: Option<usize>, column: Option<usize>) -> String {
-    match (line, column) {
-        (Some(l), Some(c)) => format!("{l}:{c}: "),
-        (Some(l), None) => format!("{l}: "),
-        _ => String::new(),
-    }
 }
 
 /// A secret text field: deserialised straight into a zeroizing string.
@@ -168,80 +156,14 @@ pub fn looks_like_manifest(text: &[u8]) -> bool {
 
 /// Parses every Secret in a YAML or JSON manifest stream.
 pub fn parse_secrets(text: &[u8]) -> Result<Vec<SecretInput>, ManifestError> {
-    let raws = parse_documents::<RawSecret>(text)?;
     let mut out = Vec::new();
-    for (index, raw) in raws.into_iter().enumerate() {
-        let Some(raw) = raw else { continue };
-        out.push(convert(index + 1, raw)?);
+    for doc in documents::read::<RawSecret>(text, &Limits::FILES)?.documents {
+        out.push(convert(doc.number, doc.value?)?);
     }
     if out.is_empty() {
         return Err(ManifestError::Empty);
     }
     Ok(out)
-}
-
-/// Deserialises each document of a YAML stream or JSON value stream; empty documents are `None`.
-fn parse_documents<T: serde::de::DeserializeOwned>(
-    text: &[u8],
-) -> Result<Vec<Option<T>>, ManifestError> {
-    let trimmed = text
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .map(|i| text[i]);
-    if matches!(trimmed, Some(b'{') | Some(b'[')) {
-        let mut docs = Vec::new();
-        for doc in serde_json::Deserializer::from_slice(text).into_iter::<T>() {
-            docs.push(Some(doc.map_err(|e| ManifestError::Syntax {
-                format: "JSON",
-                line: Some(e.line()),
-                column: Some(e.column()),
-                message: scrub_parser_message(&e.to_string()),
-            })?));
-        }
-        return Ok(docs);
-    }
-    let mut docs = Vec::new();
-    for de in serde_yaml::Deserializer::from_slice(text) {
-        match Option::<T>::deserialize(de) {
-            Ok(doc) => docs.push(doc),
-            Err(e) => {
-                let loc = e.location();
-                return Err(ManifestError::Syntax {
-                    format: "YAML",
-                    line: loc.as_ref().map(|l| l.line()),
-                    column: loc.as_ref().map(|l| l.column()),
-                    message: scrub_parser_message(&e.to_string()),
-                });
-            }
-        }
-    }
-    Ok(docs)
-}
-
-/// A parser message with anything quoted removed and without a location suffix (callers report
-/// the place themselves): serde and YAML messages quote the offending input, which may be a
-/// secret.
-pub fn scrub_parser_message(message: &str) -> String {
-    let message = message.split(" at line ").next().unwrap_or(message);
-    let message = message.split(" at position ").next().unwrap_or(message);
-    let mut out = String::new();
-    let mut quote: Option<char> = None;
-    for c in message.chars() {
-        match quote {
-            Some(q) if c == q => {
-                out.push('…');
-                out.push(c);
-                quote = None;
-            }
-            Some(_) => {}
-            None if matches!(c, '"' | '`' | '\'') => {
-                out.push(c);
-                quote = Some(c);
-            }
-            None => out.push(c),
-        }
-    }
-    out
 }
 
 fn convert(document: usize, raw: RawSecret) -> Result<SecretInput, ManifestError> {
@@ -363,11 +285,11 @@ pub fn parse_private_keys(text: &[u8]) -> Result<Vec<PrivateKey>, KeyFileError> 
     if contains(text, b"-----BEGIN") {
         return pem_keys(text);
     }
-    let docs = parse_documents::<RawKeyDoc>(text)?;
+    let docs = documents::read::<RawKeyDoc>(text, &Limits::FILES).map_err(ManifestError::from)?;
     let mut keys = Vec::new();
-    for (index, doc) in docs.into_iter().enumerate() {
-        let Some(doc) = doc else { continue };
-        collect_keys(index + 1, doc, &mut keys)?;
+    for doc in docs.documents {
+        let value = doc.value.map_err(ManifestError::from)?;
+        collect_keys(doc.number, value, &mut keys)?;
     }
     if keys.is_empty() {
         return Err(KeyFileError::Empty);

@@ -85,10 +85,38 @@ fn mask(bits: u128, width: u8, prefix: u8) -> u128 {
     bits & keep & (u128::MAX >> (128 - u32::from(width)))
 }
 
-impl FromStr for Cidr {
-    type Err = String;
+/// A `--trusted-proxies` entry that is not an address or range. Addresses are not secret; the
+/// entry is quoted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CidrError {
+    /// Neither an address nor `address/prefix`.
+    #[error("{0:?} is not an IP address or CIDR range")]
+    NotAnAddress(String),
+    /// A prefix length that is not a number up to the address width.
+    #[error("{text:?}: prefix length must be 0-{width}")]
+    Prefix {
+        /// The entry.
+        text: String,
+        /// 32 or 128.
+        width: u8,
+    },
+    /// Bits set after the prefix (`10.0.0.1/8`): most likely a typo for another range.
+    #[error("{text:?} has host bits set; the range is {base}/{prefix}")]
+    HostBits {
+        /// The entry.
+        text: String,
+        /// The range's first address.
+        base: IpAddr,
+        /// The prefix length.
+        prefix: u8,
+    },
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(text: &str) -> Result<Self, CidrError> {
         let text = text.trim();
         let (addr, prefix) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p)),
@@ -96,7 +124,7 @@ impl FromStr for Cidr {
         };
         let network: IpAddr = addr
             .parse()
-            .map_err(|_| format!("{text:?} is not an IP address or CIDR range"))?;
+            .map_err(|_| CidrError::NotAnAddress(text.to_owned()))?;
         let network = network.to_canonical();
         let width = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
@@ -105,7 +133,10 @@ impl FromStr for Cidr {
                 .parse::<u8>()
                 .ok()
                 .filter(|p| *p <= width)
-                .ok_or_else(|| format!("{text:?}: prefix length must be 0-{width}"))?,
+                .ok_or_else(|| CidrError::Prefix {
+                    text: text.to_owned(),
+                    width,
+                })?,
         };
         let cidr = Self { network, prefix };
         if !cidr.contains(network) {
@@ -119,9 +150,11 @@ impl FromStr for Cidr {
             } else {
                 IpAddr::from(std::net::Ipv6Addr::from(masked))
             };
-            return Err(format!(
-                "{text:?} has host bits set; the range is {base}/{prefix}"
-            ));
+            return Err(CidrError::HostBits {
+                text: text.to_owned(),
+                base,
+                prefix,
+            });
         }
         Ok(cidr)
     }
@@ -133,7 +166,7 @@ pub struct TrustedProxies(Vec<Cidr>);
 
 impl TrustedProxies {
     /// Parses a comma-separated list of CIDR ranges or addresses; empty trusts nobody.
-    pub fn parse(list: &str) -> Result<Self, String> {
+    pub fn parse(list: &str) -> Result<Self, CidrError> {
         list.split(',')
             .filter(|s| !s.trim().is_empty())
             .map(str::parse)
@@ -212,7 +245,9 @@ mod tests {
             ("example.com", "not an IP address or CIDR range"),
             ("10.0.0.0/", "prefix length"),
         ] {
-            let e = TrustedProxies::parse(&format!("127.0.0.1,{bad}")).unwrap_err();
+            let e = TrustedProxies::parse(&format!("127.0.0.1,{bad}"))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use axum::body::Body;
+use axum::{body::Body, http::Method};
 use kseal_core::Scope;
 use tower::ServiceExt as _;
 
@@ -261,7 +261,8 @@ fn decode_fails(body: &[u8], says: &str) {
     let start = Instant::now();
     let e = decode(body)
         .err()
-        .unwrap_or_else(|| panic!("accepted; wanted {says:?}"));
+        .unwrap_or_else(|| panic!("accepted; wanted {says:?}"))
+        .to_string();
     assert!(e.contains(says), "{e:?} should say {says:?}");
     assert!(
         start.elapsed() < Duration::from_secs(2),

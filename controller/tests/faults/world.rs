@@ -48,7 +48,7 @@ pub(crate) const CLUSTER_ENV: [(&str, &str); 6] = [
 
 /// Runs `cluster.sh ARGS` against the private control plane: stdout, or the tail of stderr.
 pub(crate) fn cluster_cmd(args: &[&str]) -> Result<String, String> {
-    kseal_test_support::cluster::try_cluster_sh(args, &CLUSTER_ENV)
+    kseal_test_support::cluster::try_cluster_sh(args, &CLUSTER_ENV).map_err(|e| e.to_string())
 }
 
 /// The private control plane; stopped (`cluster.sh down`) when dropped.

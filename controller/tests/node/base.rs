@@ -93,7 +93,7 @@ impl Settings {
     /// `cluster.sh ARGS` on the private cluster: stdout, or the tail of stderr.
     fn cluster_sh(&self, args: &[&str]) -> Result<String, String> {
         let env: Vec<(&str, &str)> = self.0.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        try_cluster_sh(args, &env)
+        try_cluster_sh(args, &env).map_err(|e| e.to_string())
     }
 
     /// Panics when the bridge or one of the address ranges is already in use on this machine.

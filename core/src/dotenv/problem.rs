@@ -3,7 +3,7 @@
 //! A [`Problem`] carries only public data: keys that are safe to show, line and column numbers,
 //! byte offsets and sizes. There is deliberately no variant that could hold value bytes.
 
-use super::{Code, KeyRule, MAX_SECRET_DATA_BYTES};
+use super::{Code, KeyRule, MAX_SECRET_DATA};
 
 /// What made a file fail the UTF-8 text check (`E001`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +199,7 @@ impl Problem {
             }
             Self::TrailingWhitespace => "trailing whitespace after the value".into(),
             Self::TooLarge { total } => format!(
-                "Secret data would be {total} bytes; the Kubernetes limit is 1 MiB ({MAX_SECRET_DATA_BYTES} bytes)"
+                "Secret data would be {total} bytes; the Kubernetes limit is 1 MiB ({MAX_SECRET_DATA} bytes)"
             ),
             Self::LineTooLong { bytes } => {
                 format!("line is {bytes} bytes long; kubectl reads lines of at most 65535 bytes")

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::{
-    Diagnostic, Entry, EnvFormat, KeyRule, MASK, MAX_SECRET_DATA_BYTES, ParseError, ParseOptions,
-    Parsed, Severity,
+    Diagnostic, Entry, EnvFormat, KeyRule, MASK, MAX_SECRET_DATA, ParseError, ParseOptions, Parsed,
+    Severity,
     problem::{Flaw, KeyCheck, KeyName, Problem},
 };
 use crate::{
@@ -293,7 +293,7 @@ impl<'o, 'a> Sink<'o, 'a> {
         let mut crossing = None;
         for (i, entry) in self.entries.iter().enumerate() {
             total = total.saturating_add(entry.value.len());
-            if crossing.is_none() && total > MAX_SECRET_DATA_BYTES {
+            if crossing.is_none() && total > MAX_SECRET_DATA {
                 crossing = Some(i);
             }
         }

@@ -145,7 +145,7 @@ pub fn render_announced(
             key: key.clone(),
             message,
         };
-        scan::check(text).map_err(error)?;
+        scan::check(text).map_err(|refusal| error(refusal.to_string()))?;
         let mut template = Template::default();
         template.add_funcs(&functions);
         template

@@ -42,8 +42,72 @@ struct Frame {
     body: Option<usize>,
 }
 
-/// Checks `text` as described in the module documentation; `Err` holds the message.
-pub(super) fn check(text: &str) -> Result<(), String> {
+/// Why a template's text is refused before the engine parses it. The text is public (it is in
+/// the SealedSecret's spec), so template names are quoted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Refusal {
+    /// A lexical problem, at a line.
+    #[error("{what} (line {line})")]
+    At {
+        /// What is wrong.
+        what: Lexical,
+        /// 1-based line.
+        line: usize,
+    },
+    /// Nesting deeper than [`MAX_DEPTH`] along the deepest path through `template` calls.
+    #[error(
+        "nesting deeper than the limit of {MAX_DEPTH} (blocks, parentheses and template calls together)"
+    )]
+    TooDeep,
+    /// The root text calls itself (`{{template ""}}`).
+    #[error("the template calls itself through {{{{template \"\"}}}} (recursion is not supported)")]
+    RecursiveRoot,
+    /// A named template calls itself.
+    #[error(
+        "template {0:?} calls itself, directly or through other templates (recursion is not supported)"
+    )]
+    Recursive(String),
+}
+
+/// The lexical problems [`check`] refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Lexical {
+    /// Nesting deeper than [`MAX_DEPTH`] inside one body.
+    #[error(
+        "nesting deeper than the limit of {MAX_DEPTH} (blocks, parentheses and template calls together)"
+    )]
+    TooDeep,
+    /// `{{- ` right after a non-ASCII character.
+    #[error(
+        "`{{{{- ` right after a non-ASCII character is not supported (the engine would cut the character): put a space or an ASCII character before it, or drop the `-`"
+    )]
+    TrimAfterNonAscii,
+    /// `{{` without `}}`.
+    #[error("unclosed action: `{{{{` without `}}}}` before the end")]
+    Unclosed,
+    /// A non-ASCII character in an action, outside a string literal.
+    #[error(
+        "non-ASCII character in an action outside a string literal; only text and string literals may hold non-ASCII characters"
+    )]
+    NonAsciiInAction,
+    /// A string literal with both an escape and non-ASCII characters.
+    #[error(
+        "a string literal with a backslash escape must be ASCII only (write the character itself instead of escaping)"
+    )]
+    EscapeNotAscii,
+    /// A string literal ending in `\`.
+    #[error("a string literal may not end with a lone backslash")]
+    LoneBackslash,
+    /// `\x` or `\u` with too few hex digits.
+    #[error("in a string literal, `\\x` must be followed by two and `\\u` by four hex digits")]
+    ShortEscape,
+    /// A template name with a backslash escape.
+    #[error("a template name may not hold backslash escapes")]
+    EscapedName,
+}
+
+/// Checks `text` as described in the module documentation.
+pub(super) fn check(text: &str) -> Result<(), Refusal> {
     let bodies = Scanner::new(text).run()?;
     Graph::new(&bodies).check()
 }
@@ -72,7 +136,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Vec<Body>, String> {
+    fn run(mut self) -> Result<Vec<Body>, Refusal> {
         match self.actions() {
             Ok(()) | Err(Stop::Engine(EngineError)) => Ok(self.bodies),
             Err(Stop::Refused(message)) => Err(message),
@@ -83,9 +147,9 @@ impl<'a> Scanner<'a> {
         &self.text[self.pos..]
     }
 
-    fn refuse(&self, what: &str) -> Stop {
+    fn refuse(&self, what: Lexical) -> Stop {
         let line = self.text[..self.pos].matches('\n').count() + 1;
-        Stop::Refused(format!("{what} (line {line})"))
+        Stop::Refused(Refusal::At { what, line })
     }
 
     fn level(&self) -> usize {
@@ -99,7 +163,7 @@ impl<'a> Scanner<'a> {
         let body = &mut self.bodies[body];
         body.depth = body.depth.max(depth);
         if depth > MAX_DEPTH {
-            return Err(self.refuse(&too_deep()));
+            return Err(self.refuse(Lexical::TooDeep));
         }
         Ok(())
     }
@@ -117,11 +181,7 @@ impl<'a> Scanner<'a> {
                     .last()
                     .is_some_and(|c| !c.is_ascii())
             {
-                return Err(self.refuse(
-                    "`{{- ` right after a non-ASCII character is not supported \
-                     (the engine would cut the character): put a space or an ASCII character \
-                     before it, or drop the `-`",
-                ));
+                return Err(self.refuse(Lexical::TrimAfterNonAscii));
             }
             if self.rest()[trim..].starts_with("/*") {
                 self.pos += trim + 2;
@@ -165,7 +225,7 @@ impl<'a> Scanner<'a> {
             let Some(c) = self.rest().chars().next() else {
                 // The engine's lexer steps back past the end of the text here and loops
                 // forever (`{{ x ` or `{{ -` at the end): refused instead of parsed.
-                return Err(self.refuse("unclosed action: `{{` without `}}` before the end"));
+                return Err(self.refuse(Lexical::Unclosed));
             };
             match c {
                 '\r' | '\n' => return Err(EngineError.into()),
@@ -193,10 +253,7 @@ impl<'a> Scanner<'a> {
                 }
                 _ if c.is_ascii() => self.pos += 1,
                 _ => {
-                    return Err(self.refuse(
-                        "non-ASCII character in an action outside a string literal; \
-                         only text and string literals may hold non-ASCII characters",
-                    ));
+                    return Err(self.refuse(Lexical::NonAsciiInAction));
                 }
             }
             first = false;
@@ -243,18 +300,13 @@ impl<'a> Scanner<'a> {
         let end = end.ok_or(EngineError)?;
         let body = &rest[1..end];
         if body.contains('\\') && !body.is_ascii() {
-            return Err(self.refuse(
-                "a string literal with a backslash escape must be ASCII only \
-                 (write the character itself instead of escaping)",
-            ));
+            return Err(self.refuse(Lexical::EscapeNotAscii));
         }
         if ends_in_lone_backslash(body) {
-            return Err(self.refuse("a string literal may not end with a lone backslash"));
+            return Err(self.refuse(Lexical::LoneBackslash));
         }
         if short_escape(body) {
-            return Err(self.refuse(
-                "in a string literal, `\\x` must be followed by two and `\\u` by four hex digits",
-            ));
+            return Err(self.refuse(Lexical::ShortEscape));
         }
         self.pos += end + 1;
         Ok(body)
@@ -302,7 +354,7 @@ impl<'a> Scanner<'a> {
                 };
                 let name = self.literal(quote)?;
                 if name.contains('\\') {
-                    return Err(self.refuse("a template name may not hold backslash escapes"));
+                    return Err(self.refuse(Lexical::EscapedName));
                 }
                 if word != "define" {
                     self.call(name)?;
@@ -367,19 +419,13 @@ fn short_escape(body: &str) -> bool {
 
 enum Stop {
     Engine(EngineError),
-    Refused(String),
+    Refused(Refusal),
 }
 
 impl From<EngineError> for Stop {
     fn from(e: EngineError) -> Self {
         Self::Engine(e)
     }
-}
-
-fn too_deep() -> String {
-    format!(
-        "nesting deeper than the limit of {MAX_DEPTH} (blocks, parentheses and template calls together)"
-    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -409,31 +455,28 @@ impl<'a> Graph<'a> {
         }
     }
 
-    fn check(mut self) -> Result<(), String> {
+    fn check(mut self) -> Result<(), Refusal> {
         let depth = self.depth(0, 0)?;
         if depth > MAX_DEPTH {
-            return Err(too_deep());
+            return Err(Refusal::TooDeep);
         }
         Ok(())
     }
 
     /// The deepest nesting below body `i`, reached through `path` calls. Every call adds at
     /// least one level, so the recursion is at most [`MAX_DEPTH`] deep.
-    fn depth(&mut self, i: usize, path: usize) -> Result<usize, String> {
+    fn depth(&mut self, i: usize, path: usize) -> Result<usize, Refusal> {
         match self.marks[i] {
             Mark::Done(depth) => return Ok(depth),
             Mark::Open => {
                 let name = &self.bodies[i].name;
                 return Err(if name.is_empty() {
-                    "the template calls itself through {{template \"\"}} (recursion is not supported)"
-                        .to_owned()
+                    Refusal::RecursiveRoot
                 } else {
-                    format!(
-                        "template {name:?} calls itself, directly or through other templates (recursion is not supported)"
-                    )
+                    Refusal::Recursive(name.clone())
                 });
             }
-            Mark::New if path > MAX_DEPTH => return Err(too_deep()),
+            Mark::New if path > MAX_DEPTH => return Err(Refusal::TooDeep),
             Mark::New => {}
         }
         self.marks[i] = Mark::Open;
@@ -448,7 +491,7 @@ impl<'a> Graph<'a> {
             for target in targets {
                 depth = depth.max(at + self.depth(target, path + 1)?);
                 if depth > MAX_DEPTH {
-                    return Err(too_deep());
+                    return Err(Refusal::TooDeep);
                 }
             }
         }
@@ -458,139 +501,4 @@ impl<'a> Graph<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn refused(text: &str) -> String {
-        check(text).expect_err(text)
-    }
-
-    #[test]
-    fn ordinary_templates_pass() {
-        for text in [
-            "plain text with } and {",
-            "{{ .user }}:{{ .pass | b64enc }}",
-            r#"{{ if eq .a "x" }}{{ range splitList "," .b }}{{ . }}{{ end }}{{ else if .c }}c{{ else }}d{{ end }}"#,
-            r#"{{ define "row" }}{{ . | quote }}{{ end }}{{ template "row" .user }}"#,
-            r#"{{ block "b" . }}{{ .x }}{{ end }}{{ template "b" . }}"#,
-            "{{/* a comment with {{ and ü */}}{{- .x -}} ü text",
-            r#"{{ "Grüße 🔐" }}{{ `raw ü` }}{{ 'ü' }}{{ "tab\t" }}"#,
-            "{{ (((.a))) }}",
-        ] {
-            assert_eq!(check(text), Ok(()), "{text}");
-        }
-    }
-
-    #[test]
-    fn recursion_is_refused() {
-        let e = refused(r#"{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}"#);
-        assert!(e.contains("template \"a\" calls itself"), "{e}");
-        let e = refused(
-            r#"{{define "a"}}{{template "b"}}{{end}}{{define "b"}}{{if 1}}{{template "a"}}{{end}}{{end}}{{template "a"}}"#,
-        );
-        assert!(e.contains("calls itself"), "{e}");
-        let e = refused(r#"{{block "a" .}}{{template "a" .}}{{end}}"#);
-        assert!(e.contains("calls itself"), "{e}");
-        let e = refused(r#"x{{template "" .}}"#);
-        assert!(e.contains("{{template \"\"}}"), "{e}");
-        // A recursive define that is never called never runs.
-        assert_eq!(check(r#"{{define "a"}}{{template "a"}}{{end}}"#), Ok(()));
-    }
-
-    #[test]
-    fn deep_nesting_is_refused() {
-        let deep = format!("{{{{ {}1{} }}}}", "(".repeat(150), ")".repeat(150));
-        assert!(refused(&deep).contains("limit of 100"));
-        let ifs = format!("{}x{}", "{{if 1}}".repeat(101), "{{end}}".repeat(101));
-        assert!(refused(&ifs).contains("limit of 100"));
-        let ok = format!("{}x{}", "{{if 1}}".repeat(90), "{{end}}".repeat(90));
-        assert_eq!(check(&ok), Ok(()));
-        let else_ifs = format!("{{{{if 0}}}}{}{{{{end}}}}", "{{else if 0}}".repeat(101));
-        assert!(refused(&else_ifs).contains("limit of 100"));
-        // A chain of templates, each nesting two levels (its `if` and the call): 120 in all.
-        let mut chain = String::new();
-        for i in 0..60 {
-            chain.push_str(&format!(
-                "{{{{define \"t{i}\"}}}}{{{{if 1}}}}{{{{template \"t{}\"}}}}{{{{end}}}}{{{{end}}}}",
-                i + 1
-            ));
-        }
-        chain.push_str("{{template \"t0\"}}");
-        assert!(refused(&chain).contains("limit of 100"));
-    }
-
-    #[test]
-    fn wide_template_graphs_are_checked_in_linear_time() {
-        // 60 templates each calling the next twice: 2^60 paths, one visit each.
-        let mut text = String::new();
-        for i in 0..60 {
-            text.push_str(&format!(
-                "{{{{define \"t{i}\"}}}}{{{{template \"t{n}\"}}}}{{{{template \"t{n}\"}}}}{{{{end}}}}",
-                n = i + 1
-            ));
-        }
-        text.push_str("{{template \"t0\"}}");
-        assert_eq!(check(&text), Ok(()));
-    }
-
-    #[test]
-    fn text_the_engine_mis_lexes_is_refused() {
-        assert!(refused("{{ ü }}").contains("non-ASCII"));
-        assert!(refused("{{ 1€ }}").contains("line 1"));
-        assert!(refused("{{ x \u{a0}}}").contains("non-ASCII"));
-        // Found by the fuzzer: the engine's left trim cut into the character and panicked.
-        assert!(refused("ü{{- .x }}").contains("right after a non-ASCII character"));
-        assert!(refused("ü \n {{- /* c */}}").contains("right after a non-ASCII"));
-        assert_eq!(check("ü x {{- .x }}ü {{ .y -}} ü"), Ok(()));
-        assert!(refused("a\n{{ .x\u{a0}}}").contains("line 2"));
-        assert!(refused(r#"{{ "\é" }}"#).contains("backslash"));
-        assert!(refused(r#"{{ "\u0041ü" }}"#).contains("backslash"));
-        assert!(refused(r#"{{ template "\x61" }}"#).contains("backslash"));
-        // Found by the fuzzer: the engine's unquoting panicked on this raw string.
-        assert!(refused("{{`a\\`}}").contains("lone backslash"));
-        assert_eq!(check(r"{{ `a\\` }}"), Ok(()));
-        // Found by the fuzzer: the engine's unquoting looped forever on these.
-        for text in [
-            r#"{{ "\u" }}"#,
-            r#"{{ "a\x4" }}"#,
-            r#"{{ "\x41\x" }}"#,
-            r#"{{ `\u12` }}"#,
-        ] {
-            assert!(refused(text).contains("hex digits"), "{text}");
-        }
-        assert_eq!(check(r#"{{ "\x41\u00e9" }}"#), Ok(()));
-    }
-
-    #[test]
-    fn actions_open_at_the_end_are_refused() {
-        // Found by the fuzzer: each of these made the engine loop forever.
-        for text in [
-            "{{{{- ",
-            "{{ x ",
-            "{{ -",
-            "a {{ .x | upper  ",
-            "{{ (",
-            "{{- /&{{- u -",
-            "{{ define temaaaablock \"b\" ",
-            "{{ define.  }{ ",
-            // A vertical tab is whitespace to the engine: the action goes on past the newline.
-            "{{\u{b}\rx .pass (list 0 ",
-            "{{ else \u{b}\n if",
-        ] {
-            assert!(refused(text).contains("unclosed action"), "{text:?}");
-        }
-    }
-
-    #[test]
-    fn engine_errors_are_left_to_the_engine() {
-        for text in [
-            "{{ \"open",
-            "{{ ) }}",
-            "{{/* open",
-            "{{ .x\n}}",
-            "{{ template .x }}",
-        ] {
-            assert_eq!(check(text), Ok(()), "{text}");
-        }
-    }
-}
+mod tests;

@@ -406,7 +406,9 @@ pub async fn create_unrelated_secrets(
 
 /// Creates namespace `name`, labelled `kseal-bench=true`.
 pub async fn create_namespace(client: &Client, name: &str) -> Result<(), String> {
-    kseal_test_support::try_create_namespace(client, name, &[("kseal-bench", "true")]).await
+    kseal_test_support::try_create_namespace(client, name, &[("kseal-bench", "true")])
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Starts deleting the namespaces (the namespace controller empties them in the background).
@@ -436,7 +438,36 @@ pub async fn wait_deleted(client: &Client, namespaces: &[String]) {
 
 /// Installs the SealedSecret CRD if missing and waits until it is established.
 pub async fn ensure_crd(client: &Client) -> Result<(), String> {
-    kseal_test_support::try_ensure_crd(client).await
+    kseal_test_support::try_ensure_crd(client)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A `kseal-controller` command scoped to `ctl_ns` (keys) and `additional` (comma-separated app
+/// namespaces), one replica without leader election, serving on the given ports of 127.0.0.1,
+/// with the admin `kubeconfig` as a flag (not in its environment) and stdin closed.
+pub fn scoped_controller(
+    controller: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    ctl_ns: &str,
+    additional: &str,
+    (api_port, metrics_port): (u16, u16),
+) -> std::process::Command {
+    let mut command = std::process::Command::new(controller);
+    command
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args([
+            format!("--controller-namespace={ctl_ns}"),
+            "--all-namespaces=false".to_owned(),
+            format!("--additional-namespaces={additional}"),
+            "--leader-elect=false".to_owned(),
+            format!("--listen-addr=127.0.0.1:{api_port}"),
+            format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"),
+        ])
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null());
+    command
 }
 
 /// `VmHWM` (peak resident set) of a process, in KiB.

@@ -7,8 +7,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Command, Output, Stdio},
 };
+
+use crate::HarnessError;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -58,23 +60,31 @@ pub fn sibling_bin(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// The directory of the pinned Go tools, or why not (`tests/cluster/build.sh --print-bindir`
-/// fails until every tool is built).
-pub fn go_bindir() -> Result<PathBuf, String> {
-    let script = repo_root().join("tests/cluster/build.sh");
-    let out = Command::new(&script)
-        .arg("--print-bindir")
+/// Runs the repository's script at `path` (from the root) with stdin closed, its arguments and
+/// environment set by `configure`: its output, or why it did not start.
+pub(crate) fn run_script(
+    path: &str,
+    configure: impl FnOnce(&mut Command) -> &mut Command,
+) -> Result<Output, HarnessError> {
+    let script = repo_root().join(path);
+    let mut command = Command::new(&script);
+    configure(&mut command)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        .map_err(|error| HarnessError::Spawn {
+            program: script,
+            error,
+        })
+}
+
+/// The directory of the pinned Go tools, or why not (`tests/cluster/build.sh --print-bindir`
+/// fails until every tool is built).
+pub fn go_bindir() -> Result<PathBuf, HarnessError> {
+    let out = run_script("tests/cluster/build.sh", |c| c.arg("--print-bindir"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     match text.lines().last() {
         Some(dir) if out.status.success() => Ok(PathBuf::from(dir.trim())),
-        _ => Err(
-            "the Go tools (kubectl, kubeseal, helm, …) are not built: run \
-                  tests/cluster/build.sh (tests/run-all.sh does)"
-                .into(),
-        ),
+        _ => Err(HarnessError::GoToolsMissing),
     }
 }
 
@@ -83,6 +93,6 @@ pub fn go_bindir() -> Result<PathBuf, String> {
 pub fn go_tools() -> Option<PathBuf> {
     match go_bindir() {
         Ok(dir) => Some(dir),
-        Err(why) => crate::skip_or_fail(&why),
+        Err(why) => crate::skip_or_fail(&why.to_string()),
     }
 }

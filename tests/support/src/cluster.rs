@@ -5,7 +5,6 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -20,6 +19,8 @@ use kube::{
     config::{KubeConfigOptions, Kubeconfig},
 };
 use rand_core::{OsRng, RngCore as _};
+
+use crate::HarnessError;
 
 /// A client for the kubeconfig at `path` (the AWS-LC TLS provider installed first).
 pub async fn connect(path: &Path) -> Client {
@@ -39,7 +40,7 @@ pub fn kubeconfig() -> PathBuf {
 
 /// Installs the SealedSecret CRD if it is missing and waits (30 s at most) until it is
 /// established.
-pub async fn try_ensure_crd(client: &Client) -> Result<(), String> {
+pub async fn try_ensure_crd(client: &Client) -> Result<(), HarnessError> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     match crds
         .create(&PostParams::default(), &kseal_crds::crd())
@@ -47,7 +48,7 @@ pub async fn try_ensure_crd(client: &Client) -> Result<(), String> {
     {
         // Already there (409), or created.
         Ok(_) | Err(kube::Error::Api(_)) => {}
-        Err(e) => return Err(format!("create the CRD: {e}")),
+        Err(e) => return Err(HarnessError::CreateCrd(e)),
     }
     let established = || async {
         let crd = crds.get("sealedsecrets.bitnami.com").await.ok()?;
@@ -64,7 +65,7 @@ pub async fn try_ensure_crd(client: &Client) -> Result<(), String> {
         }
         tokio::time::sleep(crate::wait::POLL).await;
     }
-    Err("the SealedSecret CRD was not established within 30 s".into())
+    Err(HarnessError::CrdNotEstablished)
 }
 
 /// [`try_ensure_crd`], panicking on failure.
@@ -79,7 +80,7 @@ pub async fn try_create_namespace(
     client: &Client,
     name: &str,
     labels: &[(&str, &str)],
-) -> Result<(), String> {
+) -> Result<(), HarnessError> {
     let ns = Namespace {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -97,7 +98,10 @@ pub async fn try_create_namespace(
         .create(&PostParams::default(), &ns)
         .await
         .map(drop)
-        .map_err(|e| format!("create namespace {name}: {e}"))
+        .map_err(|error| HarnessError::CreateNamespace {
+            name: name.to_owned(),
+            error,
+        })
 }
 
 /// [`try_create_namespace`] labelled `kseal-e2e=true`, panicking on failure. Most tests want a
@@ -158,21 +162,20 @@ pub fn free_port() -> u16 {
 /// stderr. `KUBECONFIG` is removed from its environment so a process it starts with
 /// `run-as-sa` uses the in-cluster ServiceAccount configuration, not the test's admin
 /// kubeconfig.
-pub fn try_cluster_sh(args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
-    let script = crate::repo_root().join("tests/cluster/cluster.sh");
-    let out = Command::new(script)
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run cluster.sh: {e}"))?;
+pub fn try_cluster_sh(args: &[&str], env: &[(&str, &str)]) -> Result<String, HarnessError> {
+    let out = crate::bins::run_script("tests/cluster/cluster.sh", |c| {
+        c.args(args)
+            .envs(env.iter().copied())
+            .env_remove("KUBECONFIG")
+    })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(15).collect();
-        Err(tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+        Err(HarnessError::ClusterSh(
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        ))
     }
 }
 

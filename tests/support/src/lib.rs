@@ -6,7 +6,8 @@
 //!   (`CI` or `KSEAL_CLUSTER` set), otherwise print one `skipped: …` line; never a silent pass.
 //! - [`cluster`]: connect to the control plane, install the CRD, namespaces, free ports,
 //!   `tests/cluster/cluster.sh`.
-//! - [`bins`]: where the workspace's binaries and the Go tools are.
+//! - [`bins`]: where the workspace's binaries and the Go tools are; [`error`]: what a `try_`
+//!   helper could not do ([`HarnessError`]).
 //! - [`tmp`]: one temporary-directory type, removed on drop; [`files`]: copying trees, git.
 //! - [`wait`]: wait for a condition with a timeout (no fixed sleeps); [`phases`]: run the phases
 //!   of a long test so that one failing phase does not hide the others.
@@ -15,6 +16,7 @@
 
 pub mod bins;
 pub mod cluster;
+pub mod error;
 pub mod files;
 pub mod metrics;
 pub mod phases;
@@ -28,6 +30,7 @@ pub use cluster::{
     TestNamespace, cluster_sh, connect, create_namespace, ensure_crd, free_port, kubeconfig,
     try_create_namespace, try_ensure_crd,
 };
+pub use error::HarnessError;
 pub use files::{copy_dir, git};
 pub use phases::Phases;
 pub use policy::{cluster_required, require_cluster, skip_or_fail};
@@ -46,6 +49,24 @@ pub fn assert_no_canary(texts: &[(&str, &str)]) {
             "the canary value leaked into {what}"
         );
     }
+}
+
+/// A Secret's values as the API server stores them: `data`, then `stringData` over it
+/// (plaintext: for assertions only).
+pub fn secret_values(
+    secret: &k8s_openapi::api::core::v1::Secret,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out: std::collections::BTreeMap<String, Vec<u8>> = secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    for (k, v) in secret.string_data.clone().unwrap_or_default() {
+        out.insert(k, v.into_bytes());
+    }
+    out
 }
 
 /// Writes a line to the process's stderr directly: the test harness captures `println!` and

@@ -20,6 +20,7 @@ use kseal_core::{KeySet, ScopeKind, sealed, sealed::SealedValue};
 use kseal_crds::{SealedSecret, set_scope_annotations};
 use kseal_crds::{UnsealError, UnsealOptions, Unsealed};
 use kseal_template::InProcess;
+use kseal_test_support::secret_values;
 use kseal_tests::vectors::{self, COARSE_ERROR, Vector};
 use libtest_mimic::{Failed, Trial};
 
@@ -127,7 +128,7 @@ fn recordings_are_complete() -> Result<(), Failed> {
         problems.push(format!("README.md does not name {KUBESEAL}"));
     }
     let large = load_secret("large")?;
-    let size: usize = expected_data(&large).values().map(Vec::len).sum();
+    let size: usize = secret_values(&large).values().map(Vec::len).sum();
     if size != MAX_SECRET_DATA {
         problems.push(format!(
             "secrets/large.yaml holds {size} bytes, expected the limit {MAX_SECRET_DATA}"
@@ -144,21 +145,6 @@ fn recordings_are_complete() -> Result<(), Failed> {
 fn load_secret(input: &str) -> Result<Secret, String> {
     let text = fs::read_to_string(secret_path(input)).map_err(|e| format!("{input}: {e}"))?;
     serde_yaml::from_str(&text).map_err(|e| format!("secrets/{input}.yaml: {e}"))
-}
-
-/// The Secret's values as the API server stores them: `data`, then `stringData` over it.
-fn expected_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    let mut data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    for (k, v) in secret.string_data.clone().unwrap_or_default() {
-        data.insert(k, v.into_bytes());
-    }
-    data
 }
 
 /// The names of the items whose values differ (or exist on one side only).
@@ -180,7 +166,7 @@ fn check_document(case: &str) -> Result<(), String> {
     let text = fs::read_to_string(sealed_path(case)).map_err(|e| e.to_string())?;
     let ss: SealedSecret = serde_yaml::from_str(&text).map_err(|e| format!("parse: {e}"))?;
     let secret = load_secret(input)?;
-    let expected = expected_data(&secret);
+    let expected = secret_values(&secret);
 
     // The object kubeseal wrote: same name and namespace, one item per value.
     if ss.metadata.name != secret.metadata.name

@@ -277,7 +277,7 @@ fn rotate_file(
             Err(e) => {
                 let message = format!(
                     "not a valid SealedSecret: {}",
-                    kseal_core::manifest::scrub_parser_message(&e.to_string())
+                    kseal_core::documents::scrub_parser_message(&e.to_string())
                 );
                 row(order, Status::Failed, Some(&place), &message);
                 continue;

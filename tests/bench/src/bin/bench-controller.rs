@@ -29,7 +29,7 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitCode, Stdio},
+    process::{Child, ExitCode},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -37,8 +37,8 @@ use clap::Parser as _;
 use kseal_bench::{
     cluster::{
         Snapshot, count_synced, create_key_secrets, create_namespace, create_sealed_secrets,
-        delete_namespaces, ensure_crd, free_port, generate_keys, peak_rss_kib, scrape, stop,
-        wait_deleted,
+        delete_namespaces, ensure_crd, free_port, generate_keys, peak_rss_kib, scoped_controller,
+        scrape, stop, wait_deleted,
     },
     machine, positive, release_bin,
 };
@@ -364,23 +364,17 @@ fn start_controller(
     let log = std::env::temp_dir().join(format!("kseal-bench-controller-{label}.log"));
     let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
-    let process = Command::new(&options.controller)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args([
-            &format!("--controller-namespace={ctl_ns}"),
-            "--all-namespaces=false",
-            &format!("--additional-namespaces={app_ns}"),
-            "--leader-elect=false",
-            &format!("--listen-addr=127.0.0.1:{api_port}"),
-            &format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"),
-        ])
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("start {}: {e}", options.controller.display()))?;
+    let process = scoped_controller(
+        &options.controller,
+        kubeconfig,
+        ctl_ns,
+        app_ns,
+        (api_port, metrics_port),
+    )
+    .stdout(out)
+    .stderr(err)
+    .spawn()
+    .map_err(|e| format!("start {}: {e}", options.controller.display()))?;
     eprintln!("  controller pid {}, log {}", process.id(), log.display());
     Ok(Started {
         process,
