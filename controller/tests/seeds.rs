@@ -14,6 +14,9 @@
 //! Values are compared by digest and never printed. Here the controller runs as a process (as in
 //! `deploy.rs`) and no Pod runs; the seeds' apps on Pods, Ready through their probes and seeing
 //! their sealed values, are the node test's (`node/seeds.rs`).
+//!
+//! Just over 600 lines: one scenario (install the seeds, let the controller unseal them, then
+//! read Argo CD's verdict on what it wrote), most of it rustfmt's one-argument-per-line lists.
 
 mod support;
 

@@ -36,6 +36,9 @@
 #   KSEAL_SERVICE_CIDR=198.19.0.0/24        Service cluster IPs (virtual, nothing routes there)
 #   KSEAL_API_PORT=6443  KSEAL_ETCD_PORT=12379 (etcd peer port = +1, loopback only)
 #   KSEAL_POD_CIDR=198.18.(100+N).0/24 for KSEAL_NET=198.18.N (Pods on the node)
+#
+# Over 600 lines: one command-line tool whose subcommands share the state-dir, PID-file and
+# network-namespace handling above; the node's own part is in node.sh.
 set -Eeuo pipefail
 # Say which command failed; set -e alone exits silently.
 trap 'echo "cluster.sh: ERROR: command failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
