@@ -56,9 +56,10 @@ done_step
 # for its dependencies); docs/testing.md "Build cost" has the figures.
 tools_log="${TMPDIR:-/tmp}/kseal-tools-build.log"
 step "build the test control plane and its node in the background (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubelet, kubeseal, Bitnami controller, helm, argocd-health, tiltcheck; containerd, runc, CNI; images): log $tools_log"
-tools_start=$(date +%s)
 # setsid: its own process group, so the cleanup below can stop all of it (go build included).
-setsid bash -c 'tests/cluster/build.sh >/dev/null && tests/cluster/node-deps.sh && tests/cluster/images.sh' \
+setsid bash -c 'start=$(date +%s)
+  tests/cluster/build.sh >/dev/null && tests/cluster/node-deps.sh && tests/cluster/images.sh
+  rc=$?; echo "control plane and node build: exit $rc, finished in $(( $(date +%s) - start ))s"; exit $rc' \
   >"$tools_log" 2>&1 &
 tools_pid=$!
 done_step
@@ -76,7 +77,6 @@ tools_rc=0
 wait "$tools_pid" || tools_rc=$?
 tools_pid=
 cat "$tools_log" >&2
-printf 'control plane and node build: exit %s after %ss\n' "$tools_rc" "$(( $(date +%s) - tools_start ))" >&2
 [ "$tools_rc" = 0 ] || { echo "run-all: building the control plane or the node failed (log above)" >&2; exit 1; }
 done_step
 
