@@ -257,6 +257,24 @@ net_down() {
   fi
 }
 
+# A network namespace NAME whose eth0 (ADDR/24) is the peer of VETH on the bridge, with lo up.
+# RECORD_FILE gets RECORD_LINE right after the namespace exists, so 'down' cleans up even if a
+# later step fails. The host end of a namespace deleted a moment ago can outlive it briefly (the
+# kernel tears the pair down asynchronously) and its name is reused here: wait for it, then
+# remove what is left (the name carries this cluster's bridge, so it is ours).
+netns_on_bridge() { # name veth addr record-file record-line
+  local name=$1 veth=$2 addr=$3
+  wait_link_gone "$veth"
+  ip link del "$veth" 2>/dev/null || true
+  ip netns add "$name"
+  echo "$5" >"$4"
+  ip link add "$veth" type veth peer name eth0 netns "$name"
+  ip link set "$veth" master "$BRIDGE" up
+  ip -n "$name" addr add "$addr/24" dev eth0
+  ip -n "$name" link set eth0 up
+  ip -n "$name" link set lo up
+}
+
 netns_add() { # name -> prints address
   local name=$1 i addr veth
   [[ $name =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad netns name '$name'"
@@ -274,19 +292,7 @@ netns_add() { # name -> prints address
   done
   ((i < 255)) || die "no free address left in $NET.0/24"
   addr=$NET.$i veth=${BRIDGE:0:10}v$i # unique per bridge, <= 15 chars
-  # The host end of a namespace deleted a moment ago can outlive it briefly (the kernel tears
-  # the pair down asynchronously) and its name is reused here: wait for it, then remove what
-  # is left (the name carries this cluster's bridge, so it is ours).
-  wait_link_gone "$veth"
-  ip link del "$veth" 2>/dev/null || true
-  ip netns add "$name"
-  # record first, so 'down' cleans up even if a later step fails
-  echo "$addr $veth" >"$STATE/net/ns-$name"
-  ip link add "$veth" type veth peer name eth0 netns "$name"
-  ip link set "$veth" master "$BRIDGE" up
-  ip -n "$name" addr add "$addr/24" dev eth0
-  ip -n "$name" link set eth0 up
-  ip -n "$name" link set lo up
+  netns_on_bridge "$name" "$veth" "$addr" "$STATE/net/ns-$name" "$addr $veth"
   # Deliberately no default route: only the bridge's /24 is reachable from
   # inside, so nothing started there can send a packet off the machine
   # (even where the host forwards IP); anything else fails with ENETUNREACH.

@@ -61,15 +61,7 @@ node_certs() {
 node_net_up() {
   [[ -e /run/netns/$NODE_NS ]] && die "netns $NODE_NS exists but this cluster has no node; another cluster with bridge $BRIDGE?"
   local veth=${BRIDGE:0:10}vn
-  wait_link_gone "$veth"
-  ip link del "$veth" 2>/dev/null || true
-  ip netns add "$NODE_NS"
-  echo "$NODE_NS $veth $POD_CIDR" >"$STATE/net/node"
-  ip link add "$veth" type veth peer name eth0 netns "$NODE_NS"
-  ip link set "$veth" master "$BRIDGE" up
-  ip -n "$NODE_NS" addr add "$NODE_IP/24" dev eth0
-  ip -n "$NODE_NS" link set eth0 up
-  ip -n "$NODE_NS" link set lo up
+  netns_on_bridge "$NODE_NS" "$veth" "$NODE_IP" "$STATE/net/node" "$NODE_NS $veth $POD_CIDR"
   # Route Service addresses into the node namespace too (only the kubernetes
   # one leads anywhere), forward between the Pod bridge and eth0 there, and
   # let the host reach the Pods (service proxy, probes are the kubelet's).

@@ -10,7 +10,11 @@ use std::{
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use crate::support::{harness_bin, kseal_cli, tools::try_run_env, wait_for};
+use crate::support::{
+    harness_bin, kseal_cli,
+    tools::{run_env_in, try_run_env},
+    wait_for,
+};
 
 /// The test app image (tests/cluster/images.sh).
 pub(crate) const APP_IMAGE: &str = "kseal.test/env-app:1";
@@ -41,14 +45,8 @@ impl Kube {
 
     /// [`Kube::try_run`], returning stdout; panics with the command and its stderr on failure.
     pub(crate) fn run(&self, tool: &Path, args: &[&str], cwd: Option<&Path>) -> String {
-        let (ok, out, err) = self.try_run(tool, args, cwd);
-        assert!(
-            ok,
-            "{} {} failed:\n{err}\n{out}",
-            tool.display(),
-            args.join(" ")
-        );
-        out
+        let env = [("KUBECONFIG", self.kubeconfig.as_os_str())];
+        run_env_in(tool, args, b"", cwd, &env)
     }
 
     pub(crate) fn kubectl(&self, args: &[&str]) -> String {

@@ -65,7 +65,18 @@ pub fn try_run_env(
 
 /// [`try_run`], returning stdout; panics with the command and its stderr on failure.
 pub fn run_in(tool: &Path, args: &[&str], stdin: &[u8], dir: Option<&Path>) -> String {
-    let (ok, out, err) = try_run(tool, args, stdin, dir);
+    run_env_in(tool, args, stdin, dir, &[])
+}
+
+/// [`try_run_env`], returning stdout; panics with the command and its stderr on failure.
+pub fn run_env_in(
+    tool: &Path,
+    args: &[&str],
+    stdin: &[u8],
+    dir: Option<&Path>,
+    env: &[(&str, &OsStr)],
+) -> String {
+    let (ok, out, err) = try_run_env(tool, args, stdin, dir, env);
     assert!(
         ok,
         "{} {} failed:\n{err}\n{out}",
