@@ -138,6 +138,10 @@ grep -Eo 'interop (migration|kubeseal|kseal CLI|template).*' "$log" || true
 node=$(grep -Eo 'node (app env digest|restart-on-change|failover|pdb|chart install|images built|umbrella chart|seed services|seed api|kustomize|test total).*' "$log" || true)
 printf '%s\n' "${node:-node test: did not run (no node lines in the cargo test log)}"
 if [ -z "$node" ]; then test_rc=1; fi
+# The pq-hybrid format on the real control plane (controller/tests/pq.rs).
+pq=$(grep -Eo 'pq e2e: .*' "$log" || true)
+printf '%s\n' "${pq:-pq-hybrid test: did not run (no pq e2e lines in the cargo test log)}"
+if [ -z "$pq" ]; then test_rc=1; fi
 hostile=$(grep -Eo 'hostile [a-z0-9 -]+: .*' "$log" || true)
 printf '%s\n' "${hostile:-hostile-input suite: did not run (no hostile lines in the cargo test log)}"
 if [ -z "$hostile" ]; then test_rc=1; fi

@@ -2,9 +2,10 @@
 //! own key carries an X-Wing key in its certificate; `kseal seal --encryption pq-hybrid` with
 //! that certificate gives a SealedSecret the controller turns into a Secret with exactly the
 //! sealed bytes; after a key renewal (SIGUSR1) the new certificate has a new X-Wing key, and
-//! values sealed to the old and the new key both open. No value appears in logs, events,
-//! status or metrics. Then Bitnami's controller, loading the same key Secrets (it ignores
-//! `xwing.key`), is given a `pq-hybrid` SealedSecret: it reports the failure and writes no Secret.
+//! values sealed to the old and the new key both open; `kseal backup` then `kseal unseal --key`
+//! opens both offline. No value appears in logs, events, status or metrics. Then Bitnami's
+//! controller, loading the same key Secrets (it ignores `xwing.key`), is given a `pq-hybrid`
+//! SealedSecret: it reports the failure and writes no Secret.
 
 mod support;
 
@@ -123,12 +124,42 @@ async fn pq_hybrid_sealed_secret_becomes_its_secret_across_a_renewal() {
     assert_ne!(second_pq, &first_pq, "a renewal makes a new X-Wing key");
     let new = kseal_seal_pq(&second, &app.name, "pq-new", &format!("TOKEN={CANARY}-2\n"));
     ssapi.create(&PostParams::default(), &new).await.unwrap();
-    secret_with(
-        &secrets,
-        "pq-new",
-        &BTreeMap::from([("TOKEN".to_owned(), format!("{CANARY}-2").into_bytes())]),
-    )
-    .await;
+    let want_new = BTreeMap::from([("TOKEN".to_owned(), format!("{CANARY}-2").into_bytes())]);
+    secret_with(&secrets, "pq-new", &want_new).await;
+
+    // `kseal backup` (the user's command, through the API server) carries both X-Wing keys:
+    // `kseal unseal --key` opens the values sealed to the old and to the new key offline.
+    let backup = TempDir::new("pq-backup"); // holds private keys: removed also on failure
+    let keys = backup.join("keys.yaml");
+    let keys_arg = keys.to_string_lossy().into_owned();
+    let (ok, _, err) = run_tool(
+        &kseal_cli(),
+        &[
+            "backup",
+            "--controller-namespace",
+            &ctl.name,
+            "-o",
+            &keys_arg,
+        ],
+        b"",
+    );
+    assert!(ok, "kseal backup failed: {err}");
+    for (ss, want) in [(&old, &want_old), (&new, &want_new)] {
+        let file = backup.join("sealed.json");
+        std::fs::write(&file, serde_json::to_vec(ss).unwrap()).unwrap();
+        let (ok, out, err) = run_tool(
+            &kseal_cli(),
+            &["unseal", "--key", &keys_arg, &file.to_string_lossy()],
+            b"",
+        );
+        assert!(ok, "kseal unseal --key <backup> failed: {err}");
+        let opened: Secret = serde_yaml::from_slice(&out).expect("kseal unseal prints a Secret");
+        assert!(
+            secret_data(&opened) == *want,
+            "kseal unseal --key <backup> gave other data ({} items)",
+            secret_data(&opened).len()
+        );
+    }
     // The old value still opens after the renewal: its Secret deleted, the controller opens
     // the SealedSecret again and writes it back.
     secrets.delete("pq-old", &Default::default()).await.unwrap();
@@ -176,7 +207,8 @@ async fn pq_hybrid_sealed_secret_becomes_its_secret_across_a_renewal() {
         ("metrics", &controller.metrics_text()),
     ]);
     report(&format!(
-        "pq e2e: 2 pq-hybrid SealedSecrets unsealed across a renewal (X-Wing keys {} → {})",
+        "pq e2e: 2 pq-hybrid SealedSecrets unsealed across a renewal (X-Wing keys {} → {}); \
+         kseal backup → kseal unseal --key opened both offline",
         &first_pq.sha256_hex()[..12],
         &second_pq.sha256_hex()[..12]
     ));
