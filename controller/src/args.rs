@@ -198,6 +198,11 @@ pub struct Flags {
     #[arg(long, env = "SEALED_SECRETS_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub http_header_timeout: Duration,
 
+    /// HTTP: longest wait for a request's body once its headers are in (`/v1/verify`,
+    /// `/v1/rotate`); then `408` and the connection is closed (Go duration).
+    #[arg(long, env = "SEALED_SECRETS_HTTP_BODY_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    pub http_body_timeout: Duration,
+
     /// HTTP: a kept-alive connection without a request is closed after this (Go duration).
     #[arg(long, env = "SEALED_SECRETS_HTTP_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
     pub http_idle_timeout: Duration,
@@ -414,6 +419,7 @@ mod tests {
         assert_eq!(d.listen_addr, ":8080");
         assert_eq!(d.trusted_proxies, TrustedProxies::default());
         assert_eq!(d.http_header_timeout, Duration::from_secs(10));
+        assert_eq!(d.http_body_timeout, Duration::from_secs(30));
         assert_eq!(d.http_max_connections_per_ip, 64);
     }
 
@@ -429,6 +435,7 @@ mod tests {
             "--trusted-proxies=10.96.0.1/12",
             "--trusted-proxies=kube-apiserver",
             "--http-header-timeout=0",
+            "--http-body-timeout=0",
             "--http-max-connections=0",
         ] {
             let e = Flags::try_parse_from(["kseal-controller", bad]).unwrap_err();

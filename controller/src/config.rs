@@ -130,6 +130,8 @@ pub struct HttpConfig {
     pub trusted_proxies: TrustedProxies,
     /// Longest time for one request (`--read-timeout` plus `--write-timeout`).
     pub timeout: std::time::Duration,
+    /// `--http-body-timeout`.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Everything the controller needs to start, validated.
@@ -269,6 +271,7 @@ impl Config {
                 rate_limit_burst: flags.rate_limit_burst,
                 trusted_proxies: flags.trusted_proxies,
                 timeout,
+                body_timeout: flags.http_body_timeout,
             },
             key_prefix: flags.key_prefix,
             key_order_priority: flags.key_order_priority,

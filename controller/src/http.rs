@@ -8,8 +8,8 @@
 //! | `GET /healthz` | `200 ok\n` |
 //! | `GET /v1/cert.pem` | `200`, `application/x-pem-file`, the newest certificate; `503` before the first key |
 //! | `GET /v1/certs` | `200` JSON `{"certificates": [...]}`, every active certificate, newest first (kseal only) |
-//! | `POST /v1/verify` | `200` if every item opens with our keys, `409` if not (both with an empty body), `413` body over [`MAX_BODY`], `500` not one SealedSecret |
-//! | `POST /v1/rotate` | `200` JSON SealedSecret re-sealed to the newest key; `413`; `500` with a message about the structure |
+//! | `POST /v1/verify` | `200` if every item opens with our keys, `409` if not (both with an empty body), `413` body over [`MAX_BODY`], `408` body not in within `--http-body-timeout`, `500` not one SealedSecret |
+//! | `POST /v1/rotate` | `200` JSON SealedSecret re-sealed to the newest key; `413`; `408`; `500` with a message about the structure |
 //!
 //! `/v1/verify` and `/v1/rotate` only decrypt ([`SealedSecret::open_items`]): they never render
 //! `spec.template.data` and never parse a plaintext, so their answer cannot depend on what a
@@ -77,6 +77,10 @@ pub struct ApiState {
     /// Longest time for reading a request and writing its response (`--read-timeout` plus
     /// `--write-timeout`, as Go's server applies them in turn).
     pub timeout: Duration,
+    /// Longest wait for a request's body once its headers are in (`--http-body-timeout`): a
+    /// client that trickles its body holds a connection slot this long, not the whole
+    /// [`ApiState::timeout`].
+    pub body_timeout: Duration,
 }
 
 /// The API router (`--listen-addr`).
@@ -218,9 +222,19 @@ impl ApiState {
             )
                 .into_response());
         }
-        Bytes::from_request(request, &())
-            .await
-            .map_err(IntoResponse::into_response)
+        match tokio::time::timeout(self.body_timeout, Bytes::from_request(request, &())).await {
+            Ok(body) => body.map_err(IntoResponse::into_response),
+            // The rest of the body may still come: the connection cannot be reused.
+            Err(_) => Err((
+                StatusCode::REQUEST_TIMEOUT,
+                [(header::CONNECTION, "close")],
+                format!(
+                    "request body not received within {} s\n",
+                    self.body_timeout.as_secs_f64()
+                ),
+            )
+                .into_response()),
+        }
     }
 
     /// Runs `work` on the blocking pool once a [`ApiState::heavy`] permit is free. The permit

@@ -214,6 +214,7 @@ async fn serve_http(
         )),
         options,
         timeout: config.timeout,
+        body_timeout: config.body_timeout,
     };
     let api = server::bind(&config.listen_addr).await?;
     let metrics_listener = server::bind(&config.listen_metrics_addr).await?;

@@ -28,6 +28,8 @@ use tokio::{
 
 /// The controller's header timeout in this test (shorter than the default, to keep it quick).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(3);
+/// The controller's body timeout in this test (the default is 30 s).
+const BODY_TIMEOUT: Duration = Duration::from_secs(3);
 /// The peer this test's controller trusts for `X-Forwarded-For`.
 const TRUSTED: u8 = 5;
 
@@ -179,6 +181,7 @@ async fn hostile_http() {
     let ctl = TestNamespace::new(&client, "kseal-ctl").await;
     let app = TestNamespace::new(&client, "kseal-app").await;
     let header_timeout = format!("--http-header-timeout={}s", HEADER_TIMEOUT.as_secs());
+    let body_timeout = format!("--http-body-timeout={}s", BODY_TIMEOUT.as_secs());
     let trusted = format!("--trusted-proxies=127.0.0.{TRUSTED}");
     let additional = format!("--additional-namespaces={}", app.name);
     let controller = Controller::start(
@@ -188,6 +191,7 @@ async fn hostile_http() {
             "--all-namespaces=false",
             &additional,
             &header_timeout,
+            &body_timeout,
             &trusted,
         ],
     );
@@ -427,6 +431,47 @@ async fn hostile_http() {
         "hostile http: slow-loris 200 half-sent requests from one peer: {at_once} closed at once (per-address cap 64), the rest after {:.1} s (header timeout {} s), {}",
         last.as_secs_f64(),
         HEADER_TIMEOUT.as_secs(),
+        held.summary()
+    ));
+
+    // 6b. Slow bodies: 40 requests from 40 peers (one each, under the rate limit) whose headers
+    // announce 100 KiB and whose body stops after 10 bytes. Each is answered 408 within the
+    // body timeout and its connection closed, instead of holding its slot for the 4-minute
+    // request timeout.
+    let mut waiting = Vec::new();
+    for from in 100..140u8 {
+        let opened = Instant::now();
+        let mut s = connect(from, &api).await.unwrap();
+        s.write_all(
+            b"POST /v1/verify HTTP/1.1\r\nHost: kseal\r\nContent-Length: 102400\r\n\r\n{\"kind\":",
+        )
+        .await
+        .unwrap();
+        waiting.push(tokio::spawn(async move {
+            let mut answer = Vec::new();
+            tokio::time::timeout(BODY_TIMEOUT * 4, s.read_to_end(&mut answer))
+                .await
+                .expect("a slow body is answered and its connection closed")
+                .expect("read the answer");
+            (parse(&answer), opened.elapsed())
+        }));
+    }
+    let mut slowest = Duration::ZERO;
+    for w in waiting {
+        let ((status, body), took) = w.await.unwrap();
+        assert_eq!(status, 408, "slow body: {}", text(&body));
+        assert!(
+            took >= BODY_TIMEOUT && took < BODY_TIMEOUT * 3,
+            "slow body answered after {took:?}"
+        );
+        slowest = slowest.max(took);
+        answers.keep((status, body));
+    }
+    let held = watchdog.assert_healthy("slow bodies");
+    report(&format!(
+        "hostile http: slow bodies from 40 peers (10 of 102400 bytes sent): all 408 and closed, the last after {:.1} s (body timeout {} s), {}",
+        slowest.as_secs_f64(),
+        BODY_TIMEOUT.as_secs(),
         held.summary()
     ));
 

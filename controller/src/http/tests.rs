@@ -38,6 +38,7 @@ fn state(accept_v1_data: bool) -> ApiState {
         heavy: Arc::new(Semaphore::new(2)),
         options: UnsealOptions { accept_v1_data },
         timeout: Duration::from_secs(30),
+        body_timeout: Duration::from_secs(30),
     }
 }
 
