@@ -25,7 +25,7 @@
 //! Events in the two namespaces) and peak RSS (`VmHWM` of the controller process). Issue #5's
 //! target for the restart: 0 Secret writes, 0 status writes, 0 events.
 //!
-//! The table goes to stdout and to `tests/bench-results/controller.txt`. Namespaces and the
+//! The table goes to stdout and to `tests/bench-results/controller.txt` (or `--out`). Namespaces and the
 //! controller process are removed at the end, on error and on Ctrl-C.
 
 use std::{
@@ -77,6 +77,9 @@ struct Options {
     /// The kseal-controller binary.
     #[arg(long, value_name = "PATH", default_value_os_t = release_bin("kseal-controller"))]
     controller: PathBuf,
+    /// Where the report is written (it also goes to stdout).
+    #[arg(long, value_name = "FILE", default_value_os_t = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/controller.txt"))]
+    out: PathBuf,
 }
 
 /// What one phase measured.
@@ -199,9 +202,9 @@ async fn run(
 
     let report = report(options, &rows, keygen_seconds);
     print!("{report}");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/controller.txt");
+    let path = &options.out;
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
-    std::fs::write(&path, &report).map_err(|e| format!("write {}: {e}", path.display()))?;
+    std::fs::write(path, &report).map_err(|e| format!("write {}: {e}", path.display()))?;
     eprintln!("written to {}", path.display());
     Ok(())
 }
