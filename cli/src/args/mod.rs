@@ -217,15 +217,6 @@ pub(crate) enum EncryptionArg {
     PqHybrid,
 }
 
-impl From<EncryptionArg> for kseal_core::Encryption {
-    fn from(arg: EncryptionArg) -> Self {
-        match arg {
-            EncryptionArg::Rsa => Self::Rsa,
-            EncryptionArg::PqHybrid => Self::PqHybrid,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FormatArg {
     Yaml,

@@ -5,6 +5,7 @@
 use kseal_core::{Certificate, Encryption, Scope, SecretKeyName};
 
 use crate::{
+    args::EncryptionArg,
     cmd::verify::MAX_ANNOTATION_BYTES,
     exit::{Failure, Result},
     say,
@@ -34,6 +35,16 @@ impl<'a> Sealer<'a> {
         self.encryption
             .seal_base64(self.cert, scope, item, value)
             .expect("invariant: Sealer::new checked that the certificate has the key")
+    }
+}
+
+/// `--encryption`'s choice.
+impl From<EncryptionArg> for Encryption {
+    fn from(arg: EncryptionArg) -> Self {
+        match arg {
+            EncryptionArg::Rsa => Self::Rsa,
+            EncryptionArg::PqHybrid => Self::PqHybrid,
+        }
     }
 }
 
