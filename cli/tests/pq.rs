@@ -153,6 +153,23 @@ fn committed_fixtures_belong_together() {
         )
         .ok();
         std::fs::write(dir.join("sealed.yaml"), sealed.stdout).unwrap();
+        let rsa = kseal(
+            &[
+                "seal",
+                "--no-config",
+                "--cert",
+                "tls.crt",
+                "--name",
+                "app",
+                "-n",
+                "shop",
+            ],
+            ENV,
+            &dir,
+            &[],
+        )
+        .ok();
+        std::fs::write(dir.join("sealed-rsa.yaml"), rsa.stdout).unwrap();
     }
     let cert = Certificate::from_pem(&std::fs::read(dir.join("tls.crt")).unwrap()).unwrap();
     let keys =
@@ -167,6 +184,102 @@ fn committed_fixtures_belong_together() {
         cert.pq_public_key(),
         "the certificate carries the key Secret's X-Wing key"
     );
+    // The two sealed files hold the same values, one in each format.
+    let unseal = |file: &str| kseal(&["unseal", "--key", "key.yaml", file], "", &dir, &[]).ok();
+    let (pq, rsa) = (unseal("sealed.yaml"), unseal("sealed-rsa.yaml"));
+    assert!(pq.stdout.contains("API_KEY: "));
+    assert_eq!(pq.stdout, rsa.stdout);
+    let text = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    assert_eq!(pq_items(&text("sealed.yaml")), ["API_KEY", "DATABASE_URL"]);
+    assert_eq!(pq_items(&text("sealed-rsa.yaml")), Vec::<&str>::new());
+}
+
+/// The items of a sealed file whose values are `pq-hybrid` (the base64 text `ksealPQ1…`).
+fn pq_items(sealed: &str) -> Vec<&str> {
+    sealed
+        .lines()
+        .filter_map(|l| l.trim().split_once(": ksealPQ1"))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// `kseal rotate --key --encryption` migrates a file from `rsa` to `pq-hybrid` and back; each way
+/// it unseals to the same Secret, a second run changes nothing, and `--check` tells a file
+/// still in the other format apart.
+#[test]
+fn rotate_migrates_between_formats() {
+    let dir = TempDir::new("pq-rotate");
+    generate(dir.path());
+    let cwd = dir.path();
+    let seal = [
+        "seal",
+        "--no-config",
+        "--cert",
+        "tls.crt",
+        "--name",
+        "app",
+        "-n",
+        "shop",
+    ];
+    std::fs::write(
+        cwd.join("app.yaml"),
+        kseal(&seal, ENV, cwd, &[]).ok().stdout,
+    )
+    .unwrap();
+    let unseal = || kseal(&["unseal", "--key", "key.yaml", "app.yaml"], "", cwd, &[]).ok();
+    let secret = unseal().stdout;
+    assert!(secret.contains("API_KEY: ") && secret.contains("DATABASE_URL: "));
+    let read = || std::fs::read_to_string(cwd.join("app.yaml")).unwrap();
+    assert_eq!(pq_items(&read()), Vec::<&str>::new());
+    let rotate = |encryption: &str, extra: &[&str]| {
+        let mut args = vec![
+            "rotate",
+            "app.yaml",
+            "--cert",
+            "tls.crt",
+            "--encryption",
+            encryption,
+        ];
+        args.extend(extra);
+        kseal(&args, "", cwd, &[])
+    };
+
+    for (to, pq) in [
+        ("pq-hybrid", vec!["API_KEY", "DATABASE_URL"]),
+        ("rsa", vec![]),
+    ] {
+        let stale = rotate(to, &["--check"]);
+        assert_eq!(stale.code, 5, "{to}: {}", stale.stderr);
+        assert!(
+            stale.stdout.contains("2 item(s) not"),
+            "{to}: {}",
+            stale.stdout
+        );
+
+        let run = rotate(to, &["--key", "key.yaml"]).ok();
+        assert!(
+            run.stdout.contains(&format!("(as {to})")),
+            "{to}: {}",
+            run.stdout
+        );
+        assert!(run.stderr.contains("1 re-sealed"), "{to}: {}", run.stderr);
+        let text = read();
+        assert_eq!(pq_items(&text), pq, "{to}: every item in the chosen format");
+        assert!(
+            text.contains("  template:\n"),
+            "{to}: the rest of the file stays"
+        );
+        assert_eq!(unseal().stdout, secret, "{to}: the same Secret unseals");
+
+        let again = rotate(to, &["--key", "key.yaml"]).ok();
+        assert!(
+            again.stderr.contains("1 up to date"),
+            "{to}: {}",
+            again.stderr
+        );
+        assert_eq!(read(), text, "{to}: a second run changes nothing");
+        assert_eq!(rotate(to, &["--check"]).code, 0, "{to}");
+    }
 }
 
 /// A SealedSecret over 256 KiB as JSON gets the client-side-apply warning, naming the object

@@ -406,6 +406,7 @@ pub fn reseal(
             name,
             previous.unwrap_or(""),
             plaintext.expose(),
+            None,
         )?;
         ss.spec.encrypted_data.insert(name.as_str(), sealed);
     }

@@ -244,6 +244,9 @@ pub struct Metrics {
     /// kseal: `sealed_secrets_controller_rsa_operations_total`: private-key operations spent
     /// unsealing (1 per item when the newest key or the fingerprint hint is right).
     pub rsa_operations: Counter,
+    /// kseal: `sealed_secrets_controller_pq_operations_total`: X-Wing decapsulations spent
+    /// unsealing `pq-hybrid` items (`docs/pq-format.md`; 1 per item when the hint is right).
+    pub pq_operations: Counter,
     /// kseal: `sealed_secrets_controller_secret_writes_total{operation}`: creates and updates of
     /// produced Secrets (an unchanged SealedSecret causes none). [`Self::secret_written`].
     secret_writes: Family<Labels, Counter>,
@@ -288,6 +291,7 @@ impl Metrics {
             keys_not_yet_valid: Gauge::default(),
             leader: Gauge::default(),
             rsa_operations: Counter::default(),
+            pq_operations: Counter::default(),
             secret_writes: Family::default(),
             restarts: Counter::default(),
             key_backup_failures: Family::default(),
@@ -344,6 +348,11 @@ impl Metrics {
             "rsa_operations",
             "RSA private-key operations spent unsealing",
             m.rsa_operations.clone(),
+        );
+        registry.register(
+            "pq_operations",
+            "X-Wing decapsulations spent unsealing pq-hybrid items",
+            m.pq_operations.clone(),
         );
         registry.register(
             "secret_writes",

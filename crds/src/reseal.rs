@@ -1,5 +1,6 @@
 //! Sealing an opened item again (`/v1/rotate`, `kseal rotate --key`) in the format it was sealed
-//! in: a `pq-hybrid` item must not silently become an RSA one when it moves to a new key.
+//! in: a `pq-hybrid` item must not silently become an RSA one when it moves to a new key. Only
+//! `kseal rotate --key --encryption` asks for another format (migrating files).
 
 use kseal_core::{Certificate, Encryption, Scope, SecretKeyName};
 
@@ -14,21 +15,24 @@ pub struct NoPqKeyFor {
 }
 
 /// `plaintext` (the opened value of item `item`, whose sealed text was `previous`) sealed for
-/// `cert` under `scope` in the format `previous` has ([`Encryption::of_base64`]).
+/// `cert` under `scope` in the format `to`, or, without one, in the format `previous` has
+/// ([`Encryption::of_base64`]).
 pub fn reseal_item(
     cert: &Certificate,
     scope: &Scope,
     item: &str,
     previous: &str,
     plaintext: &[u8],
+    to: Option<Encryption>,
 ) -> Result<String, NoPqKeyFor> {
     let no_key = || NoPqKeyFor {
         item: item.to_owned(),
     };
-    match Encryption::of_base64(previous) {
+    match to.unwrap_or_else(|| Encryption::of_base64(previous)) {
         Encryption::Rsa => Ok(kseal_core::seal_base64(cert, scope, plaintext)),
         Encryption::PqHybrid => {
-            // It opened, so its name is a valid Secret key (opening checks that first).
+            // It opened, so its name is a valid Secret key (opening checks that first for both
+            // formats).
             let name = SecretKeyName::parse(item).map_err(|_| no_key())?;
             Encryption::PqHybrid
                 .seal_base64(cert, scope, &name, plaintext)
@@ -72,9 +76,9 @@ mod tests {
         let (rsa, pq) = (text("RSA"), text("PQ"));
 
         let new_keys: KeySet = [key].into_iter().collect();
-        let rsa_again = reseal_item(&pq_cert, &scope, "RSA", &rsa, b"r").unwrap();
+        let rsa_again = reseal_item(&pq_cert, &scope, "RSA", &rsa, b"r", None).unwrap();
         assert_eq!(Encryption::of_base64(&rsa_again), Encryption::Rsa);
-        let pq_again = reseal_item(&pq_cert, &scope, "PQ", &pq, b"q").unwrap();
+        let pq_again = reseal_item(&pq_cert, &scope, "PQ", &pq, b"q", None).unwrap();
         assert_eq!(Encryption::of_base64(&pq_again), Encryption::PqHybrid);
         let item = SecretKeyName::parse("PQ").unwrap();
         let opened = kseal_core::pq::open_any_base64(&new_keys, &scope, &item, &pq_again, None);
@@ -82,9 +86,59 @@ mod tests {
 
         // A certificate without an X-Wing key cannot take a pq-hybrid item; RSA ones still move.
         assert_eq!(
-            reseal_item(&cert(1), &scope, "PQ", &pq, b"q").unwrap_err(),
+            reseal_item(&cert(1), &scope, "PQ", &pq, b"q", None).unwrap_err(),
             NoPqKeyFor { item: "PQ".into() }
         );
-        assert!(reseal_item(&cert(1), &scope, "RSA", &rsa, b"r").is_ok());
+        assert!(reseal_item(&cert(1), &scope, "RSA", &rsa, b"r", None).is_ok());
+    }
+
+    #[test]
+    fn a_chosen_format_replaces_the_items_format() {
+        let (key, pq_cert) = generate_with_pq(&CertParams {
+            key_size: KeySize::Rsa2048,
+            not_before: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            validity: Duration::from_secs(86_400),
+            common_name: String::new(),
+            serial: [4; 16],
+        })
+        .unwrap();
+        let keys: KeySet = [key].into_iter().collect();
+        let ss = sealed("ns", "app", &[], 0);
+        let scope = ss.scope().unwrap();
+        let item = SecretKeyName::parse("A").unwrap();
+        let rsa = kseal_core::seal_base64(&pq_cert, &scope, b"v");
+        let pq = Encryption::PqHybrid
+            .seal_base64(&pq_cert, &scope, &item, b"v")
+            .unwrap();
+
+        let to_pq = reseal_item(
+            &pq_cert,
+            &scope,
+            "A",
+            &rsa,
+            b"v",
+            Some(Encryption::PqHybrid),
+        );
+        let to_pq = to_pq.unwrap();
+        assert_eq!(Encryption::of_base64(&to_pq), Encryption::PqHybrid);
+        let opened = kseal_core::pq::open_any_base64(&keys, &scope, &item, &to_pq, None).unwrap();
+        assert_eq!(opened.plaintext.expose(), b"v");
+
+        let to_rsa = reseal_item(&pq_cert, &scope, "A", &pq, b"v", Some(Encryption::Rsa)).unwrap();
+        assert_eq!(Encryption::of_base64(&to_rsa), Encryption::Rsa);
+
+        // Asking for pq-hybrid from a certificate without an X-Wing key is an error, never RSA.
+        assert_eq!(
+            reseal_item(
+                &cert(1),
+                &scope,
+                "A",
+                &rsa,
+                b"v",
+                Some(Encryption::PqHybrid)
+            )
+            .unwrap_err(),
+            NoPqKeyFor { item: "A".into() }
+        );
     }
 }

@@ -405,9 +405,17 @@ kseal.yaml names for that output file (each cluster's own with `clusters:`).
 or with the certificate files (--cert, or kseal.yaml's) under --offline, with --cert, or when no
 cluster is configured at all (no KUBECONFIG, ~/.kube/config or in-cluster environment).
 
+Format (--encryption rsa|pq-hybrid): by default every item keeps the format it is sealed in.
+With --encryption, every item is sealed again in that format, and documents whose items are in
+the other format count as stale even when sealed to the newest certificate: this migrates a
+repository to pq-hybrid (or back to rsa before moving to Bitnami). Changing the format needs
+the plaintexts, so it works offline only (--key; --check and --dry-run also without keys): the
+controller's /v1/rotate keeps each item's format.
+
 Re-encryption does NOT undo a leak: anyone holding an old copy of a file and the old key can
 still read the old values. If a key or a sealed value leaked, change the secret values
-themselves (credential rotation) and seal the new ones.";
+themselves (credential rotation) and seal the new ones. The same holds for a migration to
+pq-hybrid: git history keeps the RSA ciphertext of every value ever committed.";
 
 const ROTATE_EXAMPLES: &str = "\
 Examples:
@@ -416,7 +424,8 @@ Examples:
   kseal rotate --check --offline    the same against kseal.yaml's cert files
   kseal rotate --key backup/    offline, to the certs kseal.yaml names
   kseal rotate k8s/ --key old.key,new.key --cert certs/prod.pem
-  kseal rotate k8s/ --cert new.pem --dry-run   list what would be re-sealed";
+  kseal rotate k8s/ --cert new.pem --dry-run   list what would be re-sealed
+  kseal rotate k8s/ --key backup/ --encryption pq-hybrid   migrate to pq-hybrid";
 
 #[derive(Debug, Args)]
 pub(crate) struct RotateArgs {
@@ -439,6 +448,9 @@ pub(crate) struct RotateArgs {
     /// Re-seal even to an expired certificate (only for certificates you control).
     #[arg(long)]
     pub(crate) unsafe_allow_expired_cert: bool,
+    /// Re-seal every item in this format (offline only); default: each item keeps its own.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub(crate) encryption: Option<EncryptionArg>,
     /// Do not contact the cluster: --check/--dry-run compare with the cert files in kseal.yaml.
     #[arg(long)]
     pub(crate) offline: bool,

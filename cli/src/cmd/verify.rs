@@ -15,7 +15,7 @@ use crate::{
     certs::{KnownCert, load_certs},
     cluster::Session,
     exit::{Code, Failure, Result},
-    inspect::{Summary, describe_problem, inspect_value},
+    inspect::{Summary, ValueFacts, describe_problem, inspect_value},
     io,
     output::API_VERSION,
     say,
@@ -322,8 +322,8 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
         }
     }
 
-    // Which certificate sealed it, by the annotation.
-    let mut expected_rsa: Option<Vec<(usize, String)>> = None;
+    // Which certificate sealed it, by the annotation (else any of the given ones).
+    let mut expected: Option<Vec<&KnownCert>> = None;
     match annotations.get(KEY_FINGERPRINT_ANNOTATION) {
         None => f.warn(format!(
             "no {KEY_FINGERPRINT_ANNOTATION} annotation: cannot tell which key sealed it (kubeseal does not write one; `kseal rotate` adds it)"
@@ -334,7 +334,7 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
             )),
             Some(fp) if !certs.is_empty() => {
                 match certs.iter().find(|c| *c.cert.fingerprint() == fp) {
-                    Some(c) => expected_rsa = Some(vec![(c.cert.modulus_len(), describe(c))]),
+                    Some(c) => expected = Some(vec![c]),
                     None => f.error(format!(
                         "sealed to key {fp}, which is none of the given certificates ({})",
                         certs.iter().map(describe).collect::<Vec<_>>().join("; ")
@@ -344,16 +344,11 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
             Some(_) => {}
         },
     }
-    if expected_rsa.is_none()
+    if expected.is_none()
         && !certs.is_empty()
         && !annotations.contains_key(KEY_FINGERPRINT_ANNOTATION)
     {
-        expected_rsa = Some(
-            certs
-                .iter()
-                .map(|c| (c.cert.modulus_len(), describe(c)))
-                .collect(),
-        );
+        expected = Some(certs.iter().collect());
     }
 
     // Items.
@@ -404,20 +399,8 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
                         "{label}: base64 is not in canonical form (line breaks or non-zero trailing bits); the controller accepts it, but no sealer writes it"
                     ));
                 }
-                // A pq-hybrid value names no key size (`facts.rsa_len` is `None`).
-                if let Some(expected) = &expected_rsa
-                    && let Some(rsa_len) = facts.rsa_len
-                    && !expected.iter().any(|(k, _)| *k == rsa_len)
-                {
-                    let certs: Vec<String> = expected
-                        .iter()
-                        .map(|(k, c)| format!("{c} is {}-bit", k * 8))
-                        .collect();
-                    let certs = certs.join("; ");
-                    f.error(format!(
-                        "{label}: length prefix says a {}-bit key, but {certs}",
-                        rsa_len * 8,
-                    ));
+                if let Some(expected) = &expected {
+                    check_value_fits(&mut f, &label, &facts, expected);
                 }
                 plaintext_total += facts.plaintext_len;
             }
@@ -435,6 +418,33 @@ pub(crate) fn check_document(v: &Value, certs: &[KnownCert]) -> Findings {
         ));
     }
     f
+}
+
+/// An RSA value must name the key size of the certificate it was sealed for; a `pq-hybrid`
+/// value names none (`facts.rsa_len` is `None`), and that certificate must carry an X-Wing key
+/// (`docs/pq-format.md` §5.2), which one without it cannot have sealed.
+fn check_value_fits(f: &mut Findings, label: &str, facts: &ValueFacts, expected: &[&KnownCert]) {
+    match facts.rsa_len {
+        Some(rsa_len) if !expected.iter().any(|c| c.cert.modulus_len() == rsa_len) => {
+            let certs: Vec<String> = expected
+                .iter()
+                .map(|c| format!("{} is {}-bit", describe(c), c.cert.modulus_len() * 8))
+                .collect();
+            f.error(format!(
+                "{label}: length prefix says a {}-bit key, but {}",
+                rsa_len * 8,
+                certs.join("; ")
+            ));
+        }
+        None if expected.iter().all(|c| c.cert.pq_public_key().is_none()) => {
+            let certs: Vec<String> = expected.iter().map(|c| describe(c)).collect();
+            f.error(format!(
+                "{label}: sealed as pq-hybrid, but {} has no post-quantum (X-Wing) key, so it was not sealed with it (`kseal cert` fetches the controller's newest certificate)",
+                certs.join("; ")
+            ));
+        }
+        _ => {}
+    }
 }
 
 fn describe(c: &KnownCert) -> String {

@@ -108,6 +108,9 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
             ctx.metrics
                 .rsa_operations
                 .inc_by(unsealed.rsa_operations as u64);
+            ctx.metrics
+                .pq_operations
+                .inc_by(unsealed.pq_operations as u64);
             debug!(
                 items = ?kseal_crds::unseal::data_keys(&unsealed.secret),
                 keys = ?unsealed.keys_used.iter().map(ToString::to_string).collect::<Vec<_>>(),

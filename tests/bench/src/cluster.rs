@@ -12,7 +12,10 @@ use k8s_openapi::{
     api::core::v1::{Event, Namespace, Secret},
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use kseal_core::{CertParams, Certificate, KeySize, PrivateKey, keys};
+use kseal_core::{
+    CertParams, Certificate, Encryption, KeySize, PrivateKey, SecretKeyName, keys,
+    pq::encoding::KEY_SECRET_FIELD,
+};
 use kseal_crds::{
     KEY_FINGERPRINT_ANNOTATION, SEALED_SECRETS_KEY_LABEL, SealedSecret, SealedSecretSpec,
 };
@@ -234,9 +237,11 @@ pub async fn count_synced(api: &Api<SealedSecret>) -> Result<(usize, f64), Strin
 
 /// Generates `count` key pairs on every core; key i has NotBefore `count - i` hours ago, so
 /// key 0 is the oldest and the newest is one hour old (no controller sees a reason to renew).
+/// With `pq`, each RSA key gets its X-Wing key, as kseal-controller makes them.
 pub fn generate_keys(
     count: usize,
     key_size: KeySize,
+    pq: bool,
 ) -> Result<Vec<(PrivateKey, Certificate)>, String> {
     let now = SystemTime::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -257,7 +262,12 @@ pub fn generate_keys(
                         common_name: String::new(),
                         serial,
                     };
-                    *slot = Some(keys::generate(&params).map_err(|e| e.to_string()));
+                    let generate = if pq {
+                        keys::generate_with_pq
+                    } else {
+                        keys::generate
+                    };
+                    *slot = Some(generate(&params).map_err(|e| e.to_string()));
                 }
             });
         }
@@ -269,7 +279,8 @@ pub fn generate_keys(
 }
 
 /// Creates one key Secret per key in `ns`, shaped as Bitnami's controller writes them
-/// (`sealed-secrets-keyNN`, type `kubernetes.io/tls`, labelled active).
+/// (`sealed-secrets-keyNN`, type `kubernetes.io/tls`, labelled active), plus `xwing.key` for a
+/// key with an X-Wing part, as kseal-controller writes it.
 pub async fn create_key_secrets(
     client: &Client,
     ns: &str,
@@ -277,6 +288,19 @@ pub async fn create_key_secrets(
 ) -> Result<(), String> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     for (i, (key, cert)) in keys.iter().enumerate() {
+        let mut data = BTreeMap::from([
+            ("tls.crt".into(), ByteString(cert.to_pem().into_bytes())),
+            (
+                "tls.key".into(),
+                ByteString(key.to_pkcs1_pem().expose().as_bytes().to_vec()),
+            ),
+        ]);
+        if let Some(pq) = key.pq() {
+            data.insert(
+                KEY_SECRET_FIELD.into(),
+                ByteString(pq.to_pkcs8_pem().expose().as_bytes().to_vec()),
+            );
+        }
         let secret = Secret {
             metadata: ObjectMeta {
                 name: Some(format!("sealed-secrets-key{i:02}")),
@@ -287,13 +311,7 @@ pub async fn create_key_secrets(
                 ..ObjectMeta::default()
             },
             type_: Some("kubernetes.io/tls".into()),
-            data: Some(BTreeMap::from([
-                ("tls.crt".into(), ByteString(cert.to_pem().into_bytes())),
-                (
-                    "tls.key".into(),
-                    ByteString(key.to_pkcs1_pem().expose().as_bytes().to_vec()),
-                ),
-            ])),
+            data: Some(data),
             ..Secret::default()
         };
         secrets
@@ -343,18 +361,20 @@ pub async fn create_sealed_secrets(
     ns: &str,
     n: usize,
     cert: &Certificate,
+    encryption: Encryption,
 ) -> Result<(), String> {
     let api: Api<SealedSecret> = Api::namespaced(client.clone(), ns);
+    let item = SecretKeyName::parse("value").map_err(|e| e.to_string())?;
     create_bounded(n, |i| {
         let name = format!("bench-{i:05}");
         let mut ss = SealedSecret::new(&name, SealedSecretSpec::default());
         ss.metadata.namespace = Some(ns.into());
         let scope = ss.scope().map_err(|e| e.to_string())?;
         let value = format!("value-{i}-{:016x}", OsRng.next_u64());
-        ss.spec.encrypted_data.insert(
-            "value",
-            kseal_core::seal_base64(cert, &scope, value.as_bytes()),
-        );
+        let sealed = encryption
+            .seal_base64(cert, &scope, &item, value.as_bytes())
+            .map_err(|e| e.to_string())?;
+        ss.spec.encrypted_data.insert(item.as_str(), sealed);
         ss.metadata.annotations = Some(BTreeMap::from([(
             KEY_FINGERPRINT_ANNOTATION.to_owned(),
             cert.fingerprint().to_string(),

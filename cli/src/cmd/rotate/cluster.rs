@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, path::PathBuf, time::SystemTime};
 use kseal_core::{Certificate, Fingerprint};
 
 use super::{
+    Target,
     report::{Mode, Progress, Report, Tally, conclude},
     reseal::{ClusterResealer, Resealer},
     rotate_file, source_key,
@@ -196,9 +197,14 @@ fn run_cluster(
     let mut tally = Tally::default();
     let mut progress = Progress::new(&mine, mode == Mode::Write);
     for file in &files {
+        // `--encryption` never reaches here (`/v1/rotate` keeps each item's format).
+        let target = Target {
+            fingerprint: newest.fingerprint(),
+            encryption: None,
+        };
         let result = rotate_file(
             file,
-            newest.fingerprint(),
+            target,
             (mode == Mode::Write).then_some(&resealer as &dyn Resealer),
             mode,
             &mut progress,

@@ -6,6 +6,11 @@
 //! The re-encryption itself sits behind [`reseal::Resealer`]: offline with private keys given
 //! on the command line (here), or through the controller's `/v1/rotate` (`cluster.rs`), without
 //! changing how files are found, edited and reported (`report.rs`).
+//!
+//! `--encryption` migrates items between the value formats (`docs/pq-format.md`): a document
+//! with items in the other format is stale too. It needs the plaintexts, so only the offline
+//! path does it; `/v1/rotate` keeps each item's format, and asking the cluster path for a format
+//! is refused rather than answered in whatever format the items had.
 
 mod cluster;
 mod report;
@@ -17,7 +22,7 @@ use std::{
     time::SystemTime,
 };
 
-use kseal_core::{Certificate, Fingerprint};
+use kseal_core::{Certificate, Encryption, Fingerprint};
 use kseal_crds::{KEY_FINGERPRINT_ANNOTATION, SealedSecret};
 
 use crate::{
@@ -66,7 +71,16 @@ fn rotate(
         );
         offline = true;
     }
+    let encryption = args.encryption.map(Encryption::from);
     if !offline {
+        if let Some(encryption) = encryption {
+            return Err(Failure::usage(format!(
+                "--encryption {} works offline only: the controller's /v1/rotate re-seals each item in the format it has",
+                encryption.as_str()
+            ))
+            .hint("pass the private keys with --key BACKUP_KEYS (from `kseal backup`) to change the format offline")
+            .hint("--check and --dry-run compare without keys under --offline or with --cert"));
+        }
         return cluster::rotate(args, mode, config, plan, report);
     }
     if mode == Mode::Write && args.keys.is_empty() {
@@ -89,7 +103,11 @@ fn rotate(
     for (_, source) in &plan {
         if let std::collections::btree_map::Entry::Vacant(slot) = certs.entry(source_key(source)) {
             let allow_expired = mode == Mode::Check || args.unsafe_allow_expired_cert;
-            slot.insert(source.load(SystemTime::now(), allow_expired)?);
+            let cert = source.load(SystemTime::now(), allow_expired)?;
+            if let Some(encryption) = encryption {
+                crate::cmd::seal::sealer::require_pq_key(&cert, encryption, &source.describe())?;
+            }
+            slot.insert(cert);
         }
     }
     let keys = if args.keys.is_empty() {
@@ -102,10 +120,17 @@ fn rotate(
     let mut progress = Progress::new(&plan, keys.is_some() && mode != Mode::Check);
     for (file, source) in &plan {
         let cert = &certs[&source_key(source)];
-        let resealer = keys.as_ref().map(|keys| OfflineResealer { keys, cert });
+        let resealer = keys.as_ref().map(|keys| OfflineResealer {
+            keys,
+            cert,
+            encryption,
+        });
         rotate_file(
             file,
-            cert.fingerprint(),
+            Target {
+                fingerprint: cert.fingerprint(),
+                encryption,
+            },
             resealer.as_ref().map(|r| r as &dyn Resealer),
             mode,
             &mut progress,
@@ -115,12 +140,19 @@ fn rotate(
     }
     progress.clear();
     report.flush()?;
+    let remedy = match encryption {
+        Some(e) => format!(
+            "re-seal them with `kseal rotate --key BACKUP_KEYS --encryption {}`, then commit the result",
+            e.as_str()
+        ),
+        None => "re-seal them with `kseal rotate` (through the controller) or `kseal rotate --key BACKUP_KEYS`, then commit the result".to_owned(),
+    };
     let summary = conclude(
         report,
         &tally,
         mode,
         &plan.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
-        "re-seal them with `kseal rotate` (through the controller) or `kseal rotate --key BACKUP_KEYS`, then commit the result",
+        &remedy,
         "pass every backup key with --key (files or a directory); keys from `kseal backup` or `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are",
     )
     .map_err(|e| report.nothing_written(e))?;
@@ -196,9 +228,40 @@ fn no_cert(file: &Path) -> Failure {
     .hint("pass --cert NEW.pem (the cluster's newest, from `kubeseal --fetch-cert`), or name the file as an `output:` with a `cert:` in kseal.yaml")
 }
 
+/// What a document must be sealed to: the newest certificate and, with `--encryption`, every item
+/// in one format.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    fingerprint: &'a Fingerprint,
+    encryption: Option<Encryption>,
+}
+
+impl Target<'_> {
+    /// How many items of `doc` are not in the wanted format (none without `--encryption`).
+    fn items_in_other_format(&self, doc: &serde_json::Value) -> usize {
+        let Some(wanted) = self.encryption else {
+            return 0;
+        };
+        doc["spec"]["encryptedData"].as_object().map_or(0, |items| {
+            items
+                .values()
+                .filter_map(serde_json::Value::as_str)
+                .filter(|v| Encryption::of_base64(v) != wanted)
+                .count()
+        })
+    }
+
+    /// `" (as pq-hybrid)"` with `--encryption`, to follow `old -> new` in a report row.
+    fn as_format(&self) -> String {
+        self.encryption
+            .map(|e| format!(" (as {})", e.as_str()))
+            .unwrap_or_default()
+    }
+}
+
 fn rotate_file(
     file: &Path,
-    target: &Fingerprint,
+    target: Target<'_>,
     resealer: Option<&dyn Resealer>,
     mode: Mode,
     progress: &mut Progress,
@@ -240,18 +303,23 @@ fn rotate_file(
         progress.tick();
         let place = doc.describe();
         let current = doc.value["metadata"]["annotations"][KEY_FINGERPRINT_ANNOTATION].as_str();
-        if current == Some(target.as_str()) {
-            row(order, Status::UpToDate, Some(&place), target.as_str());
+        let other_format = target.items_in_other_format(doc.value);
+        let fingerprint = target.fingerprint;
+        if current == Some(fingerprint.as_str()) && other_format == 0 {
+            row(order, Status::UpToDate, Some(&place), fingerprint.as_str());
             continue;
         }
         let from = current.unwrap_or("an unknown key (no annotation)");
         if mode == Mode::Check {
-            row(
-                order,
-                Status::Stale,
-                Some(&place),
-                &format!("sealed to {from}, not {target}"),
-            );
+            let mut detail = if current == Some(fingerprint.as_str()) {
+                format!("sealed to {fingerprint}")
+            } else {
+                format!("sealed to {from}, not {fingerprint}")
+            };
+            if let (Some(wanted), 1..) = (target.encryption, other_format) {
+                detail.push_str(&format!("; {other_format} item(s) not {}", wanted.as_str()));
+            }
+            row(order, Status::Stale, Some(&place), &detail);
             continue;
         }
         if doc.item.is_some() {
@@ -268,7 +336,7 @@ fn rotate_file(
                 order,
                 Status::Resealed,
                 Some(&place),
-                &format!("{from} -> {target}"),
+                &format!("{from} -> {fingerprint}{}", target.as_format()),
             );
             continue;
         };
@@ -295,7 +363,11 @@ fn rotate_file(
                 } else {
                     from.join(", ")
                 };
-                pending.push((order, place, format!("{from} -> {}", resealer.target())));
+                pending.push((
+                    order,
+                    place,
+                    format!("{from} -> {}{}", resealer.target(), target.as_format()),
+                ));
                 edits.push(DocEdit {
                     segment: doc.segment,
                     items: resealed.items,

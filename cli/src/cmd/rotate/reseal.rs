@@ -2,7 +2,7 @@
 //! private keys given on the command line; [`ClusterResealer`] asks the controller
 //! (`POST /v1/rotate`), so that no private key leaves the cluster.
 
-use kseal_core::{Certificate, Fingerprint, KeySet};
+use kseal_core::{Certificate, Encryption, Fingerprint, KeySet};
 use kseal_crds::{
     KEY_FINGERPRINT_ANNOTATION, SealedSecret, UnsealError, UnsealOptions, reseal::reseal_item,
 };
@@ -53,11 +53,13 @@ impl std::fmt::Display for ResealError {
     }
 }
 
-/// Decrypts with private keys held in this process and seals to a certificate.
+/// Decrypts with private keys held in this process and seals to a certificate, each item in its
+/// own format or, with `encryption`, all in that one (`kseal rotate --encryption`).
 #[derive(Debug)]
 pub(crate) struct OfflineResealer<'a> {
     pub(crate) keys: &'a KeySet,
     pub(crate) cert: &'a Certificate,
+    pub(crate) encryption: Option<Encryption>,
 }
 
 impl Resealer for OfflineResealer<'_> {
@@ -96,6 +98,7 @@ impl Resealer for OfflineResealer<'_> {
                     name,
                     previous.unwrap_or(""),
                     plaintext.expose(),
+                    self.encryption,
                 )
                 .map(|sealed| (name.clone(), sealed))
                 .map_err(|e| ResealError::Invalid(e.to_string()))

@@ -21,7 +21,7 @@ use crate::{
 
 mod input;
 mod plan;
-mod sealer;
+pub(crate) mod sealer;
 mod write;
 
 use self::{

@@ -17,7 +17,7 @@ use kseal_crds::scope_kind_from_annotations;
 
 use super::write::{self, Existing};
 use crate::{
-    args::{EncryptionArg, EnvFormatArg, FormatArg, KeysArg, ScopeArg, SealArgs},
+    args::{EnvFormatArg, FormatArg, KeysArg, ScopeArg, SealArgs},
     certs::CertSource,
     config::{Config, Settings, is_target_name},
     exit::{Failure, Result},
@@ -114,11 +114,11 @@ impl Plan {
             Some(KeysArg::Secret) => KeyRule::SecretKey,
             None => settings.keys.unwrap_or(KeyRule::EnvVar),
         };
-        let encryption = match args.encryption {
-            Some(EncryptionArg::Rsa) => Encryption::Rsa,
-            Some(EncryptionArg::PqHybrid) => Encryption::PqHybrid,
-            None => settings.encryption.unwrap_or_default(),
-        };
+        let encryption = args
+            .encryption
+            .map(Encryption::from)
+            .or(settings.encryption)
+            .unwrap_or_default();
         // A file merged into is sealed to the certificate kseal.yaml names for that output.
         let output_cert = match (&args.merge_into, &config) {
             (Some(path), Some(config)) if args.cert.is_empty() => {

@@ -5,6 +5,7 @@
 use kseal_core::{Certificate, Encryption, Scope, SecretKeyName};
 
 use crate::{
+    args::EncryptionArg,
     cmd::verify::MAX_ANNOTATION_BYTES,
     exit::{Failure, Result},
     say,
@@ -17,19 +18,10 @@ pub(super) struct Sealer<'a> {
 }
 
 impl<'a> Sealer<'a> {
-    /// Fails when `encryption` is `pq-hybrid` and `cert` (named `what` in the message) carries
-    /// no X-Wing key: certificates of Bitnami keys, and of kseal keys made before kseal issued
-    /// one, until the controller's next renewal.
+    /// Fails when `encryption` is `pq-hybrid` and `cert` carries no X-Wing key
+    /// ([`require_pq_key`]).
     pub(super) fn new(cert: &'a Certificate, encryption: Encryption, what: &str) -> Result<Self> {
-        if encryption == Encryption::PqHybrid && cert.pq_public_key().is_none() {
-            return Err(Failure::input(format!(
-                "certificate {what} has no post-quantum (X-Wing) key, which --encryption pq-hybrid needs"
-            ))
-            .hint(
-                "renew the controller's key (SIGUSR1, or wait for its renewal) so it issues a certificate with one, then fetch it again with `kseal cert`",
-            )
-            .hint("or seal with --encryption rsa (the default)"));
-        }
+        require_pq_key(cert, encryption, what)?;
         Ok(Self { cert, encryption })
     }
 
@@ -44,6 +36,32 @@ impl<'a> Sealer<'a> {
             .seal_base64(self.cert, scope, item, value)
             .expect("invariant: Sealer::new checked that the certificate has the key")
     }
+}
+
+/// `--encryption`'s choice.
+impl From<EncryptionArg> for Encryption {
+    fn from(arg: EncryptionArg) -> Self {
+        match arg {
+            EncryptionArg::Rsa => Self::Rsa,
+            EncryptionArg::PqHybrid => Self::PqHybrid,
+        }
+    }
+}
+
+/// Fails when `encryption` is `pq-hybrid` and `cert` (named `what` in the message) carries no
+/// X-Wing key: certificates of Bitnami keys, and of kseal keys made before kseal issued one,
+/// until the controller's next renewal. Used by `kseal seal` and `kseal rotate --encryption`.
+pub(crate) fn require_pq_key(cert: &Certificate, encryption: Encryption, what: &str) -> Result<()> {
+    if encryption == Encryption::PqHybrid && cert.pq_public_key().is_none() {
+        return Err(Failure::input(format!(
+            "certificate {what} has no post-quantum (X-Wing) key, which --encryption pq-hybrid needs"
+        ))
+        .hint(
+            "renew the controller's key (SIGUSR1, or wait for its renewal) so it issues a certificate with one, then fetch it again with `kseal cert`",
+        )
+        .hint("or use --encryption rsa (the default)"));
+    }
+    Ok(())
 }
 
 /// Objects this large come close to etcd's default request limit (1.5 MiB), past which the API

@@ -3,26 +3,29 @@
 //! ```sh
 //! eval "$(tests/cluster/cluster.sh up)"
 //! cargo build --release -p kseal-controller
-//! cargo run --release -p kseal-bench --bin bench-controller -- [--count 5000] [--keys 1,36]
+//! cargo run --release -p kseal-bench --bin bench-controller -- [--count 5000] [--keys 1,36] \
+//!     [--encryption rsa,pq-hybrid]
 //! ```
 //!
-//! For each key count K it creates a controller namespace holding K Bitnami-shaped key Secrets
-//! and an app namespace holding `--count` SealedSecrets (one item each, strict scope, sealed to
-//! the OLDEST key, with the `kseal.dev/key-fingerprint` annotation `kseal seal` writes). Then:
+//! For each key count K and value format (`--encryption`, default `rsa`) it creates a controller
+//! namespace holding K Bitnami-shaped key Secrets (with `xwing.key`, as kseal-controller writes
+//! them, when `pq-hybrid` is measured) and an app namespace holding `--count` SealedSecrets (one
+//! item each in that format, strict scope, sealed to the OLDEST key, with the
+//! `kseal.dev/key-fingerprint` annotation `kseal seal` writes). Then:
 //!
 //! 1. **initial**: starts `kseal-controller` scoped to those two namespaces and measures the time
 //!    from process start until every SealedSecret has `Synced=True`;
 //! 2. **restart**: stops it (SIGTERM) and starts it again with nothing changed, and measures the
 //!    time until every SealedSecret has been reconciled once (the controller is then idle).
 //!
-//! Each phase reports RSA operations per value and reconciles (the controller's
-//! `_rsa_operations_total` and `_unseal_requests_total`), API requests (the API server's
+//! Each phase reports RSA and X-Wing operations per value and reconciles (the controller's
+//! `_rsa_operations_total`, `_pq_operations_total` and `_unseal_requests_total`), API requests (the API server's
 //! `apiserver_request_total`, resource requests only, before/after, minus this program's own
 //! requests), Secret writes and status writes (from the same diff), events (new or repeated
 //! Events in the two namespaces) and peak RSS (`VmHWM` of the controller process). Issue #5's
 //! target for the restart: 0 Secret writes, 0 status writes, 0 events.
 //!
-//! The table goes to stdout and to `tests/bench-results/controller.txt`. Namespaces and the
+//! The table goes to stdout and to `tests/bench-results/controller.txt` (or `--out`). Namespaces and the
 //! controller process are removed at the end, on error and on Ctrl-C.
 
 use std::{
@@ -42,7 +45,7 @@ use kseal_bench::{
     },
     machine, positive, release_bin,
 };
-use kseal_core::{Certificate, KeySize, PrivateKey, keys};
+use kseal_core::{Certificate, Encryption, KeySize, PrivateKey, keys};
 use kseal_crds::SealedSecret;
 use kube::{Api, Client};
 use rand_core::{OsRng, RngCore as _};
@@ -68,9 +71,15 @@ struct Options {
     /// RSA key size.
     #[arg(long, default_value_t = 4096)]
     key_bits: usize,
+    /// Value formats, one run each per key count (`pq-hybrid` keys also get an X-Wing key).
+    #[arg(long = "encryption", value_name = "FORMAT,...", value_delimiter = ',', default_value = "rsa", value_parser = encryption)]
+    encryptions: Vec<Encryption>,
     /// The kseal-controller binary.
     #[arg(long, value_name = "PATH", default_value_os_t = release_bin("kseal-controller"))]
     controller: PathBuf,
+    /// Where the report is written (it also goes to stdout).
+    #[arg(long, value_name = "FILE", default_value_os_t = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/controller.txt"))]
+    out: PathBuf,
 }
 
 /// What one phase measured.
@@ -78,6 +87,7 @@ struct Options {
 struct Figures {
     seconds: f64,
     rsa_operations: f64,
+    pq_operations: f64,
     reconciles: f64,
     api_requests: f64,
     secret_writes: f64,
@@ -160,44 +170,57 @@ async fn run(
 
     // The keys, generated once and reused: key i is older than key i+1 (NotBefore one hour
     // apart, the newest one hour ago, so the controller sees no reason to renew).
+    // The same keys serve both formats: with pq-hybrid among them, each has its X-Wing key
+    // (RSA values sealed to it are opened exactly as without one).
     let max_keys = options.key_counts.iter().copied().max().unwrap_or(1);
     let key_size = KeySize::from_bits(options.key_bits).map_err(|e| e.to_string())?;
+    let with_pq = options.encryptions.contains(&Encryption::PqHybrid);
     let started = Instant::now();
-    eprintln!("generating {max_keys} RSA-{} keys…", options.key_bits);
-    let keys = generate_keys(max_keys, key_size)?;
+    eprintln!(
+        "generating {max_keys} RSA-{} keys{}…",
+        options.key_bits,
+        if with_pq { " with X-Wing keys" } else { "" }
+    );
+    let keys = generate_keys(max_keys, key_size, with_pq)?;
     let keygen_seconds = started.elapsed().as_secs_f64();
     eprintln!("  {keygen_seconds:.1} s");
 
     let mut rows = Vec::new();
     for &k in &options.key_counts {
-        let (initial, restart) =
-            bench_key_count(options, client, kubeconfig, cleanup, &keys[..k]).await?;
-        rows.push((k, initial, restart));
-        // Free the API server before the next key count, and wait until the namespace controller
-        // has emptied the namespaces, so its traffic is not counted in the next run.
-        let namespaces = cleanup.namespaces.clone();
-        cleanup.run(client).await;
-        wait_deleted(client, &namespaces).await;
+        for &encryption in &options.encryptions {
+            let (initial, restart) =
+                bench_key_count(options, client, kubeconfig, cleanup, &keys[..k], encryption)
+                    .await?;
+            rows.push((k, encryption, initial, restart));
+            // Free the API server before the next run, and wait until the namespace controller
+            // has emptied the namespaces, so its traffic is not counted in the next run.
+            let namespaces = cleanup.namespaces.clone();
+            cleanup.run(client).await;
+            wait_deleted(client, &namespaces).await;
+        }
     }
 
     let report = report(options, &rows, keygen_seconds);
     print!("{report}");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/controller.txt");
+    let path = &options.out;
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
-    std::fs::write(&path, &report).map_err(|e| format!("write {}: {e}", path.display()))?;
+    std::fs::write(path, &report).map_err(|e| format!("write {}: {e}", path.display()))?;
     eprintln!("written to {}", path.display());
     Ok(())
 }
 
-/// Runs both phases for one key set (`keys[0]` is the oldest; everything is sealed to it).
+/// Runs both phases for one key set (`keys[0]` is the oldest; everything is sealed to it) and
+/// one value format.
 async fn bench_key_count(
     options: &Options,
     client: &Client,
     kubeconfig: &Path,
     cleanup: &mut Cleanup,
     keys: &[(PrivateKey, Certificate)],
+    encryption: Encryption,
 ) -> Result<(Figures, Figures), String> {
     let k = keys.len();
+    let format = encryption.as_str();
     let n = options.count;
     let tag = format!("{:06x}", OsRng.next_u32() & 0xff_ffff);
     let ctl_ns = format!("kseal-bench-ctl-{k}-{tag}");
@@ -206,16 +229,16 @@ async fn bench_key_count(
         create_namespace(client, ns).await?;
         cleanup.namespaces.push(ns.clone());
     }
-    eprintln!("[{k} keys] namespaces {ctl_ns}, {app_ns}");
+    eprintln!("[{k} keys, {format}] namespaces {ctl_ns}, {app_ns}");
 
     // K key Secrets, shaped as Bitnami's controller writes them.
     create_key_secrets(client, &ctl_ns, keys).await?;
 
     // N SealedSecrets sealed to the oldest key, created in parallel.
     let started = Instant::now();
-    create_sealed_secrets(client, &app_ns, n, &keys[0].1).await?;
+    create_sealed_secrets(client, &app_ns, n, &keys[0].1, encryption).await?;
     eprintln!(
-        "[{k} keys] created {n} SealedSecrets in {:.1} s",
+        "[{k} keys, {format}] created {n} SealedSecrets in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 
@@ -230,7 +253,7 @@ async fn bench_key_count(
         kubeconfig,
         &ctl_ns,
         &app_ns,
-        &format!("{k}-initial"),
+        &format!("{k}-{format}-initial"),
     )?;
     let pid = controller.process.id();
     let metrics = controller.metrics.clone();
@@ -255,7 +278,7 @@ async fn bench_key_count(
         }
         tokio::time::sleep(POLL).await;
     };
-    eprintln!("[{k} keys] initial: all {n} Synced after {seconds:.1} s");
+    eprintln!("[{k} keys, {format}] initial: all {n} Synced after {seconds:.1} s");
     let initial = finish_phase(
         client,
         &namespaces,
@@ -279,7 +302,7 @@ async fn bench_key_count(
         kubeconfig,
         &ctl_ns,
         &app_ns,
-        &format!("{k}-restart"),
+        &format!("{k}-{format}-restart"),
     )?;
     let pid = controller.process.id();
     let metrics = controller.metrics.clone();
@@ -297,7 +320,7 @@ async fn bench_key_count(
         }
         tokio::time::sleep(POLL).await;
     };
-    eprintln!("[{k} keys] restart: all {n} reconciled after {seconds:.1} s");
+    eprintln!("[{k} keys, {format}] restart: all {n} reconciled after {seconds:.1} s");
     let restart =
         finish_phase(client, &namespaces, &before, &metrics, pid, seconds, 0.0, n).await?;
     if let Some(child) = cleanup.controller.take() {
@@ -333,6 +356,7 @@ async fn finish_phase(
     Ok(Figures {
         seconds,
         rsa_operations: metrics.sum("sealed_secrets_controller_rsa_operations_total") / n as f64,
+        pq_operations: metrics.sum("sealed_secrets_controller_pq_operations_total") / n as f64,
         reconciles: metrics.sum("sealed_secrets_controller_unseal_requests_total"),
         api_requests: diff.total,
         secret_writes: diff.secret_writes,
@@ -396,7 +420,11 @@ fn check_alive(cleanup: &mut Cleanup) -> Result<(), String> {
 }
 
 /// The table and its context (date, machine, command), as printed and saved.
-fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds: f64) -> String {
+fn report(
+    options: &Options,
+    rows: &[(usize, Encryption, Figures, Figures)],
+    keygen_seconds: f64,
+) -> String {
     let mut out = String::new();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let _ = writeln!(out, "# kseal-controller benchmark (issue #5)");
@@ -415,20 +443,28 @@ fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds:
     );
     let _ = writeln!(
         out,
-        "setup:   {} SealedSecrets x 1 item, strict scope, sealed to the OLDEST of K RSA-{} keys \
+        "setup:   {} SealedSecrets x 1 item, strict scope, sealed to the OLDEST of K RSA-{} keys{} \
          (generated in {keygen_seconds:.0} s) with the kseal.dev/key-fingerprint hint; one controller \
          (--leader-elect=false, default 8 workers) watching the key and app namespaces; real \
          kube-apiserver + etcd from tests/cluster",
-        options.count, options.key_bits
+        options.count,
+        options.key_bits,
+        if options.encryptions.contains(&Encryption::PqHybrid) {
+            " (each with its X-Wing key)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:>4} {:<8} {:>9} {:>9} {:>10} {:>9} {:>8} {:>8} {:>7} {:>9}",
+        "{:>4} {:<9} {:<8} {:>9} {:>9} {:>8} {:>10} {:>9} {:>8} {:>8} {:>7} {:>9}",
         "keys",
+        "format",
         "phase",
         "seconds",
         "RSA/value",
+        "PQ/value",
         "reconciles",
         "API req",
         "Secret w",
@@ -436,13 +472,15 @@ fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds:
         "events",
         "peak RSS"
     );
-    for (k, initial, restart) in rows {
+    for (k, encryption, initial, restart) in rows {
         for (phase, f) in [("initial", initial), ("restart", restart)] {
             let _ = writeln!(
                 out,
-                "{k:>4} {phase:<8} {:>9.1} {:>9.2} {:>10} {:>9} {:>8} {:>8} {:>7} {:>6} MiB",
+                "{k:>4} {:<9} {phase:<8} {:>9.1} {:>9.2} {:>8.2} {:>10} {:>9} {:>8} {:>8} {:>7} {:>6} MiB",
+                encryption.as_str(),
                 f.seconds,
                 f.rsa_operations,
+                f.pq_operations,
                 f.reconciles as i64,
                 f.api_requests as i64,
                 f.secret_writes as i64,
@@ -460,14 +498,14 @@ fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds:
     );
     let _ = writeln!(
         out,
-        "RSA/value = rsa_operations_total / count; API req = apiserver_request_total diff (resource \
+        "RSA/value, PQ/value = rsa_operations_total, pq_operations_total (X-Wing decapsulations) / count; API req = apiserver_request_total diff (resource \
          requests of every client, minus this program's own lists; includes kube-controller-manager's \
          background traffic); Secret w / status w = successful POST/PUT/PATCH of secrets and \
          sealedsecrets/status (failed ones, e.g. 409 Conflict, are listed below as [code]); events = new or repeated Events in the two namespaces; peak RSS = VmHWM."
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "API requests by verb and resource:");
-    for (k, initial, restart) in rows {
+    for (k, encryption, initial, restart) in rows {
         for (phase, f) in [("initial", initial), ("restart", restart)] {
             let detail: Vec<String> = f
                 .requests_by_kind
@@ -475,8 +513,18 @@ fn report(options: &Options, rows: &[(usize, Figures, Figures)], keygen_seconds:
                 .filter(|(_, v)| **v > 0.0)
                 .map(|(kind, v)| format!("{kind}={v}"))
                 .collect();
-            let _ = writeln!(out, "  {k:>2} keys {phase:<8} {}", detail.join(", "));
+            let _ = writeln!(
+                out,
+                "  {k:>2} keys {:<9} {phase:<8} {}",
+                encryption.as_str(),
+                detail.join(", ")
+            );
         }
     }
     out
+}
+
+/// `--encryption`: `rsa` or `pq-hybrid`.
+fn encryption(value: &str) -> Result<Encryption, String> {
+    Encryption::parse(value).ok_or_else(|| format!("'{value}' is not one of rsa, pq-hybrid"))
 }

@@ -34,6 +34,7 @@ pub(super) async fn bench_controllers(
     let keys = generate_keys(
         max_keys,
         KeySize::from_bits(KEY_BITS).map_err(|e| e.to_string())?,
+        false,
     )?;
     *keygen_seconds = started.elapsed().as_secs_f64();
 
@@ -115,7 +116,14 @@ async fn bench_one(
     }
     create_key_secrets(client, &ns.ctl, setup.keys).await?;
     let started = Instant::now();
-    create_sealed_secrets(client, &ns.app, n, &setup.keys[0].1).await?;
+    create_sealed_secrets(
+        client,
+        &ns.app,
+        n,
+        &setup.keys[0].1,
+        kseal_core::Encryption::Rsa,
+    )
+    .await?;
     eprintln!(
         "{who} created {n} SealedSecrets in {} in {:.1} s",
         ns.app,
