@@ -9,7 +9,7 @@
 //! | `GET /v1/cert.pem` | `200`, `application/x-pem-file`, the newest certificate; `503` before the first key |
 //! | `GET /v1/certs` | `200` JSON `{"certificates": [...]}`, every active certificate, newest first (kseal only) |
 //! | `POST /v1/verify` | `200` if every item opens with our keys, `409` if not (both with an empty body), `413` body over [`MAX_BODY`], `408` body not in within `--http-body-timeout`, `500` not one SealedSecret |
-//! | `POST /v1/rotate` | `200` JSON SealedSecret re-sealed to the newest key; `413`; `408`; `500` with a message about the structure |
+//! | `POST /v1/rotate` | `200` JSON SealedSecret re-sealed to the newest key (each item in its format, or all in `?encryption=rsa\|pq-hybrid`, kseal only); `400` another `encryption`; `413`; `408`; `500` with a message about the structure |
 //!
 //! `/v1/verify` and `/v1/rotate` only decrypt ([`SealedSecret::open_items`]): they never render
 //! `spec.template.data` and never parse a plaintext, so their answer cannot depend on what a
@@ -39,6 +39,7 @@ use axum::{
     routing::{get, post},
 };
 use kseal_core::{
+    Encryption,
     documents::{self, Limits, OneError, Problem, ReadError, Syntax},
     sealed,
 };
@@ -356,6 +357,10 @@ async fn rotate(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    let to = match rotate_encryption(request.uri().query()) {
+        Ok(to) => to,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
     let body = match state.admit("/v1/rotate", peer, request).await {
         Ok(body) => body,
         Err(r) => return r,
@@ -364,7 +369,7 @@ async fn rotate(
     let options = state.options;
     let result = state
         .blocking(move || -> Result<Vec<u8>, RotateError> {
-            let ss = reseal(decode(&body)?, &snapshot, options)?;
+            let ss = reseal(decode(&body)?, &snapshot, options, to)?;
             serde_json::to_vec(&ss).map_err(RotateError::Encode)
         })
         .await;
@@ -382,8 +387,30 @@ async fn rotate(
     }
 }
 
+/// `/v1/rotate?encryption=rsa|pq-hybrid` (kseal only; Bitnami ignores the query): the format
+/// every item is re-sealed in. Without it each item keeps its own. Other parameters are ignored,
+/// as Bitnami ignores them all; a value other than the two is `400`.
+pub fn rotate_encryption(query: Option<&str>) -> Result<Option<Encryption>, BadEncryption> {
+    let Some(value) = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.strip_prefix("encryption="))
+        .next_back()
+    else {
+        return Ok(None);
+    };
+    Encryption::parse(value).map(Some).ok_or(BadEncryption)
+}
+
+/// `/v1/rotate?encryption=` names neither format (`400`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("encryption must be rsa or pq-hybrid")]
+pub struct BadEncryption;
+
 /// Re-wraps every item (and a legacy `spec.data` blob) for the newest certificate, keeping
-/// item names, order, scope and template. A kseal fingerprint hint is updated to the new key.
+/// item names, order, scope and template, and each item's format unless `to` names one (a
+/// legacy blob has no item key and stays RSA). A kseal fingerprint hint is updated to the new
+/// key.
 ///
 /// Decrypts once ([`SealedSecret::open_items`]); an error names items or the object's
 /// structure, never a plaintext.
@@ -391,6 +418,7 @@ pub fn reseal(
     mut ss: SealedSecret,
     snapshot: &crate::keys::KeySnapshot,
     options: UnsealOptions,
+    to: Option<Encryption>,
 ) -> Result<SealedSecret, ResealError> {
     let latest = snapshot.latest().ok_or(ResealError::NoKey)?;
     let opened = ss.open_items(&snapshot.keys, options)?;
@@ -406,7 +434,7 @@ pub fn reseal(
             name,
             previous.unwrap_or(""),
             plaintext.expose(),
-            None,
+            to,
         )?;
         ss.spec.encrypted_data.insert(name.as_str(), sealed);
     }

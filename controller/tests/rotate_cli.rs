@@ -7,7 +7,8 @@
 //! controller unseals every document to the right bytes, a second run writes nothing, and
 //! `keys --cluster` turns key A from "in use" into "safe to retire". Offline, `kseal backup`
 //! plus `rotate --key backup.yaml --cert new.pem` gives the same files' outcome, and the backup
-//! opens the files with `kseal unseal` and `kubeseal --recovery-unseal`.
+//! opens the files with `kseal unseal` and `kubeseal --recovery-unseal`. Last, `rotate
+//! --encryption pq-hybrid` migrates the files' format through the controller, and back to rsa.
 //!
 //! The test runs in phases (`support::Phases`): after the shared set-up, a failing phase is
 //! reported and the others still run, so one regression does not hide the rest.
@@ -293,6 +294,72 @@ fn phase_offline_backup(fx: &Fixture) {
     }
 }
 
+/// The sealed text of every item in the repository's three files.
+fn sealed_values(repo: &Path) -> Vec<String> {
+    ["k8s/a.yaml", "k8s/b.yaml", "k8s/c.yaml"]
+        .iter()
+        .flat_map(|f| documents(&read(repo, f)))
+        .filter(|doc| ss_name(doc).is_some())
+        .flat_map(|doc| {
+            let ss: SealedSecret = serde_yaml::from_str(&doc).unwrap();
+            ss.spec
+                .encrypted_data
+                .iter()
+                .filter_map(|(_, v)| v.as_sealed().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// `kseal rotate --encryption pq-hybrid` through the controller (`/v1/rotate?encryption=`)
+/// migrates every item to pq-hybrid, `--check --encryption pq-hybrid` then passes, the cluster
+/// still opens every document (`verify --cluster`), and the backup unseals the files to the same
+/// Secrets as before; `--encryption rsa` migrates back the same way. Runs after the phases that
+/// compare files with their original bytes.
+fn phase_encryption(fx: &Fixture) {
+    let repo = &fx.repo;
+    let backup = fx.root.path().join("backup.yaml").display().to_string();
+    let unseal = || {
+        let (code, out, err) = kseal(repo, &["unseal", "--key", &backup, "k8s/"], b"");
+        assert_eq!(code, 0, "unseal: {err}");
+        out
+    };
+    let before = unseal();
+    for (format, marker) in [("pq-hybrid", true), ("rsa", false)] {
+        let (code, _, err) = fx.kseal_ctl(repo, &["rotate", "--check", "--encryption", format]);
+        assert_eq!(code, 5, "--check before migrating to {format}: {err}");
+        let (code, out, err) = fx.kseal_ctl(repo, &["rotate", "--encryption", format]);
+        assert_eq!(
+            code,
+            0,
+            "rotate --encryption {format}: {}{err}",
+            String::from_utf8_lossy(&out)
+        );
+        let values = sealed_values(repo);
+        let items: usize = fx.expected.values().map(|items| items.len()).sum();
+        assert_eq!(values.len(), items, "every item of the documents");
+        assert!(
+            values.iter().all(|v| v.starts_with("ksealPQ1") == marker),
+            "not every item is {format} after rotate --encryption {format}"
+        );
+        let (code, _, err) = fx.kseal_ctl(repo, &["rotate", "--check", "--encryption", format]);
+        assert_eq!(code, 0, "--check after migrating to {format}: {err}");
+        let (code, _, err) = fx.kseal_ctl(repo, &["verify", "--cluster"]);
+        assert_eq!(code, 0, "verify --cluster of the {format} files: {err}");
+        let after = unseal();
+        assert!(
+            after == before,
+            "the {format} files unseal to other Secrets: {} vs {}",
+            digest(&after),
+            digest(&before)
+        );
+        eprintln!(
+            "kseal rotate --encryption {format} through the controller: {} items",
+            values.len()
+        );
+    }
+}
+
 /// Several clusters in kseal.yaml: only this cluster's file is re-sealed, the other one is
 /// skipped, and only this cluster's cert file is refreshed; a file kseal.yaml does not assign
 /// to a cluster is an error, not a guess.
@@ -381,6 +448,7 @@ async fn rotate_through_the_controller() {
             "controller-unseals",
             "offline-backup",
             "multi-cluster",
+            "encryption",
             "no-canary",
         ] {
             phases.not_run(phase, "set-up");
@@ -404,6 +472,9 @@ async fn rotate_through_the_controller() {
         .await;
     phases
         .run("multi-cluster", async { phase_multi_cluster(&fx) })
+        .await;
+    phases
+        .run("encryption", async { phase_encryption(&fx) })
         .await;
     phases
         .run("no-canary", async {

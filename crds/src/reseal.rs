@@ -1,13 +1,15 @@
 //! Sealing an opened item again (`/v1/rotate`, `kseal rotate --key`) in the format it was sealed
 //! in: a `pq-hybrid` item must not silently become an RSA one when it moves to a new key. Only
-//! `kseal rotate --key --encryption` asks for another format (migrating files).
+//! `kseal rotate --encryption` (offline with `--key`, or through `/v1/rotate?encryption=`) asks
+//! for another format (migrating files).
 
 use kseal_core::{Certificate, Encryption, Scope, SecretKeyName};
 
-/// A `pq-hybrid` item cannot be re-sealed for a certificate without an X-Wing key.
+/// An item cannot be re-sealed as `pq-hybrid` (keeping that format, or asked to) for a
+/// certificate without an X-Wing key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "item {item:?} is sealed as pq-hybrid, but the certificate to re-seal it for has no post-quantum (X-Wing) key; renew the key so that its certificate carries one"
+    "item {item:?} cannot be sealed as pq-hybrid: the certificate to re-seal it for has no post-quantum (X-Wing) key; renew the key so that its certificate carries one"
 )]
 pub struct NoPqKeyFor {
     /// The item's name.

@@ -408,9 +408,9 @@ cluster is configured at all (no KUBECONFIG, ~/.kube/config or in-cluster enviro
 Format (--encryption rsa|pq-hybrid): by default every item keeps the format it is sealed in.
 With --encryption, every item is sealed again in that format, and documents whose items are in
 the other format count as stale even when sealed to the newest certificate: this migrates a
-repository to pq-hybrid (or back to rsa before moving to Bitnami). Changing the format needs
-the plaintexts, so it works offline only (--key; --check and --dry-run also without keys): the
-controller's /v1/rotate keeps each item's format.
+repository to pq-hybrid (or back to rsa before moving to Bitnami). Through the controller it
+asks /v1/rotate?encryption=FORMAT (kseal's controller; Bitnami's ignores the parameter, and
+kseal then refuses its answer and writes nothing); offline it needs --key.
 
 Re-encryption does NOT undo a leak: anyone holding an old copy of a file and the old key can
 still read the old values. If a key or a sealed value leaked, change the secret values
@@ -425,7 +425,8 @@ Examples:
   kseal rotate --key backup/    offline, to the certs kseal.yaml names
   kseal rotate k8s/ --key old.key,new.key --cert certs/prod.pem
   kseal rotate k8s/ --cert new.pem --dry-run   list what would be re-sealed
-  kseal rotate k8s/ --key backup/ --encryption pq-hybrid   migrate to pq-hybrid";
+  kseal rotate --encryption pq-hybrid   migrate to pq-hybrid via the controller
+  kseal rotate k8s/ --key backup/ --encryption pq-hybrid   the same offline";
 
 #[derive(Debug, Args)]
 pub(crate) struct RotateArgs {

@@ -161,6 +161,40 @@ async fn rotate_decrypts_once_and_keeps_the_template() {
     assert_eq!(opened.items[1].1.expose(), b"two");
 }
 
+#[tokio::test]
+async fn rotate_encryption_is_one_of_the_two_formats_and_never_a_silent_rsa_result() {
+    let state = state(true);
+    let ss = sealed("app", "db", &[("password", CANARY)], 2);
+    // `rsa` (and the last of repeated parameters, as for any query) re-seals as RSA.
+    for path in [
+        "/v1/rotate?encryption=rsa",
+        "/v1/rotate?encryption=pq-hybrid&encryption=rsa&other=1",
+    ] {
+        let (status, body) = post(&state, path, &ss).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let rotated: SealedSecret = serde_json::from_slice(&body).unwrap();
+        let value = rotated.spec.encrypted_data.get("password").unwrap();
+        assert_eq!(
+            kseal_core::Encryption::of_base64(value.as_sealed().unwrap()),
+            kseal_core::Encryption::Rsa
+        );
+    }
+    for bad in ["PQ", "", "pq-hybrid%00", "rsa,pq-hybrid"] {
+        let (status, body) = post(&state, &format!("/v1/rotate?encryption={bad}"), &ss).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}");
+        assert_eq!(body, b"encryption must be rsa or pq-hybrid\n");
+    }
+    // The only key has no X-Wing part: pq-hybrid is refused by item name, not sealed as RSA.
+    let (status, body) = post(&state, "/v1/rotate?encryption=pq-hybrid", &ss).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("\"password\"") && text.contains("X-Wing"),
+        "{text}"
+    );
+    assert_no_canary(&body);
+}
+
 /// A SealedSecret in the legacy format: `spec.data` holds a whole sealed JSON Secret.
 fn legacy(plaintext: &[u8]) -> SealedSecret {
     let mut ss = sealed("app", "old", &[], 2);

@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf, time::SystemTime};
 
-use kseal_core::{Certificate, Fingerprint};
+use kseal_core::{Certificate, Encryption, Fingerprint};
 
 use super::{
     Target,
@@ -29,6 +29,7 @@ pub(super) fn rotate(
     config: Option<&Config>,
     plan: Vec<(PathBuf, Option<CertSource>)>,
     report: &mut Report,
+    encryption: Option<Encryption>,
 ) -> Result<()> {
     let mut errors = Vec::new();
     let mut summaries = Vec::new();
@@ -37,7 +38,7 @@ pub(super) fn rotate(
             .controller
             .controller()
             .in_context(group.context.as_deref());
-        let result = run_cluster(mode, config, group.files, &controller, report);
+        let result = run_cluster(mode, config, group.files, &controller, report, encryption);
         if let Ok(summary) = &result {
             summaries.push(summary.clone());
         }
@@ -111,6 +112,7 @@ fn run_cluster(
     plan: Vec<(PathBuf, Option<CertSource>)>,
     controller: &crate::cluster::Controller,
     report: &mut Report,
+    encryption: Option<Encryption>,
 ) -> Result<String> {
     // Several certificates in kseal.yaml: several clusters (or an un-refreshed file).
     let several = config.is_some_and(|c| c.certs().len() > 1);
@@ -189,18 +191,25 @@ fn run_cluster(
         );
     }
 
+    if let Some(encryption) = encryption {
+        crate::cmd::seal::sealer::require_pq_key(
+            &newest,
+            encryption,
+            &format!("{} (the controller's newest)", session.service()),
+        )?;
+    }
     let resealer = ClusterResealer {
         session: &session,
         cert: &newest,
+        encryption,
     };
     let files: Vec<PathBuf> = mine.iter().map(|(f, _)| f.clone()).collect();
     let mut tally = Tally::default();
     let mut progress = Progress::new(&mine, mode == Mode::Write);
     for file in &files {
-        // `--encryption` never reaches here (`/v1/rotate` keeps each item's format).
         let target = Target {
             fingerprint: newest.fingerprint(),
-            encryption: None,
+            encryption,
         };
         let result = rotate_file(
             file,

@@ -73,15 +73,7 @@ fn rotate(
     }
     let encryption = args.encryption.map(Encryption::from);
     if !offline {
-        if let Some(encryption) = encryption {
-            return Err(Failure::usage(format!(
-                "--encryption {} works offline only: the controller's /v1/rotate re-seals each item in the format it has",
-                encryption.as_str()
-            ))
-            .hint("pass the private keys with --key BACKUP_KEYS (from `kseal backup`) to change the format offline")
-            .hint("--check and --dry-run compare without keys under --offline or with --cert"));
-        }
-        return cluster::rotate(args, mode, config, plan, report);
+        return cluster::rotate(args, mode, config, plan, report, encryption);
     }
     if mode == Mode::Write && args.keys.is_empty() {
         return Err(

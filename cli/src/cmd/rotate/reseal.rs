@@ -119,6 +119,9 @@ pub(crate) struct ClusterResealer<'a> {
     pub(crate) session: &'a Session,
     /// The controller's newest certificate, fetched at the start.
     pub(crate) cert: &'a Certificate,
+    /// `--encryption`: asked of `/v1/rotate` as `?encryption=`, and checked in its answer (a
+    /// controller that ignores the parameter, Bitnami's, answers in each item's old format).
+    pub(crate) encryption: Option<Encryption>,
 }
 
 impl Resealer for ClusterResealer<'_> {
@@ -129,9 +132,13 @@ impl Resealer for ClusterResealer<'_> {
     fn reseal(&self, doc: &SealedSecret) -> std::result::Result<Resealed, ResealError> {
         let body = serde_json::to_vec(doc)
             .map_err(|e| ResealError::Invalid(format!("cannot encode it: {e}")))?;
+        let path = match self.encryption {
+            Some(e) => format!("/v1/rotate?encryption={}", e.as_str()),
+            None => "/v1/rotate".to_owned(),
+        };
         let reply = self
             .session
-            .post_json("/v1/rotate", &body)
+            .post_json(&path, &body)
             .map_err(ResealError::Abort)?;
         match reply.status {
             200 => {}
@@ -160,7 +167,7 @@ impl Resealer for ClusterResealer<'_> {
                 )));
             }
         }
-        check_answer(doc, &reply.body, self.cert).map_err(|problem| {
+        check_answer(doc, &reply.body, self.cert, self.encryption).map_err(|problem| {
             ResealError::Refused(format!("unexpected answer from /v1/rotate: {problem}"))
         })
     }
@@ -176,6 +183,7 @@ fn check_answer(
     doc: &SealedSecret,
     body: &[u8],
     cert: &Certificate,
+    encryption: Option<Encryption>,
 ) -> std::result::Result<Resealed, BadAnswer> {
     let answer: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| "not JSON".to_owned())?;
@@ -208,6 +216,15 @@ fn check_answer(
             .ok_or_else(|| format!("item {name} is not a string"))?;
         let facts =
             crate::inspect::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
+        if let Some(wanted) = encryption
+            && Encryption::of_base64(value) != wanted
+        {
+            return Err(BadAnswer(format!(
+                "item {name} came back as {} although {} was asked (a controller that does not know ?encryption=, such as Bitnami's, keeps each item's format; rotate offline with --key instead)",
+                Encryption::of_base64(value).as_str(),
+                wanted.as_str()
+            )));
+        }
         match facts.rsa_len {
             Some(rsa_len) if rsa_len != want_len => {
                 return Err(BadAnswer(format!(
@@ -291,7 +308,7 @@ mod tests {
         let fp = cert.fingerprint().to_string();
         let (b, a) = (blob(256), blob(256));
         let body = answer(&[("B", b.clone()), ("A", a.clone())], Some(&fp));
-        let resealed = check_answer(&doc(&["A", "B"]), &body, &cert).unwrap();
+        let resealed = check_answer(&doc(&["A", "B"]), &body, &cert, None).unwrap();
         assert_eq!(resealed.items, vec![("A".into(), a), ("B".into(), b)]);
     }
 
@@ -301,21 +318,21 @@ mod tests {
         let d = doc(&["A", "B"]);
         let missing = answer(&[("A", blob(256))], None);
         assert!(
-            check_answer(&d, &missing, &cert)
+            check_answer(&d, &missing, &cert, None)
                 .unwrap_err()
                 .0
                 .contains("items A instead of A, B")
         );
         let wrong_size = answer(&[("A", blob(256)), ("B", blob(512))], None);
         assert!(
-            check_answer(&d, &wrong_size, &cert)
+            check_answer(&d, &wrong_size, &cert, None)
                 .unwrap_err()
                 .0
                 .contains("4096-bit key")
         );
         let not_sealed = answer(&[("A", blob(256)), ("B", "cGxhaW4=".into())], None);
         assert!(
-            check_answer(&d, &not_sealed, &cert)
+            check_answer(&d, &not_sealed, &cert, None)
                 .unwrap_err()
                 .0
                 .starts_with("item B:")
@@ -325,11 +342,20 @@ mod tests {
             Some("SHA256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
         );
         assert!(
-            check_answer(&d, &other_key, &cert)
+            check_answer(&d, &other_key, &cert, None)
                 .unwrap_err()
                 .0
                 .contains("not the newest certificate")
         );
-        assert!(check_answer(&d, b"<html>", &cert).is_err());
+        assert!(check_answer(&d, b"<html>", &cert, None).is_err());
+        // Asked for pq-hybrid, answered in RSA (a controller that ignores ?encryption=).
+        let rsa = answer(&[("A", blob(256)), ("B", blob(256))], None);
+        assert!(
+            check_answer(&d, &rsa, &cert, Some(Encryption::PqHybrid))
+                .unwrap_err()
+                .0
+                .starts_with("item A came back as rsa although pq-hybrid was asked")
+        );
+        assert!(check_answer(&d, &rsa, &cert, Some(Encryption::Rsa)).is_ok());
     }
 }
