@@ -330,6 +330,8 @@ async fn conflicting_writes(world: &World) {
             })
         })
         .collect();
+    // The fault itself lasts 8 s (not a wait for anything): the writers race the controller
+    // for that long, then stop; recovery is waited for below.
     tokio::time::sleep(Duration::from_secs(8)).await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {

@@ -51,17 +51,9 @@ fn kseal_seal_pq(cert: &Certificate, ns: &str, name: &str, env: &str) -> SealedS
     ss
 }
 
-/// `POST path` to the controller's API, again while it answers 429 (its rate limit).
+/// `POST path` to the controller's API, past its rate limit.
 async fn post(api: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    wait_for(
-        &format!("{path} answers"),
-        Duration::from_secs(30),
-        || async {
-            let (status, answer) = http(api, "POST", path, body).ok()?;
-            (status != 429).then_some((status, answer))
-        },
-    )
-    .await
+    http_past_rate_limit(api, "POST", path, body).await
 }
 
 async fn secret_with(api: &Api<Secret>, name: &str, want: &BTreeMap<String, Vec<u8>>) {

@@ -145,10 +145,16 @@ async fn service_account_rbac_namespaced() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
     let out_secrets: Api<Secret> = Api::namespaced(client.clone(), &outside.name);
-    assert!(out_secrets.get_opt("out-of-scope").await.unwrap().is_none());
-    assert!(out_api.get("out-of-scope").await.unwrap().status.is_none());
+    hold_for(
+        "a SealedSecret outside the watched namespaces stays untouched",
+        Duration::from_secs(5),
+        || async {
+            out_secrets.get_opt("out-of-scope").await.unwrap().is_none()
+                && out_api.get("out-of-scope").await.unwrap().status.is_none()
+        },
+    )
+    .await;
     let logs = controller.logs();
     assert!(
         !logs.contains("Forbidden") && !logs.contains("forbidden"),
@@ -257,28 +263,25 @@ async fn kubeseal_through_service_proxy() {
     .await;
 
     // --validate: 200 → success; a moved object → failure.
-    let (ok, _, err) = run_tool(&kubeseal, &[&["--validate"][..], &target].concat(), &sealed);
+    let validate = [&["--validate"][..], &target].concat();
+    let (ok, _, err) = kubeseal_past_rate_limit(&kubeseal, &validate, &sealed).await;
     assert!(ok, "kubeseal --validate: {err}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut moved = ss.clone();
     moved.metadata.name = Some("moved".into());
-    let (ok, _, _) = run_tool(
-        &kubeseal,
-        &[&["--validate"][..], &target].concat(),
-        &serde_json::to_vec(&moved).unwrap(),
-    );
+    let moved = serde_json::to_vec(&moved).unwrap();
+    let (ok, _, err) = kubeseal_past_rate_limit(&kubeseal, &validate, &moved).await;
     assert!(
-        !ok,
-        "kubeseal --validate accepted a SealedSecret that cannot unseal"
+        !ok && err.contains("unable to decrypt sealed secret"),
+        "kubeseal --validate of a SealedSecret that cannot unseal: {err}"
     );
 
     // --re-encrypt: a SealedSecret that still unseals to the same data.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (ok, reencrypted, err) = run_tool(
+    let (ok, reencrypted, err) = kubeseal_past_rate_limit(
         &kubeseal,
         &[&["--re-encrypt", "-o", "json"][..], &target].concat(),
         &sealed,
-    );
+    )
+    .await;
     assert!(ok, "kubeseal --re-encrypt: {err}");
     let mut re: SealedSecret = serde_json::from_slice(&reencrypted).unwrap();
     assert_ne!(re.spec.encrypted_data, ss.spec.encrypted_data);

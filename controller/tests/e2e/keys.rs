@@ -66,25 +66,24 @@ async fn renewal_verify_rotate() {
 
     // /v1/verify: 200 for a good one, 409 for a foreign one.
     let body = serde_json::to_vec(&old_ss).unwrap();
+    let api = controller.api.as_str();
     assert_eq!(
-        http(&controller.api, "POST", "/v1/verify", &body)
-            .unwrap()
+        http_past_rate_limit(api, "POST", "/v1/verify", &body)
+            .await
             .0,
         200
     );
     let mut broken = old_ss.clone();
     broken.metadata.name = Some("moved".into());
     let broken = serde_json::to_vec(&broken).unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
-        http(&controller.api, "POST", "/v1/verify", &broken)
-            .unwrap()
+        http_past_rate_limit(api, "POST", "/v1/verify", &broken)
+            .await
             .0,
         409
     );
     // /v1/rotate: re-sealed to the new key, template untouched.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (status, rotated) = http(&controller.api, "POST", "/v1/rotate", &body).unwrap();
+    let (status, rotated) = http_past_rate_limit(api, "POST", "/v1/rotate", &body).await;
     assert_eq!(status, 200);
     let rotated: SealedSecret = serde_json::from_slice(&rotated).unwrap();
     assert_eq!(
@@ -140,8 +139,14 @@ async fn leader_failover() {
         "both serve the cert"
     );
     let leaders = |a: &Controller, b: &Controller| [a, b].iter().filter(|c| c.is_leader()).count();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(leaders(&a, &b), 1, "exactly one leader");
+    wait_for("one of the two leads", Duration::from_secs(30), || async {
+        (leaders(&a, &b) == 1).then_some(())
+    })
+    .await;
+    hold_for("exactly one leader", Duration::from_secs(2), || async {
+        leaders(&a, &b) == 1
+    })
+    .await;
     let a_leads = a.is_leader();
     let (mut leader, follower) = if a_leads { (a, b) } else { (b, a) };
     // Make sure the follower is up before the leader dies.

@@ -93,16 +93,16 @@ async fn lifecycle() {
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        secrets.get("db").await.unwrap().metadata.resource_version,
-        before_secret
-    );
-    assert_eq!(
-        ssapi.get("db").await.unwrap().metadata.resource_version,
-        before_ss
-    );
-    assert_eq!(events(client, &app.name, "db").await.len(), before_events);
+    hold_for(
+        "the restarted controller writes nothing (Secret, status, events)",
+        Duration::from_secs(2),
+        || async {
+            secrets.get("db").await.unwrap().metadata.resource_version == before_secret
+                && ssapi.get("db").await.unwrap().metadata.resource_version == before_ss
+                && events(client, &app.name, "db").await.len() == before_events
+        },
+    )
+    .await;
 
     // Deleting the SealedSecret garbage-collects the Secret (kube-controller-manager GC).
     ssapi.delete("db", &DeleteParams::default()).await.unwrap();

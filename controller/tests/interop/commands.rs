@@ -240,12 +240,12 @@ async fn kubeseal_commands_against_kseal() {
         sealed["metadata"]["name"] = name.into();
         sealed["metadata"]["namespace"] = app.name.as_str().into();
         let bytes = serde_json::to_vec(&sealed).unwrap();
-        tokio::time::sleep(Duration::from_millis(1100)).await; // /v1/verify is rate-limited
-        let (ok, _, err) = run_tool(
+        let (ok, _, err) = kubeseal_past_rate_limit(
             &tools.kubeseal,
             &[&["--validate"][..], &target].concat(),
             &bytes,
-        );
+        )
+        .await;
         assert!(ok, "kubeseal --validate {name}: {err}");
         create_as(&client, sealed, &app.name, name).await.unwrap();
         cases.push((name.to_owned(), values, bytes));
@@ -317,12 +317,12 @@ async fn kubeseal_commands_against_kseal() {
     let new_key = scratch.write("new.key", &new_key);
 
     let (name, want, sealed) = &cases[2];
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (ok, re, err) = run_tool(
+    let (ok, re, err) = kubeseal_past_rate_limit(
         &tools.kubeseal,
         &[&["--re-encrypt", "-o", "json"][..], &target].concat(),
         sealed,
-    );
+    )
+    .await;
     assert!(ok, "kubeseal --re-encrypt: {err}");
     let got = recovery_unseal(&tools, &[&new_key], &re)
         .unwrap_or_else(|e| panic!("the re-encrypted {name} does not open with the new key: {e}"));
@@ -331,12 +331,12 @@ async fn kubeseal_commands_against_kseal() {
         recovery_unseal(&tools, &[&new_key], sealed).is_err(),
         "the original {name} opens with the new key alone"
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (ok, _, err) = run_tool(
+    let (ok, _, err) = kubeseal_past_rate_limit(
         &tools.kubeseal,
         &[&["--validate"][..], &target].concat(),
         &re,
-    );
+    )
+    .await;
     assert!(ok, "kubeseal --validate of the re-encrypted {name}: {err}");
     let ssapi: Api<SealedSecret> = Api::namespaced(client.clone(), &app.name);
     let mut re: SealedSecret = serde_json::from_slice(&re).unwrap();

@@ -304,7 +304,14 @@ async fn migrate(from: Side, to: Side, prefix: &str) {
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Having gone over every one, it must not write any Secret afterwards either.
+    let names: Vec<&str> = cases.iter().map(|(n, _)| n.as_str()).collect();
+    hold_for(
+        "no unsealed Secret is written after the migration",
+        Duration::from_secs(3),
+        || async { versions(&client, &app.name, &names).await == before.secrets },
+    )
+    .await;
     before
         .check(
             &client,

@@ -191,6 +191,49 @@ impl Drop for Controller {
     }
 }
 
+/// [`http`], sent again while the controller answers `429` (its per-client rate limit,
+/// `--rate-limit` per second): for tests whose subject is the answer, not the limit.
+pub async fn http_past_rate_limit(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    wait_for(
+        &format!("{method} {path} past the rate limit"),
+        Duration::from_secs(30),
+        || async {
+            let (status, answer) = http(addr, method, path, body).ok()?;
+            (status != 429).then_some((status, answer))
+        },
+    )
+    .await
+}
+
+/// [`run_tool`] for a kubeseal command that calls the controller's rate-limited `/v1/verify` or
+/// `/v1/rotate` (`--validate`, `--re-encrypt`), run again while it fails with the limit's `429`
+/// (client-go words it "too many requests"), so that a test's failure is never the limit's.
+pub async fn kubeseal_past_rate_limit(
+    kubeseal: &Path,
+    args: &[&str],
+    stdin: &[u8],
+) -> (bool, Vec<u8>, String) {
+    wait_for(
+        &format!("kubeseal {} past the rate limit", args.join(" ")),
+        Duration::from_secs(30),
+        || async {
+            let (ok, out, err) = run_tool(kubeseal, args, stdin);
+            let limited = err.to_ascii_lowercase();
+            let limited = !ok
+                && (limited.contains("too many requests")
+                    || limited.contains("429")
+                    || limited.contains("limit exceeded"));
+            (!limited).then_some((ok, out, err))
+        },
+    )
+    .await
+}
+
 /// A minimal HTTP/1.0 client: (status, body).
 pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect(addr)?;
