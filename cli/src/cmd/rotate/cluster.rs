@@ -269,7 +269,16 @@ fn run_cluster(
         &tally,
         mode,
         &files,
-        "re-seal them with `kseal rotate` (it also refreshes the cert files), then commit the result",
-        "the controller holds no key that opens them: sealed for another cluster or namespace/name, altered, or sealed to a key that was deleted; re-seal them from their source",
+        encryption,
+        (
+            &match encryption {
+                Some(e) => format!(
+                    "re-seal them with `kseal rotate --encryption {}` (it also refreshes the cert files), then commit the result",
+                    e.as_str()
+                ),
+                None => "re-seal them with `kseal rotate` (it also refreshes the cert files), then commit the result".to_owned(),
+            },
+            "the controller holds no key that opens them: sealed for another cluster or namespace/name, altered, or sealed to a key that was deleted; re-seal them from their source",
+        ),
     )
 }

@@ -134,7 +134,7 @@ fn rotate(
     report.flush()?;
     let remedy = match encryption {
         Some(e) => format!(
-            "re-seal them with `kseal rotate --key BACKUP_KEYS --encryption {}`, then commit the result",
+            "re-seal them with `kseal rotate --encryption {0}` (through the controller) or `kseal rotate --key BACKUP_KEYS --encryption {0}`, then commit the result",
             e.as_str()
         ),
         None => "re-seal them with `kseal rotate` (through the controller) or `kseal rotate --key BACKUP_KEYS`, then commit the result".to_owned(),
@@ -144,8 +144,11 @@ fn rotate(
         &tally,
         mode,
         &plan.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
-        &remedy,
-        "pass every backup key with --key (files or a directory); keys from `kseal backup` or `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are",
+        encryption,
+        (
+            &remedy,
+            "pass every backup key with --key (files or a directory); keys from `kseal backup` or `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` work as they are",
+        ),
     )
     .map_err(|e| report.nothing_written(e))?;
     report.write_staged()?;

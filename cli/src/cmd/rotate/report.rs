@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use kseal_core::Encryption;
 use serde_json::{Value, json};
 
 use crate::{
@@ -43,13 +44,14 @@ pub(super) struct Tally {
 }
 
 /// The summary line (printed by the caller once the files are written) or the failure.
+/// `encryption`: the format `--encryption` asked for, part of being up to date.
 pub(super) fn conclude(
     report: &mut Report,
     tally: &Tally,
     mode: Mode,
     files: &[PathBuf],
-    check_hint: &str,
-    decrypt_hint: &str,
+    encryption: Option<Encryption>,
+    (check_hint, decrypt_hint): (&str, &str),
 ) -> Result<String> {
     report.add(tally);
     if tally.documents == 0 && tally.failed == 0 {
@@ -94,7 +96,15 @@ pub(super) fn conclude(
     if mode == Mode::Check && (tally.stale > 0 || tally.certs_stale > 0) {
         return Err(Failure::new(
             Code::Check,
-            format!("not every SealedSecret is sealed to the newest certificate: {summary}"),
+            match encryption {
+                Some(e) => format!(
+                    "not every SealedSecret is sealed to the newest certificate as {}: {summary}",
+                    e.as_str()
+                ),
+                None => {
+                    format!("not every SealedSecret is sealed to the newest certificate: {summary}")
+                }
+            },
         )
         .hint(check_hint));
     }
