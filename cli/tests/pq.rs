@@ -31,6 +31,26 @@ fn key_secret(key: &PrivateKey, cert: &Certificate) -> String {
     )
 }
 
+/// `kseal seal --no-config --cert tls.crt --name NAME -n shop EXTRA…` of `env` in `dir`; it must
+/// succeed.
+fn seal(dir: &Path, name: &str, extra: &[&str], env: &str) -> common::Run {
+    let args = [
+        &[
+            "seal",
+            "--no-config",
+            "--cert",
+            "tls.crt",
+            "--name",
+            name,
+            "-n",
+            "shop",
+        ][..],
+        extra,
+    ]
+    .concat();
+    kseal(&args, env, dir, &[]).ok()
+}
+
 fn generate(dir: &Path) {
     let (key, cert) = generate_with_pq(&CertParams {
         key_size: KeySize::Rsa2048,
@@ -71,14 +91,8 @@ fn round_trip_in_every_scope() {
         }
         let sealed = kseal(&args, ENV, cwd, &[]).ok();
         assert_eq!(sealed.stderr, "", "{scope}");
-        let values: Vec<&str> = sealed
-            .stdout
-            .lines()
-            .filter_map(|l| l.trim().split_once(": ksealPQ1"))
-            .map(|(k, _)| k)
-            .collect();
         assert_eq!(
-            values,
+            pq_items(&sealed.stdout),
             ["API_KEY", "DATABASE_URL"],
             "{scope}: both items pq-hybrid"
         );
@@ -134,41 +148,9 @@ fn committed_fixtures_belong_together() {
     if std::env::var_os("KSEAL_WRITE_PQ_FIXTURES").is_some() {
         std::fs::create_dir_all(&dir).unwrap();
         generate(&dir);
-        let sealed = kseal(
-            &[
-                "seal",
-                "--no-config",
-                "--cert",
-                "tls.crt",
-                "--name",
-                "app",
-                "-n",
-                "shop",
-                "--encryption",
-                "pq-hybrid",
-            ],
-            ENV,
-            &dir,
-            &[],
-        )
-        .ok();
-        std::fs::write(dir.join("sealed.yaml"), sealed.stdout).unwrap();
-        let rsa = kseal(
-            &[
-                "seal",
-                "--no-config",
-                "--cert",
-                "tls.crt",
-                "--name",
-                "app",
-                "-n",
-                "shop",
-            ],
-            ENV,
-            &dir,
-            &[],
-        )
-        .ok();
+        let pq = seal(&dir, "app", &["--encryption", "pq-hybrid"], ENV);
+        std::fs::write(dir.join("sealed.yaml"), pq.stdout).unwrap();
+        let rsa = seal(&dir, "app", &[], ENV);
         std::fs::write(dir.join("sealed-rsa.yaml"), rsa.stdout).unwrap();
     }
     let cert = Certificate::from_pem(&std::fs::read(dir.join("tls.crt")).unwrap()).unwrap();
@@ -211,21 +193,7 @@ fn rotate_migrates_between_formats() {
     let dir = TempDir::new("pq-rotate");
     generate(dir.path());
     let cwd = dir.path();
-    let seal = [
-        "seal",
-        "--no-config",
-        "--cert",
-        "tls.crt",
-        "--name",
-        "app",
-        "-n",
-        "shop",
-    ];
-    std::fs::write(
-        cwd.join("app.yaml"),
-        kseal(&seal, ENV, cwd, &[]).ok().stdout,
-    )
-    .unwrap();
+    std::fs::write(cwd.join("app.yaml"), seal(cwd, "app", &[], ENV).stdout).unwrap();
     let unseal = || kseal(&["unseal", "--key", "key.yaml", "app.yaml"], "", cwd, &[]).ok();
     let secret = unseal().stdout;
     assert!(secret.contains("API_KEY: ") && secret.contains("DATABASE_URL: "));
@@ -294,24 +262,7 @@ fn large_sealed_secrets_are_warned_about() {
         .collect();
     let env = format!("BIG={value}\n");
     for encryption in ["pq-hybrid", "rsa"] {
-        let run = kseal(
-            &[
-                "seal",
-                "--no-config",
-                "--cert",
-                "tls.crt",
-                "--name",
-                "big",
-                "-n",
-                "shop",
-                "--encryption",
-                encryption,
-            ],
-            &env,
-            dir.path(),
-            &[],
-        )
-        .ok();
+        let run = seal(dir.path(), "big", &["--encryption", encryption], &env);
         assert!(
             run.stderr
                 .starts_with("kseal: warning: SealedSecret 'big' is 2")
