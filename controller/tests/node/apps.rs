@@ -48,8 +48,9 @@ impl Example {
     }
 
     /// Writes `.env.staging`: `.env.staging.example` with [`CHANGED_KEY`] set to a fresh
-    /// random value; returns the new values.
-    fn change_one_value(&self) -> EnvFile {
+    /// random value, and re-seals that one value into `sealed` as a user would (`kseal seal
+    /// .env.staging --only … --merge-into …`); returns the new values.
+    fn change_one_value(&self, kube: &Kube, sealed: &str) -> EnvFile {
         let value = format!("rotated-{:016x}", OsRng.next_u64());
         let text = std::fs::read_to_string(self.dir.join(".env.staging.example")).unwrap();
         let mut out = String::new();
@@ -63,6 +64,17 @@ impl Example {
             }
         }
         std::fs::write(self.dir.join(".env.staging"), out).unwrap();
+        kube.kseal(
+            &[
+                "seal",
+                ".env.staging",
+                "--only",
+                CHANGED_KEY,
+                "--merge-into",
+                sealed,
+            ],
+            Some(&self.dir),
+        );
         let new = self.env(".env.staging");
         assert_eq!(
             new.keys(),
@@ -140,18 +152,7 @@ pub(crate) async fn kustomize_app(kube: &Kube, ex: &Example) {
     ));
 
     // One value changed: kseal seal --only … --merge-into …, apply, restart-on-change.
-    let new_env = ex.change_one_value();
-    kube.kseal(
-        &[
-            "seal",
-            ".env.staging",
-            "--only",
-            CHANGED_KEY,
-            "--merge-into",
-            "k8s/overlays/staging/app-env.sealed.yaml",
-        ],
-        Some(&ex.dir),
-    );
+    let new_env = ex.change_one_value(kube, "k8s/overlays/staging/app-env.sealed.yaml");
     let new_digest = new_env.digest();
     assert_ne!(new_digest, expected);
     let hash_before = secrets_hash(kube, SHOP_NS, "shop");
@@ -253,22 +254,11 @@ pub(crate) async fn umbrella_chart(kube: &Kube, ex: &Example, scratch: &Path) {
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/ready");
 
     // One value changed, re-sealed into the chart's file, helm upgrade.
-    let new_env = ex.change_one_value();
     assert!(
         worker_only.contains(&CHANGED_KEY),
         "the worker reads the changed key"
     );
-    kube.kseal(
-        &[
-            "seal",
-            ".env.staging",
-            "--only",
-            CHANGED_KEY,
-            "--merge-into",
-            sealed,
-        ],
-        Some(&ex.dir),
-    );
+    let new_env = ex.change_one_value(kube, sealed);
     let hashes = |d: &str| secrets_hash(kube, SHOP_NS, d);
     let before = (hashes("shop-web"), hashes("shop-worker"));
     let t = Instant::now();

@@ -61,6 +61,16 @@ fn node_running() -> bool {
     false
 }
 
+/// The phases that need the chart's controller Pods, in order (not run when "chart" fails).
+const ON_THE_CHART: [&str; 6] = [
+    "pdb",
+    "kustomize-app",
+    "umbrella-chart",
+    "seed-services",
+    "seed-api",
+    "failover",
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn controller_and_apps_on_the_node() {
     let Some(client) = cluster().await else {
@@ -89,16 +99,11 @@ async fn controller_and_apps_on_the_node() {
         })
         .await;
     let Some(images) = images else {
-        for p in [
-            "chart",
-            "pdb",
-            "kustomize-app",
-            "umbrella-chart",
-            "seed-services",
-            "seed-api",
-            "failover",
-            "kustomize-namespaced",
-        ] {
+        for p in ["chart"]
+            .iter()
+            .chain(&ON_THE_CHART)
+            .chain(&["kustomize-namespaced"])
+        {
             phases.not_run(p, "images");
         }
         return phases.finish();
@@ -147,14 +152,7 @@ async fn controller_and_apps_on_the_node() {
             .run("failover", controller::failover(&kube, &client, &ctl.name))
             .await;
     } else {
-        for p in [
-            "pdb",
-            "kustomize-app",
-            "umbrella-chart",
-            "seed-services",
-            "seed-api",
-            "failover",
-        ] {
+        for p in ON_THE_CHART {
             phases.not_run(p, "chart");
         }
     }

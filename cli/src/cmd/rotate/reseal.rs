@@ -216,12 +216,13 @@ fn check_answer(
             .ok_or_else(|| format!("item {name} is not a string"))?;
         let facts =
             crate::inspect::inspect_value(value).map_err(|e| format!("item {name}: {e}"))?;
+        let got = Encryption::of_base64(value);
         if let Some(wanted) = encryption
-            && Encryption::of_base64(value) != wanted
+            && got != wanted
         {
             return Err(BadAnswer(format!(
                 "item {name} came back as {} although {} was asked (a controller that does not know ?encryption=, such as Bitnami's, keeps each item's format; rotate offline with --key instead)",
-                Encryption::of_base64(value).as_str(),
+                got.as_str(),
                 wanted.as_str()
             )));
         }
